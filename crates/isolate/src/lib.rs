@@ -1,0 +1,1 @@
+//! Turning a resolved OCI runtime spec and a rootfs into a running, isolated process.
