@@ -9,7 +9,7 @@
 #![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
 
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -398,6 +398,19 @@ fn forking_past_the_pids_limit_fails_and_kill_all_empties_the_cgroup() {
     for pid in survivors {
         assert!(!Path::new(&format!("/proc/{pid}")).exists() || is_zombie(pid));
     }
+    // The shell saw its forks fail (dash "Cannot fork", busybox "can't fork", bash
+    // "fork: retry"). Read only now: the killed sleeps held the pipe open.
+    let mut stderr = String::new();
+    t.children[i]
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(
+        stderr.to_lowercase().contains("fork"),
+        "shell stderr: {stderr:?}"
+    );
 }
 
 fn is_zombie(pid: u32) -> bool {

@@ -5,13 +5,14 @@ mod cpu;
 mod cpuset;
 mod freezer;
 mod memory;
+mod pids;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxResources;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fs::{self, Backoff};
 use crate::manager::{kill_all_processes, missing_controller, pid_data};
 use crate::{CgroupManager, CgroupPath, Controller, FreezerState, Layout, Stats, Warning};
@@ -27,18 +28,13 @@ pub(crate) trait V2Controller {
 
 type ApplyFn = fn(&LinuxResources, &Path) -> Result<Vec<Warning>>;
 
-fn apply_pids(resources: &LinuxResources, dir: &Path) -> Result<Vec<Warning>> {
-    crate::pids::apply(resources, dir)?;
-    Ok(Vec::new())
-}
-
 /// The controllers that take settings, in the order they are applied. These are also the
 /// controllers enabled in the ancestors' `cgroup.subtree_control`.
 const SETTERS: [(Controller, ApplyFn); 4] = [
     (cpu::Cpu::CONTROLLER, cpu::Cpu::apply),
     (cpuset::Cpuset::CONTROLLER, cpuset::Cpuset::apply),
     (memory::Memory::CONTROLLER, memory::Memory::apply),
-    (Controller::Pids, apply_pids),
+    (pids::Pids::CONTROLLER, pids::Pids::apply),
 ];
 
 const CONTROLLERS: &str = "cgroup.controllers";
@@ -103,6 +99,17 @@ impl V2Manager {
             created = fs::create_dir(&level)?;
         }
         Ok(created)
+    }
+
+    /// An existing cgroup without `cgroup.freeze` is on a kernel older than 5.2.
+    fn require_freezer(&self, needed_for: &'static str) -> Result<()> {
+        if self.dir.is_dir() && !fs::exists(&self.dir, "cgroup.freeze") {
+            return Err(Error::ControllerMissing {
+                controller: Controller::Freezer,
+                resource: needed_for,
+            });
+        }
+        Ok(())
     }
 
     /// Errors and warnings for controllers missing from the cgroup, and the ones present.
@@ -175,14 +182,17 @@ impl CgroupManager for V2Manager {
     }
 
     fn freeze(&self) -> Result<()> {
+        self.require_freezer("pausing")?;
         freezer::freeze(&self.dir, self.backoff)
     }
 
     fn thaw(&self) -> Result<()> {
+        self.require_freezer("unpausing")?;
         freezer::thaw(&self.dir, self.backoff)
     }
 
     fn freezer_state(&self) -> Result<FreezerState> {
+        self.require_freezer("the freezer state")?;
         freezer::state(&self.dir)
     }
 

@@ -222,3 +222,32 @@ fn kill_all_uses_cgroup_kill_when_the_kernel_has_it() {
     cgroup.kill_all().unwrap();
     assert_eq!(read_file(&leaf, "cgroup.kill").unwrap(), "1");
 }
+
+#[test]
+fn kernels_without_cgroup_freeze_have_no_freezer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let leaf = tmp.path().join("mydocker/ctr");
+    let cgroup = fake_v2(tmp.path(), &OFFERED, "mydocker/ctr").manager(&path());
+    std::fs::remove_file(leaf.join("cgroup.freeze")).unwrap();
+    let warnings = cgroup.create(&LinuxResources::default()).unwrap();
+    assert!(
+        matches!(
+            warnings.as_slice(),
+            [Warning::ControllerMissing {
+                controller: Controller::Freezer,
+                ..
+            }]
+        ),
+        "{warnings:?}"
+    );
+    for result in [cgroup.freeze(), cgroup.thaw()] {
+        assert!(matches!(
+            result,
+            Err(Error::ControllerMissing {
+                controller: Controller::Freezer,
+                ..
+            })
+        ));
+    }
+    assert!(cgroup.freezer_state().is_err());
+}
