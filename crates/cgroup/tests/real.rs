@@ -448,3 +448,83 @@ fn remove_waits_for_killed_processes_and_leaves_nothing() {
         assert!(!dir.exists(), "{} left behind", dir.display());
     }
 }
+
+/// On a hybrid, the v2 side mount holds no controller we use, but the v2 core works there:
+/// membership, `cgroup.freeze`, `cgroup.kill`, `cpu.stat` and removal. This runs the v2
+/// manager on a real kernel without a v2 VM; a requested limit must be refused by name.
+#[test]
+fn v2_core_works_on_the_hybrid_side_mount() {
+    let Some(host) = setup() else { return };
+    if host.fs.layout() != Layout::Hybrid {
+        eprintln!("skipped: not a hybrid layout ({})", host.fs.layout());
+        return;
+    }
+    let unified = host.fs.unified_mount().unwrap().to_path_buf();
+    let fs = CgroupFs::v2(unified);
+    let mut t = TestCgroup {
+        cgroup: fs.manager(host.cgroup.cgroup_path()),
+        fs,
+        parent: host.parent.clone(),
+        children: Vec::new(),
+    };
+    drop(host);
+    assert_eq!(t.cgroup.layout(), Layout::V2);
+
+    let err = t
+        .cgroup
+        .create(&resources(None, None, Some((32 * MIB, -1)), None))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            cgroup::Error::ControllerMissing {
+                controller: Controller::Memory,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(t.cgroup.paths().iter().all(|p| !p.exists()));
+
+    let warnings = t.cgroup.create(&LinuxResources::default()).unwrap();
+    assert!(
+        warnings.iter().any(|w| matches!(
+            w,
+            Warning::ControllerMissing {
+                controller: Controller::Memory,
+                ..
+            }
+        )),
+        "{warnings:?}"
+    );
+    let i = t.run_inside("while :; do :; done");
+    let pid = t.children[i].id();
+    assert_eq!(t.cgroup.pids().unwrap(), vec![pid]);
+    let proc_cgroup = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    assert!(
+        proc_cgroup
+            .lines()
+            .any(|l| l == format!("0::{}", t.cgroup.cgroup_path())),
+        "{proc_cgroup}"
+    );
+    wait_until("the busy loop accrues cpu time", || t.cpu_usage() > 0);
+    t.cgroup.freeze().unwrap();
+    assert_eq!(t.cgroup.freezer_state().unwrap(), FreezerState::Frozen);
+    let frozen_at = t.cpu_usage();
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        t.cpu_usage(),
+        frozen_at,
+        "a frozen process accrued cpu time"
+    );
+    t.cgroup.thaw().unwrap();
+    wait_until("the thawed loop accrues cpu time again", || {
+        t.cpu_usage() > frozen_at
+    });
+
+    t.cgroup.kill_all().unwrap();
+    let status = t.children[i].wait().unwrap();
+    assert_eq!(status.signal(), Some(9));
+    t.cgroup.remove().unwrap();
+    assert!(t.cgroup.paths().iter().all(|p| !p.exists()));
+}
