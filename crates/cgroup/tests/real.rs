@@ -1,0 +1,530 @@
+//! Integration tests on the real cgroups of the machine (root only).
+//!
+//! They work on whatever layout they detect (v1, v2 or hybrid) and read back the files of
+//! that layout. Set `MYDOCKER_EXPECT_CGROUP=v1|v2|hybrid` to also assert the detected
+//! layout (the VM test harness does). Every test makes its own parent cgroup
+//! `mydocker-test-<pid>-<n>` with the container cgroup `ctr` below it, runs only processes
+//! it spawned, and removes both cgroups in a `Drop` guard, even when it fails.
+
+#![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use cgroup::{AnyManager, CgroupFs, CgroupPath, Controller, FreezerState, Layout, Warning};
+use oci_spec::runtime::{
+    LinuxCpuBuilder, LinuxMemoryBuilder, LinuxPidsBuilder, LinuxResources, LinuxResourcesBuilder,
+};
+
+const MIB: i64 = 1 << 20;
+
+/// A test's own cgroups and processes, cleaned up on drop.
+struct TestCgroup {
+    fs: CgroupFs,
+    parent: CgroupPath,
+    cgroup: AnyManager,
+    children: Vec<Child>,
+}
+
+/// The test's cgroups, or `None` (after saying why) where these tests cannot run.
+fn setup() -> Option<TestCgroup> {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: managing real cgroups needs root");
+        return None;
+    }
+    let fs = match CgroupFs::detect() {
+        Ok(fs) => fs,
+        Err(e) => {
+            eprintln!("skipped: {e}");
+            return None;
+        }
+    };
+    if let Ok(expected) = std::env::var("MYDOCKER_EXPECT_CGROUP") {
+        assert_eq!(fs.layout().to_string(), expected, "detected cgroup layout");
+    }
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let parent = format!("mydocker-test-{}-{n}", std::process::id());
+    let path = CgroupPath::under(&parent, "ctr").unwrap();
+    let cgroup = fs.manager(&path);
+    Some(TestCgroup {
+        parent: CgroupPath::new(&parent).unwrap(),
+        fs,
+        cgroup,
+        children: Vec::new(),
+    })
+}
+
+impl TestCgroup {
+    /// The cgroup's directory holding `controller`'s files.
+    fn dir(&self, controller: Controller) -> PathBuf {
+        let path = self.cgroup.cgroup_path().as_path();
+        match self.fs.layout() {
+            Layout::V2 => self.fs.unified_mount().unwrap().join(path),
+            Layout::V1 | Layout::Hybrid => self.fs.v1_mount(controller).unwrap().join(path),
+        }
+    }
+
+    fn read(&self, controller: Controller, file: &str) -> String {
+        let path = self.dir(controller).join(file);
+        fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+            .trim()
+            .to_string()
+    }
+
+    /// Starts `sh -c 'read go; SCRIPT'`, moves it into the cgroup, then lets it go on:
+    /// everything the script does happens inside the cgroup.
+    fn run_inside(&mut self, script: &str) -> usize {
+        let child = Command::new("sh")
+            .args(["-c", &format!("read go; {script}")])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        self.children.push(child);
+        let index = self.children.len() - 1;
+        self.cgroup.add_task(pid).unwrap();
+        assert!(self.cgroup.pids().unwrap().contains(&pid));
+        let mut stdin = self.children[index].stdin.take().unwrap();
+        stdin.write_all(b"go\n").unwrap();
+        index
+    }
+
+    fn stdout(&mut self, index: usize) -> BufReader<ChildStdout> {
+        BufReader::new(self.children[index].stdout.take().unwrap())
+    }
+
+    fn cpu_usage(&self) -> u64 {
+        self.cgroup
+            .stats()
+            .unwrap()
+            .cpu
+            .expect("cpu accounting")
+            .usage_ns
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        // A frozen process cannot die: thaw first (an error just means "not frozen").
+        let _ = self.cgroup.thaw();
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        // Processes the scripts forked are in our cgroup: kill them there.
+        if let Err(e) = self.cgroup.kill_all() {
+            eprintln!("cleanup: {e}");
+        }
+        if let Err(e) = self.cgroup.remove() {
+            eprintln!("cleanup: {e}");
+        }
+        if let Err(e) = self.fs.manager(&self.parent).remove() {
+            eprintln!("cleanup: {e}");
+        }
+    }
+}
+
+/// Polls `condition` every 20 ms for at most 10 s.
+fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn resources(
+    cpu: Option<(i64, u64, u64)>,
+    cpus: Option<&str>,
+    memory: Option<(i64, i64)>,
+    pids: Option<i64>,
+) -> LinuxResources {
+    let mut r = LinuxResourcesBuilder::default();
+    if cpu.is_some() || cpus.is_some() {
+        let mut b = LinuxCpuBuilder::default();
+        if let Some((quota, period, shares)) = cpu {
+            b = b.quota(quota).period(period).shares(shares);
+        }
+        if let Some(cpus) = cpus {
+            b = b.cpus(cpus);
+        }
+        r = r.cpu(b.build().unwrap());
+    }
+    if let Some((limit, swap)) = memory {
+        r = r.memory(
+            LinuxMemoryBuilder::default()
+                .limit(limit)
+                .swap(swap)
+                .build()
+                .unwrap(),
+        );
+    }
+    if let Some(limit) = pids {
+        r = r.pids(LinuxPidsBuilder::default().limit(limit).build().unwrap());
+    }
+    r.build().unwrap()
+}
+
+/// Swap warnings are expected where the kernel does not account swap; nothing else.
+fn assert_only_swap_warnings(warnings: &[Warning]) {
+    for w in warnings {
+        assert!(
+            matches!(
+                w,
+                Warning::Ignored {
+                    resource: "memory+swap limit",
+                    ..
+                }
+            ),
+            "unexpected warning: {w}"
+        );
+    }
+}
+
+#[test]
+fn limits_reach_the_kernel_files() {
+    let Some(t) = setup() else { return };
+    let r = resources(
+        Some((50_000, 100_000, 512)),
+        Some("0"),
+        Some((32 * MIB, 32 * MIB)),
+        Some(20),
+    );
+    let warnings = t.cgroup.create(&r).unwrap();
+    assert_only_swap_warnings(&warnings);
+    let swap_limited = warnings.is_empty();
+    for dir in t.cgroup.paths() {
+        assert!(dir.is_dir(), "{}", dir.display());
+    }
+    match t.fs.layout() {
+        Layout::V2 => {
+            assert_eq!(t.read(Controller::Cpu, "cpu.max"), "50000 100000");
+            assert_eq!(t.read(Controller::Cpu, "cpu.weight"), "59");
+            assert_eq!(
+                t.read(Controller::Memory, "memory.max"),
+                (32 * MIB).to_string()
+            );
+            if swap_limited {
+                assert_eq!(t.read(Controller::Memory, "memory.swap.max"), "0");
+            }
+            assert_eq!(t.read(Controller::Pids, "pids.max"), "20");
+            assert_eq!(t.read(Controller::Cpuset, "cpuset.cpus"), "0");
+            let root = t.fs.unified_mount().unwrap();
+            let enabled =
+                fs::read_to_string(root.join(t.parent.as_path()).join("cgroup.subtree_control"))
+                    .unwrap();
+            for c in ["cpu", "cpuset", "memory", "pids"] {
+                assert!(
+                    enabled.split_whitespace().any(|e| e == c),
+                    "{c} not in {enabled:?}"
+                );
+            }
+        }
+        Layout::V1 | Layout::Hybrid => {
+            assert_eq!(t.read(Controller::Cpu, "cpu.cfs_quota_us"), "50000");
+            assert_eq!(t.read(Controller::Cpu, "cpu.cfs_period_us"), "100000");
+            assert_eq!(t.read(Controller::Cpu, "cpu.shares"), "512");
+            assert_eq!(
+                t.read(Controller::Memory, "memory.limit_in_bytes"),
+                (32 * MIB).to_string()
+            );
+            if swap_limited {
+                assert_eq!(
+                    t.read(Controller::Memory, "memory.memsw.limit_in_bytes"),
+                    (32 * MIB).to_string()
+                );
+            }
+            assert_eq!(t.read(Controller::Pids, "pids.max"), "20");
+            assert_eq!(t.read(Controller::Cpuset, "cpuset.cpus"), "0");
+            // The parent cpuset was populated, so tasks can join below it.
+            let mount = t.fs.v1_mount(Controller::Cpuset).unwrap();
+            let parent = mount.join(t.parent.as_path());
+            for file in ["cpuset.cpus", "cpuset.mems"] {
+                let value = fs::read_to_string(parent.join(file)).unwrap();
+                assert!(!value.trim().is_empty(), "{file} of the parent is empty");
+            }
+        }
+    }
+    let stats = t.cgroup.stats().unwrap();
+    assert_eq!(stats.memory.unwrap().limit, Some(32 << 20));
+    assert_eq!(stats.pids.unwrap().limit, Some(20));
+    // Updating works on the live cgroup, and unlimited values are written as such.
+    t.cgroup
+        .apply(&resources(Some((-1, 100_000, 1024)), None, None, Some(-1)))
+        .unwrap();
+    let stats = t.cgroup.stats().unwrap();
+    assert_eq!(stats.pids.unwrap().limit, None);
+    match t.fs.layout() {
+        Layout::V2 => assert_eq!(t.read(Controller::Cpu, "cpu.max"), "max 100000"),
+        _ => assert_eq!(t.read(Controller::Cpu, "cpu.cfs_quota_us"), "-1"),
+    }
+}
+
+#[test]
+fn a_process_inside_is_listed_and_accounted() {
+    let Some(mut t) = setup() else { return };
+    t.cgroup
+        .create(&resources(None, None, Some((64 * MIB, -1)), Some(100)))
+        .unwrap();
+    let i = t.run_inside("echo ready; exec sleep 60");
+    let mut line = String::new();
+    t.stdout(i).read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    let pid = t.children[i].id();
+    assert_eq!(t.cgroup.pids().unwrap(), vec![pid]);
+    // The kernel agrees on the membership.
+    let proc_cgroup = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let shown = t.cgroup.cgroup_path().to_string();
+    let member = proc_cgroup.lines().any(|l| {
+        let mut parts = l.splitn(3, ':');
+        let (_, controllers, path) = (parts.next(), parts.next().unwrap_or(""), parts.next());
+        path == Some(shown.as_str())
+            && match t.fs.layout() {
+                Layout::V2 => controllers.is_empty(),
+                _ => controllers.split(',').any(|c| c == "memory"),
+            }
+    });
+    assert!(member, "{shown} not in\n{proc_cgroup}");
+    // exec'ing sleep inside used CPU and memory that are charged to the cgroup.
+    wait_until("cpu, memory and pids are accounted", || {
+        let s = t.cgroup.stats().unwrap();
+        s.cpu.unwrap().usage_ns > 0
+            && s.memory.as_ref().unwrap().usage > 0
+            && s.pids.as_ref().unwrap().current >= 1
+    });
+    assert!(!t.cgroup.oom_killed().unwrap());
+}
+
+#[test]
+fn freezing_stops_the_processes_and_thawing_resumes_them() {
+    let Some(mut t) = setup() else { return };
+    t.cgroup.create(&LinuxResources::default()).unwrap();
+    assert_eq!(t.cgroup.freezer_state().unwrap(), FreezerState::Thawed);
+    t.run_inside("while :; do :; done");
+    wait_until("the busy loop accrues cpu time", || t.cpu_usage() > 0);
+
+    t.cgroup.freeze().unwrap();
+    assert_eq!(t.cgroup.freezer_state().unwrap(), FreezerState::Frozen);
+    match t.fs.layout() {
+        Layout::V2 => {
+            assert_eq!(t.read(Controller::Freezer, "cgroup.freeze"), "1");
+            assert!(
+                t.read(Controller::Freezer, "cgroup.events")
+                    .contains("frozen 1")
+            );
+        }
+        _ => assert_eq!(t.read(Controller::Freezer, "freezer.state"), "FROZEN"),
+    }
+    // A frozen busy loop gets no CPU at all, however long we look.
+    let frozen_at = t.cpu_usage();
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        t.cpu_usage(),
+        frozen_at,
+        "a frozen process accrued cpu time"
+    );
+
+    t.cgroup.thaw().unwrap();
+    assert_eq!(t.cgroup.freezer_state().unwrap(), FreezerState::Thawed);
+    wait_until("the thawed loop accrues cpu time again", || {
+        t.cpu_usage() > frozen_at
+    });
+}
+
+#[test]
+fn allocating_past_the_memory_limit_is_an_oom_kill() {
+    let Some(mut t) = setup() else { return };
+    // Memory+swap equal to memory: no swap to escape to.
+    let warnings = t
+        .cgroup
+        .create(&resources(None, None, Some((32 * MIB, 32 * MIB)), None))
+        .unwrap();
+    assert_only_swap_warnings(&warnings);
+    assert!(!t.cgroup.oom_killed().unwrap());
+    // dd fills a 64 MiB buffer from /dev/zero: twice the limit.
+    let i = t.run_inside("exec dd if=/dev/zero of=/dev/null bs=64M count=1");
+    let status = t.children[i].wait().unwrap();
+    assert_eq!(status.signal(), Some(9), "dd was not SIGKILLed: {status}");
+    assert!(t.cgroup.oom_killed().unwrap());
+    let memory = t.cgroup.stats().unwrap().memory.unwrap();
+    if let Some(kills) = memory.oom_kills {
+        assert!(kills >= 1);
+    }
+    assert!(memory.max_usage.is_none_or(|m| m <= 32 << 20));
+}
+
+#[test]
+fn forking_past_the_pids_limit_fails_and_kill_all_empties_the_cgroup() {
+    let Some(mut t) = setup() else { return };
+    t.cgroup
+        .create(&resources(None, None, None, Some(5)))
+        .unwrap();
+    let i = t.run_inside("n=0; while [ $n -lt 20 ]; do sleep 60 & n=$((n+1)); done; echo done");
+    let _ = t.children[i].wait().unwrap();
+    // The kernel refused forks beyond the limit and counted the refusals.
+    let events = t.read(Controller::Pids, "pids.events");
+    let refused: u64 = events
+        .lines()
+        .find_map(|l| l.strip_prefix("max "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(refused > 0, "pids.events: {events}");
+    let stats = t.cgroup.stats().unwrap().pids.unwrap();
+    assert!(
+        stats.current <= 5,
+        "{} processes under a limit of 5",
+        stats.current
+    );
+    let survivors = t.cgroup.pids().unwrap();
+    assert!(
+        !survivors.is_empty() && survivors.len() <= 5,
+        "{survivors:?}"
+    );
+
+    t.cgroup.kill_all().unwrap();
+    wait_until("the cgroup is empty", || {
+        t.cgroup.pids().unwrap().is_empty()
+    });
+    for pid in survivors {
+        assert!(!Path::new(&format!("/proc/{pid}")).exists() || is_zombie(pid));
+    }
+    // The shell saw its forks fail (dash "Cannot fork", busybox "can't fork", bash
+    // "fork: retry"). Read only now: the killed sleeps held the pipe open.
+    let mut stderr = String::new();
+    t.children[i]
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(
+        stderr.to_lowercase().contains("fork"),
+        "shell stderr: {stderr:?}"
+    );
+}
+
+fn is_zombie(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(true)
+}
+
+#[test]
+fn remove_waits_for_killed_processes_and_leaves_nothing() {
+    let Some(mut t) = setup() else { return };
+    t.cgroup
+        .create(&resources(None, None, None, Some(10)))
+        .unwrap();
+    t.run_inside("exec sleep 60");
+    let dirs = t.cgroup.paths();
+    // Right after SIGKILL the process may still be exiting (EBUSY): remove retries.
+    t.cgroup.kill_all().unwrap();
+    t.cgroup.remove().unwrap();
+    for dir in &dirs {
+        assert!(!dir.exists(), "{} left behind", dir.display());
+    }
+    // Removing again is not an error, and the parent is still there until removed.
+    t.cgroup.remove().unwrap();
+    let parent_manager = t.fs.manager(&t.parent);
+    for dir in parent_manager.paths() {
+        assert!(dir.is_dir(), "{}", dir.display());
+    }
+    parent_manager.remove().unwrap();
+    for dir in parent_manager.paths() {
+        assert!(!dir.exists(), "{} left behind", dir.display());
+    }
+}
+
+/// On a hybrid, the v2 side mount holds no controller we use, but the v2 core works there:
+/// membership, `cgroup.freeze`, `cgroup.kill`, `cpu.stat` and removal. This runs the v2
+/// manager on a real kernel without a v2 VM; a requested limit must be refused by name.
+#[test]
+fn v2_core_works_on_the_hybrid_side_mount() {
+    let Some(host) = setup() else { return };
+    if host.fs.layout() != Layout::Hybrid {
+        eprintln!("skipped: not a hybrid layout ({})", host.fs.layout());
+        return;
+    }
+    let unified = host.fs.unified_mount().unwrap().to_path_buf();
+    let fs = CgroupFs::v2(unified);
+    let mut t = TestCgroup {
+        cgroup: fs.manager(host.cgroup.cgroup_path()),
+        fs,
+        parent: host.parent.clone(),
+        children: Vec::new(),
+    };
+    drop(host);
+    assert_eq!(t.cgroup.layout(), Layout::V2);
+
+    let err = t
+        .cgroup
+        .create(&resources(None, None, Some((32 * MIB, -1)), None))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            cgroup::Error::ControllerMissing {
+                controller: Controller::Memory,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(t.cgroup.paths().iter().all(|p| !p.exists()));
+
+    let warnings = t.cgroup.create(&LinuxResources::default()).unwrap();
+    assert!(
+        warnings.iter().any(|w| matches!(
+            w,
+            Warning::ControllerMissing {
+                controller: Controller::Memory,
+                ..
+            }
+        )),
+        "{warnings:?}"
+    );
+    let i = t.run_inside("while :; do :; done");
+    let pid = t.children[i].id();
+    assert_eq!(t.cgroup.pids().unwrap(), vec![pid]);
+    let proc_cgroup = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    assert!(
+        proc_cgroup
+            .lines()
+            .any(|l| l == format!("0::{}", t.cgroup.cgroup_path())),
+        "{proc_cgroup}"
+    );
+    wait_until("the busy loop accrues cpu time", || t.cpu_usage() > 0);
+    t.cgroup.freeze().unwrap();
+    assert_eq!(t.cgroup.freezer_state().unwrap(), FreezerState::Frozen);
+    let frozen_at = t.cpu_usage();
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        t.cpu_usage(),
+        frozen_at,
+        "a frozen process accrued cpu time"
+    );
+    t.cgroup.thaw().unwrap();
+    wait_until("the thawed loop accrues cpu time again", || {
+        t.cpu_usage() > frozen_at
+    });
+
+    t.cgroup.kill_all().unwrap();
+    let status = t.children[i].wait().unwrap();
+    assert_eq!(status.signal(), Some(9));
+    t.cgroup.remove().unwrap();
+    assert!(t.cgroup.paths().iter().all(|p| !p.exists()));
+}
