@@ -1,6 +1,86 @@
 //! `mydocker`: a daemonless, Docker-compatible container tool.
+//!
+//! Argument parsing lives in [`cli`] (clap structs whose doc comments are the help text);
+//! each command's behaviour lives in its module under `cmd/`. Errors reach the user as one
+//! line on stderr, with docker's exit codes.
 
-fn main() {
-    eprintln!("mydocker: not implemented yet");
-    std::process::exit(125);
+mod cli;
+mod cmd;
+mod ctx;
+mod format;
+mod logs;
+mod names;
+mod parse;
+mod progress;
+mod seed;
+mod spec;
+mod template;
+
+use clap::{CommandFactory, FromArgMatches};
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let argv = rewrite_seed_syntax(argv);
+    let matches = match cli::Cli::command().try_get_matches_from(argv) {
+        Ok(m) => m,
+        Err(e) => {
+            let code = if e.use_stderr() { 125 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let cli = match cli::Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(125);
+        }
+    };
+    let ctx = match ctx::Ctx::new(&cli.global) {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            return ExitCode::from(125);
+        }
+    };
+    let code = cmd::dispatch(&ctx, cli.command);
+    ExitCode::from(code)
+}
+
+/// Applies [`seed::rewrite`] to the words after the subcommand name, using clap's own
+/// definition of the subcommand to know which options take a value.
+fn rewrite_seed_syntax(argv: Vec<OsString>) -> Vec<OsString> {
+    let command = cli::Cli::command();
+    // Find the subcommand word: the first word that names one (skipping global options).
+    let Some(pos) = argv.iter().skip(1).position(|a| {
+        a.to_str()
+            .is_some_and(|s| command.find_subcommand(s).is_some())
+    }) else {
+        return argv;
+    };
+    let pos = pos + 1;
+    let Some(sub) = argv[pos].to_str().and_then(|s| command.find_subcommand(s)) else {
+        return argv;
+    };
+    let takes_value = |flag: &str| {
+        sub.get_arguments().any(|a| {
+            let long = flag.strip_prefix("--").filter(|_| flag.starts_with("--"));
+            let matches = match long {
+                Some(l) => a.get_long() == Some(l) || a.get_all_aliases().is_some_and(|v| v.contains(&l)),
+                None => {
+                    let mut chars = flag.chars().skip(1);
+                    match (chars.next(), chars.next()) {
+                        (Some(c), None) => a.get_short() == Some(c),
+                        _ => false,
+                    }
+                }
+            };
+            matches && a.get_action().takes_values()
+        })
+    };
+    let mut out: Vec<OsString> = argv[..=pos].to_vec();
+    out.extend(seed::rewrite(argv[pos + 1..].to_vec(), &takes_value));
+    out
 }

@@ -43,7 +43,7 @@ pub(crate) fn rewrite(args: Vec<OsString>, takes_value: &dyn Fn(&str) -> bool) -
             Some((f, v)) => (f, Some(OsString::from(v))),
             None => (s, None),
         };
-        let mut value = |iter: &mut std::iter::Peekable<std::vec::IntoIter<OsString>>| {
+        let value = |iter: &mut std::iter::Peekable<std::vec::IntoIter<OsString>>| {
             inline.clone().or_else(|| iter.next())
         };
         match flag {

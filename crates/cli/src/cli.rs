@@ -1,0 +1,333 @@
+//! The command line: clap structures only. Doc comments are the help text; behaviour is in
+//! `cmd/`.
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// A daemonless, Docker-compatible container tool.
+#[derive(Debug, Parser)]
+#[command(
+    name = "mydocker",
+    version,
+    disable_version_flag = true,
+    subcommand_required = true,
+    arg_required_else_help = true
+)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: GlobalOpts,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GlobalOpts {
+    /// Root directory of persistent state (images, layers, containers)
+    #[arg(
+        long,
+        global = true,
+        env = "MYDOCKER_ROOT",
+        default_value = "/var/lib/mydocker",
+        value_name = "DIR"
+    )]
+    pub(crate) root: PathBuf,
+
+    /// Directory of runtime state that vanishes on reboot [default: /run/mydocker, or
+    /// ROOT/run when --root is given]
+    #[arg(long, global = true, env = "MYDOCKER_RUN_ROOT", value_name = "DIR")]
+    pub(crate) run_root: Option<PathBuf>,
+
+    /// Storage driver to use (overlay, aufs, copy) [default: the first one this kernel supports]
+    #[arg(long, global = true, env = "MYDOCKER_STORAGE_DRIVER", value_name = "NAME")]
+    pub(crate) storage_driver: Option<String>,
+
+    /// Registry host[:port] to reach over plain HTTP (repeatable)
+    #[arg(
+        long = "insecure-registry",
+        global = true,
+        env = "MYDOCKER_INSECURE_REGISTRIES",
+        value_delimiter = ',',
+        value_name = "HOST"
+    )]
+    pub(crate) insecure_registries: Vec<String>,
+
+    /// Set the logging level
+    #[arg(short = 'l', long, global = true, value_enum, default_value_t = LogLevel::Info)]
+    pub(crate) log_level: LogLevel,
+
+    /// Print version information and quit
+    #[arg(short = 'v', long, action = ArgAction::Version)]
+    version: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub(crate) enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+    Fatal,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Create and run a new container from an image
+    Run(Box<RunArgs>),
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
+    /// List images
+    Images(ImagesArgs),
+    /// Remove one or more images
+    Rmi(RmiArgs),
+    /// Manage images
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Log in to a registry
+    Login(LoginArgs),
+    /// Log out from a registry
+    Logout(LogoutArgs),
+    /// Display system-wide information
+    Info,
+    /// Show the mydocker version information
+    Version,
+    /// Manage mydocker
+    #[command(subcommand)]
+    System(SystemCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ImageCommand {
+    /// List images
+    #[command(visible_alias = "list")]
+    Ls(ImagesArgs),
+    /// Remove one or more images
+    #[command(visible_alias = "remove")]
+    Rm(RmiArgs),
+    /// Display detailed information on one or more images
+    Inspect(InspectArgs),
+    /// Remove unused images and layers
+    Prune(PruneArgs),
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SystemCommand {
+    /// Show mydocker disk usage
+    Df,
+    /// Display system-wide information
+    Info,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PullArgs {
+    /// Pull for this platform (os/arch[/variant]) instead of the host's
+    #[arg(long, value_name = "PLATFORM")]
+    pub(crate) platform: Option<String>,
+    /// Suppress verbose output
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
+    /// Image to pull: NAME[:TAG|@DIGEST]
+    #[arg(value_name = "NAME[:TAG|@DIGEST]")]
+    pub(crate) image: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PushArgs {
+    /// Suppress verbose output
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
+    /// Image to push: NAME[:TAG]
+    #[arg(value_name = "NAME[:TAG]")]
+    pub(crate) image: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ImagesArgs {
+    /// Show all images (accepted for compatibility; there are no intermediate images)
+    #[arg(short, long)]
+    pub(crate) all: bool,
+    /// Only show image IDs
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
+    /// Show digests
+    #[arg(long)]
+    pub(crate) digests: bool,
+    /// Don't truncate output
+    #[arg(long)]
+    pub(crate) no_trunc: bool,
+    /// Only images of this repository (and tag)
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    pub(crate) repository: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RmiArgs {
+    /// Force removal of the image, even if a container uses it
+    #[arg(short, long)]
+    pub(crate) force: bool,
+    /// Do not delete untagged parents (accepted for compatibility)
+    #[arg(long)]
+    pub(crate) no_prune: bool,
+    /// Images to remove: NAME[:TAG], ID or ID prefix
+    #[arg(required = true, value_name = "IMAGE")]
+    pub(crate) images: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InspectArgs {
+    /// Format the output using a Go-template-like path, e.g. '{{.Id}}'
+    #[arg(short, long)]
+    pub(crate) format: Option<String>,
+    /// Images to inspect
+    #[arg(required = true, value_name = "IMAGE")]
+    pub(crate) names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PruneArgs {
+    /// Remove all unused images, not just untagged ones
+    #[arg(short, long)]
+    pub(crate) all: bool,
+    /// Do not prompt for confirmation (mydocker never prompts)
+    #[arg(short, long)]
+    pub(crate) force: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LoginArgs {
+    /// Username
+    #[arg(short, long)]
+    pub(crate) username: Option<String>,
+    /// Password (prefer --password-stdin)
+    #[arg(short, long)]
+    pub(crate) password: Option<String>,
+    /// Take the password from stdin
+    #[arg(long)]
+    pub(crate) password_stdin: bool,
+    /// Registry server [default: docker.io]
+    pub(crate) server: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LogoutArgs {
+    /// Registry server [default: docker.io]
+    pub(crate) server: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(trailing_var_arg = true, disable_help_flag = true)]
+pub(crate) struct RunArgs {
+    /// Print help (`-h` is --hostname, as in docker)
+    #[arg(long, action = ArgAction::Help)]
+    help: Option<bool>,
+    /// Run container in background and print container ID
+    #[arg(short, long)]
+    pub(crate) detach: bool,
+    /// Keep STDIN open even if not attached
+    #[arg(short, long)]
+    pub(crate) interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short, long)]
+    pub(crate) tty: bool,
+    /// Automatically remove the container when it exits
+    #[arg(long)]
+    pub(crate) rm: bool,
+    /// Assign a name to the container
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    /// Set environment variables
+    #[arg(short, long = "env", value_name = "NAME=VALUE")]
+    pub(crate) env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long, value_name = "FILE")]
+    pub(crate) env_file: Vec<PathBuf>,
+    /// Working directory inside the container
+    #[arg(short, long)]
+    pub(crate) workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>])
+    #[arg(short, long)]
+    pub(crate) user: Option<String>,
+    /// Container host name
+    #[arg(long, short = 'h')]
+    pub(crate) hostname: Option<String>,
+    /// Overwrite the default ENTRYPOINT of the image
+    #[arg(long, allow_hyphen_values = true)]
+    pub(crate) entrypoint: Option<String>,
+    /// Bind mount a volume (HOST:CONTAINER[:ro])
+    #[arg(short, long = "volume", value_name = "HOST:CONTAINER[:OPTS]")]
+    pub(crate) volume: Vec<String>,
+    /// Mount the container's root filesystem as read only
+    #[arg(long)]
+    pub(crate) read_only: bool,
+    /// Mount a tmpfs directory (PATH[:OPTS])
+    #[arg(long, value_name = "PATH[:OPTS]")]
+    pub(crate) tmpfs: Vec<String>,
+    /// Run an init inside the container that forwards signals and reaps processes
+    #[arg(long)]
+    pub(crate) init: bool,
+    /// Number of CPUs
+    #[arg(long, value_name = "DECIMAL")]
+    pub(crate) cpus: Option<String>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long, value_name = "INT")]
+    pub(crate) cpu_shares: Option<u64>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long, value_name = "CPUS")]
+    pub(crate) cpuset_cpus: Option<String>,
+    /// Memory nodes in which to allow execution (0-3, 0,1)
+    #[arg(long, value_name = "MEMS")]
+    pub(crate) cpuset_mems: Option<String>,
+    /// Memory limit
+    #[arg(short, long, value_name = "BYTES")]
+    pub(crate) memory: Option<String>,
+    /// Swap limit equal to memory plus swap: '-1' to enable unlimited swap
+    #[arg(long, value_name = "BYTES", allow_hyphen_values = true)]
+    pub(crate) memory_swap: Option<String>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long, value_name = "INT", allow_hyphen_values = true)]
+    pub(crate) pids_limit: Option<i64>,
+    /// Optional parent cgroup for the container
+    #[arg(long, value_name = "PATH")]
+    pub(crate) cgroup_parent: Option<String>,
+    /// Add Linux capabilities
+    #[arg(long, value_name = "CAP")]
+    pub(crate) cap_add: Vec<String>,
+    /// Drop Linux capabilities
+    #[arg(long, value_name = "CAP")]
+    pub(crate) cap_drop: Vec<String>,
+    /// Give extended privileges to this container
+    #[arg(long)]
+    pub(crate) privileged: bool,
+    /// Security options (seccomp=unconfined|PROFILE.json, no-new-privileges)
+    #[arg(long, value_name = "OPT")]
+    pub(crate) security_opt: Vec<String>,
+    /// Ulimit options (NAME=SOFT[:HARD])
+    #[arg(long, value_name = "ULIMIT")]
+    pub(crate) ulimit: Vec<String>,
+    /// Pull image before running ("always", "missing", "never")
+    #[arg(long, default_value = "missing", value_name = "POLICY")]
+    pub(crate) pull: String,
+    /// Set platform if server is multi-platform capable
+    #[arg(long)]
+    pub(crate) platform: Option<String>,
+    /// Connect a container to a network (bridge, none, host, NAME)
+    #[arg(long, alias = "net", value_name = "NETWORK")]
+    pub(crate) network: Option<String>,
+    /// Log driver options (max-size=10m, max-file=3)
+    #[arg(long, value_name = "OPT")]
+    pub(crate) log_opt: Vec<String>,
+    /// Suppress the pull output
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
+    /// Image to run
+    #[arg(value_name = "IMAGE")]
+    pub(crate) image: String,
+    /// Command and arguments
+    #[arg(value_name = "COMMAND", allow_hyphen_values = true)]
+    pub(crate) command: Vec<String>,
+}

@@ -1,0 +1,201 @@
+//! Docker's pull/push progress display: one line per layer, redrawn in place on a terminal
+//! (`Downloading [=====>      ]  1.234MB/5.678MB`), or one plain line per state change
+//! otherwise (docker skips the byte-count updates when not on a terminal).
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+
+/// A layer's state as docker names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Status {
+    PullingFsLayer,
+    Waiting,
+    Downloading,
+    VerifyingChecksum,
+    DownloadComplete,
+    Extracting,
+    PullComplete,
+    AlreadyExists,
+    Preparing,
+    Pushing,
+    Pushed,
+    LayerAlreadyExists,
+}
+
+impl Status {
+    fn text(self) -> &'static str {
+        match self {
+            Status::PullingFsLayer => "Pulling fs layer",
+            Status::Waiting => "Waiting",
+            Status::Downloading => "Downloading",
+            Status::VerifyingChecksum => "Verifying Checksum",
+            Status::DownloadComplete => "Download complete",
+            Status::Extracting => "Extracting",
+            Status::PullComplete => "Pull complete",
+            Status::AlreadyExists => "Already exists",
+            Status::Preparing => "Preparing",
+            Status::Pushing => "Pushing",
+            Status::Pushed => "Pushed",
+            Status::LayerAlreadyExists => "Layer already exists",
+        }
+    }
+
+    /// States that carry a byte count, shown only on a terminal.
+    fn is_progress(self) -> bool {
+        matches!(self, Status::Downloading | Status::Extracting | Status::Pushing)
+    }
+}
+
+/// Where progress goes. Shared between download threads.
+pub(crate) enum Progress {
+    /// `-q`: nothing.
+    Quiet,
+    /// Not a terminal: each state change once, as a line.
+    Plain(Mutex<HashMap<String, Status>>),
+    /// A terminal: one live line per layer.
+    Tty {
+        multi: MultiProgress,
+        bars: Mutex<HashMap<String, ProgressBar>>,
+    },
+}
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Progress::Quiet => "Progress::Quiet",
+            Progress::Plain(_) => "Progress::Plain",
+            Progress::Tty { .. } => "Progress::Tty",
+        })
+    }
+}
+
+impl Progress {
+    /// Chooses the display for stdout: quiet, terminal or plain.
+    pub(crate) fn new(quiet: bool) -> Self {
+        if quiet {
+            Progress::Quiet
+        } else if std::io::stdout().is_terminal() {
+            Progress::Tty {
+                multi: MultiProgress::with_draw_target(ProgressDrawTarget::stdout_with_hz(10)),
+                bars: Mutex::new(HashMap::new()),
+            }
+        } else {
+            Progress::Plain(Mutex::new(HashMap::new()))
+        }
+    }
+
+    /// A line that is not about a layer (`latest: Pulling from library/busybox`).
+    pub(crate) fn line(&self, text: &str) {
+        match self {
+            Progress::Quiet => {}
+            Progress::Plain(_) => {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{text}");
+            }
+            Progress::Tty { multi, .. } => {
+                let _ = multi.println(text);
+            }
+        }
+    }
+
+    /// Sets layer `id`'s state; `bytes` is `(current, total)` for progress states.
+    pub(crate) fn update(&self, id: &str, status: Status, bytes: Option<(u64, u64)>) {
+        match self {
+            Progress::Quiet => {}
+            Progress::Plain(seen) => {
+                if status.is_progress() {
+                    return;
+                }
+                let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+                if seen.insert(id.to_owned(), status) != Some(status) {
+                    let mut out = std::io::stdout().lock();
+                    let _ = writeln!(out, "{id}: {}", status.text());
+                }
+            }
+            Progress::Tty { multi, bars } => {
+                let mut bars = bars.lock().unwrap_or_else(|p| p.into_inner());
+                let bar = bars.entry(id.to_owned()).or_insert_with(|| {
+                    let b = multi.add(ProgressBar::new_spinner());
+                    b.set_style(
+                        ProgressStyle::with_template("{msg}")
+                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                    );
+                    b
+                });
+                let mut msg = format!("{id}: {}", status.text());
+                if let (true, Some((cur, total))) = (status.is_progress(), bytes) {
+                    msg.push(' ');
+                    msg.push_str(&bar_text(cur, total));
+                }
+                bar.set_message(msg);
+            }
+        }
+    }
+
+    /// Stops live redrawing, leaving the final lines on screen.
+    pub(crate) fn finish(&self) {
+        if let Progress::Tty { bars, .. } = self {
+            let bars = bars.lock().unwrap_or_else(|p| p.into_inner());
+            for b in bars.values() {
+                b.tick();
+                b.abandon();
+            }
+        }
+    }
+}
+
+/// Docker's progress text: a 50-column bar and `current/total` in 4 significant digits.
+pub(crate) fn bar_text(current: u64, total: u64) -> String {
+    if total == 0 {
+        return format!("{:>8}", size4(current));
+    }
+    let pct = ((current as f64 / total as f64 * 100.0) as usize / 2).min(50);
+    format!(
+        "[{}>{}] {:>8}/{}",
+        "=".repeat(pct),
+        " ".repeat(50 - pct),
+        size4(current),
+        size4(total)
+    )
+}
+
+/// `units.HumanSize`: decimal units with four significant digits (`5.405MB`).
+fn size4(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "kB", "MB", "GB", "TB", "PB"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1000.0 && unit + 1 < UNITS.len() {
+        v /= 1000.0;
+        unit += 1;
+    }
+    let decimals = if v < 10.0 {
+        3
+    } else if v < 100.0 {
+        2
+    } else {
+        1
+    };
+    let s = format!("{v:.decimals$}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    format!("{s}{}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bar_matches_docker() {
+        let t = bar_text(2_702_000, 5_404_000);
+        assert_eq!(
+            t,
+            format!("[{}>{}]  2.702MB/5.404MB", "=".repeat(25), " ".repeat(25))
+        );
+        assert!(bar_text(10, 10).starts_with(&format!("[{}>]", "=".repeat(50))));
+        assert_eq!(size4(999), "999B");
+        assert_eq!(size4(27_140_000), "27.14MB");
+        assert_eq!(size4(1_000), "1kB");
+    }
+}
