@@ -1,0 +1,707 @@
+//! [`Store`]: one root directory with blobs, image records, layers and staging.
+
+use std::collections::HashSet;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use oci_spec::image::Digest;
+
+use crate::blob::BlobStore;
+use crate::chain::chain_ids;
+use crate::digest::{parse_sha256, sha256_hex};
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil::{self, FileLock, clean_stale, ensure_dir, write_atomic};
+use crate::image::{
+    ImageEntry, ImageRecord, LayerRecord, NewImage, References, parse_manifest_and_config, repo_of,
+    split_tag,
+};
+
+/// The store rooted at one directory (`/var/lib/mydocker` by default).
+///
+/// Layout:
+/// ```text
+/// ROOT/blobs/sha256/<hex>        manifests, configs, compressed layers; immutable
+/// ROOT/images/by-id/<hex>.json   image records (ID = config digest)
+/// ROOT/images/references.json    repo:tag and repo@digest -> image ID
+/// ROOT/layers/<driver>/...       unpacked layers, keyed by chain ID
+/// ROOT/containers/<id>/          container state (owned by the CLI) and writable layers
+/// ROOT/tmp/                      staging, cleaned of stale entries on open
+/// ROOT/locks/                    per-blob and per-layer lock files
+/// ROOT/lock, ROOT/gc.lock        the store-wide record lock and the GC lease lock
+/// ```
+///
+/// # Concurrency
+/// Several processes may use one root at once. Record mutations take the store-wide
+/// [`lock`](Self::lock) internally. A puller takes a [`lease`](Self::lease) for the whole
+/// pull (shared: pulls run side by side) so that garbage collection (exclusive, in
+/// [`remove_image`](Self::remove_image), [`prune`](Self::prune) and [`gc`](Self::gc)) never
+/// deletes a blob or layer that a running pull has committed but not yet recorded; and it
+/// takes [`BlobStore::lock`] around "check, download, commit" of each blob so that a blob
+/// is downloaded once.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+    blobs: BlobStore,
+}
+
+/// Shared hold on the store that keeps garbage collection away; see [`Store::lease`].
+#[derive(Debug)]
+pub struct Lease {
+    _lock: FileLock,
+}
+
+/// Options of [`Store::remove_image`] and [`Store::prune`].
+pub struct RemoveOptions<'a> {
+    /// Remove even when a container uses the image. A used image is then untagged but
+    /// kept (as a dangling image) so that its layers stay valid for the container.
+    pub force: bool,
+    /// Returns the name or ID of a container using the image, if any.
+    pub in_use: &'a dyn Fn(&Digest) -> Option<String>,
+}
+
+impl std::fmt::Debug for RemoveOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoveOptions")
+            .field("force", &self.force)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RemoveOptions<'_> {
+    /// No container uses any image; not forced.
+    pub fn unused() -> RemoveOptions<'static> {
+        RemoveOptions {
+            force: false,
+            in_use: &|_| None,
+        }
+    }
+}
+
+/// What a removal or prune did, in the order docker prints it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RemoveReport {
+    /// References removed (`repo:tag`, `repo@digest`).
+    pub untagged: Vec<String>,
+    /// Image IDs whose records were deleted.
+    pub deleted: Vec<Digest>,
+    /// Garbage collected afterwards.
+    pub gc: GcReport,
+}
+
+/// What garbage collection removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcReport {
+    /// Blobs removed.
+    pub blobs: Vec<Digest>,
+    /// Layers removed, as (driver, chain ID).
+    pub layers: Vec<(String, Digest)>,
+    /// Bytes freed (blob sizes plus layer disk usage).
+    pub reclaimed: u64,
+}
+
+/// `system df`-style usage.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DiskUsage {
+    /// Number of images.
+    pub images: usize,
+    /// Images used by at least one container.
+    pub active_images: usize,
+    /// Bytes of all blobs.
+    pub blobs_size: u64,
+    /// Bytes of all unpacked layers (every driver).
+    pub layers_size: u64,
+    /// Bytes that removing every unused image would free.
+    pub reclaimable: u64,
+}
+
+impl DiskUsage {
+    /// Blobs plus layers.
+    pub fn total(&self) -> u64 {
+        self.blobs_size + self.layers_size
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `root`, and removes staging entries left in
+    /// `ROOT/tmp` by crashed processes.
+    pub fn open(root: impl AsRef<Path>) -> Result<Store> {
+        let root = root.as_ref().to_path_buf();
+        for d in [
+            "blobs/sha256",
+            "images/by-id",
+            "layers",
+            "containers",
+            "tmp",
+            "locks",
+        ] {
+            ensure_dir(&root.join(d))?;
+        }
+        let store = Store {
+            blobs: BlobStore::new(
+                root.join("blobs/sha256"),
+                root.join("tmp"),
+                root.join("locks"),
+            ),
+            root,
+        };
+        clean_stale(&store.tmp_dir())?;
+        Ok(store)
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The staging directory (`ROOT/tmp`), on the same filesystem as everything else.
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    /// The directory of per-object lock files.
+    pub fn locks_dir(&self) -> PathBuf {
+        self.root.join("locks")
+    }
+
+    /// The directory holding a driver's layers: `ROOT/layers/<driver>`.
+    pub fn layers_dir(&self, driver: &str) -> PathBuf {
+        self.root.join("layers").join(driver)
+    }
+
+    /// The containers directory (`ROOT/containers`).
+    pub fn containers_dir(&self) -> PathBuf {
+        self.root.join("containers")
+    }
+
+    /// The blob store.
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
+    /// Takes the store-wide exclusive lock for mutating records. Held briefly; the store's
+    /// own mutating methods take it themselves (do not call them while holding it).
+    pub fn lock(&self) -> Result<FileLock> {
+        FileLock::exclusive(&self.root.join("lock"))
+    }
+
+    /// Takes a shared lease that keeps garbage collection from running until dropped.
+    /// Hold it for a whole pull (or container creation) so that content committed but not
+    /// yet referenced by a record is not collected. Do not call GC methods while holding it.
+    pub fn lease(&self) -> Result<Lease> {
+        Ok(Lease {
+            _lock: FileLock::shared(&self.root.join("gc.lock"))?,
+        })
+    }
+
+    fn gc_lock(&self) -> Result<FileLock> {
+        FileLock::exclusive(&self.root.join("gc.lock"))
+    }
+
+    fn refs_path(&self) -> PathBuf {
+        self.root.join("images/references.json")
+    }
+
+    fn record_path(&self, id: &Digest) -> Result<PathBuf> {
+        Ok(self
+            .root
+            .join("images/by-id")
+            .join(format!("{}.json", sha256_hex(id)?)))
+    }
+
+    fn read_refs(&self) -> Result<References> {
+        let p = self.refs_path();
+        match fs::read(&p) {
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| Error::CorruptRecord {
+                path: p.clone(),
+                source: e,
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(References::default()),
+            Err(e) => Err(e).ctx("read", &p),
+        }
+    }
+
+    fn write_refs(&self, refs: &References) -> Result<()> {
+        let data = serde_json::to_vec_pretty(refs).map_err(|e| Error::CorruptRecord {
+            path: self.refs_path(),
+            source: e,
+        })?;
+        write_atomic(&self.tmp_dir(), &self.refs_path(), &data)
+    }
+
+    fn read_record(&self, id: &Digest) -> Result<Option<ImageRecord>> {
+        let p = self.record_path(id)?;
+        match fs::read(&p) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| Error::CorruptRecord { path: p, source: e }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).ctx("read", &p),
+        }
+    }
+
+    fn write_record(&self, rec: &ImageRecord) -> Result<()> {
+        let p = self.record_path(&rec.id)?;
+        let data = serde_json::to_vec_pretty(rec).map_err(|e| Error::CorruptRecord {
+            path: p.clone(),
+            source: e,
+        })?;
+        write_atomic(&self.tmp_dir(), &p, &data)
+    }
+
+    fn all_records(&self) -> Result<Vec<ImageRecord>> {
+        let dir = self.root.join("images/by-id");
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&dir).ctx("read dir", &dir)? {
+            let entry = entry.ctx("read dir", &dir)?;
+            let name = entry.file_name();
+            let Some(hex) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
+                continue;
+            };
+            let Ok(id) = parse_sha256(&format!("sha256:{hex}")) else {
+                continue;
+            };
+            if let Some(r) = self.read_record(&id)? {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    fn with_refs(mut rec: ImageRecord, refs: &References) -> ImageRecord {
+        let (tags, digests) = refs.refs_of(&rec.id);
+        rec.repo_tags = tags;
+        rec.repo_digests = digests;
+        rec
+    }
+
+    /// Records a pulled image and points `repository:tag` (and `repository@repo_digest`)
+    /// at it. The manifest, config and layer blobs must be present; layers, diff IDs and
+    /// the created time come from them. A tag that pointed at another image moves (the
+    /// old image stays, dangling, until pruned). Returns the record.
+    pub fn add_image(&self, new: &NewImage) -> Result<ImageRecord> {
+        let manifest = self.blobs.read(&new.manifest_digest).map_err(|e| match e {
+            Error::BlobNotFound { digest } => Error::Incomplete {
+                what: "manifest",
+                digest,
+            },
+            e => e,
+        })?;
+        let parsed = parse_manifest_and_config(&manifest, |d| {
+            self.blobs.read(d).map_err(|e| match e {
+                Error::BlobNotFound { digest } => Error::Incomplete {
+                    what: "config",
+                    digest,
+                },
+                e => e,
+            })
+        })?;
+        let diff_ids: Vec<Digest> = parsed.layers.iter().map(|l| l.3.clone()).collect();
+        let chains = chain_ids(&diff_ids)?;
+        let mut layers = Vec::with_capacity(parsed.layers.len());
+        for ((digest, media_type, size, diff_id), chain_id) in parsed.layers.into_iter().zip(chains)
+        {
+            if !self.blobs.has(&digest)? {
+                return Err(Error::Incomplete {
+                    what: "layer",
+                    digest: digest.to_string(),
+                });
+            }
+            layers.push(LayerRecord {
+                digest,
+                media_type,
+                size,
+                diff_id,
+                chain_id,
+            });
+        }
+        let rec = ImageRecord {
+            id: parsed.config_digest.clone(),
+            manifest_digest: new.manifest_digest.clone(),
+            manifest_media_type: parsed.media_type,
+            config_digest: parsed.config_digest,
+            created: parsed.created,
+            size: layers.iter().map(|l| l.size).sum(),
+            layers,
+            repo_tags: Vec::new(),
+            repo_digests: Vec::new(),
+        };
+        let _lock = self.lock()?;
+        self.write_record(&rec)?;
+        let mut refs = self.read_refs()?;
+        if let Some(tag) = &new.tag {
+            refs.tags
+                .insert(format!("{}:{tag}", new.repository), rec.id.clone());
+        }
+        if let Some(d) = &new.repo_digest {
+            sha256_hex(d)?;
+            refs.digests
+                .insert(format!("{}@{d}", new.repository), rec.id.clone());
+        }
+        self.write_refs(&refs)?;
+        Ok(Self::with_refs(rec, &refs))
+    }
+
+    /// Points `repo:tag` at an existing image (`docker tag`).
+    pub fn tag(&self, image: &str, repo_tag: &str) -> Result<()> {
+        if split_tag(repo_tag).is_none() {
+            return Err(Error::InvalidId {
+                id: repo_tag.to_owned(),
+            });
+        }
+        let _lock = self.lock()?;
+        let rec = self.image(image)?;
+        let mut refs = self.read_refs()?;
+        refs.tags.insert(repo_tag.to_owned(), rec.id);
+        self.write_refs(&refs)
+    }
+
+    /// Looks an image up by `repo:tag` (normalised, e.g. `docker.io/library/busybox:latest`),
+    /// by `repo@sha256:...` (repo digest, or the manifest digest of an image of that
+    /// repository), by full image ID (`sha256:<hex>` or `<hex>`) or by any unique prefix of
+    /// the ID's hex. The CLI should try the normalised name and, when the user typed
+    /// something hex-like, the raw string.
+    pub fn image(&self, reference: &str) -> Result<ImageRecord> {
+        let refs = self.read_refs()?;
+        let not_found = || Error::ImageNotFound {
+            reference: reference.to_owned(),
+        };
+        let id = if let Some(id) = refs.tags.get(reference) {
+            id.clone()
+        } else if let Some(id) = refs.digests.get(reference) {
+            id.clone()
+        } else if let Some((repo, d)) = reference.split_once('@') {
+            // A platform manifest digest of an image known in this repository.
+            let d = parse_sha256(d).map_err(|_| not_found())?;
+            let mut found = None;
+            for rec in self.all_records()? {
+                let rec = Self::with_refs(rec, &refs);
+                if rec.manifest_digest == d
+                    && rec
+                        .repo_tags
+                        .iter()
+                        .chain(&rec.repo_digests)
+                        .any(|r| repo_of(r) == repo)
+                {
+                    found = Some(rec.id.clone());
+                }
+            }
+            found.ok_or_else(not_found)?
+        } else {
+            let prefix = reference.strip_prefix("sha256:").unwrap_or(reference);
+            if prefix.is_empty()
+                || prefix.len() > 64
+                || !prefix
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            {
+                return Err(not_found());
+            }
+            let matches: Vec<Digest> = self
+                .all_records()?
+                .into_iter()
+                .filter(|r| r.id.digest().starts_with(prefix))
+                .map(|r| r.id)
+                .collect();
+            match matches.len() {
+                0 => return Err(not_found()),
+                1 => matches.into_iter().next().ok_or_else(not_found)?,
+                n => {
+                    return Err(Error::AmbiguousImage {
+                        prefix: reference.to_owned(),
+                        count: n,
+                    });
+                }
+            }
+        };
+        let rec = self.read_record(&id)?.ok_or_else(not_found)?;
+        Ok(Self::with_refs(rec, &refs))
+    }
+
+    /// All images, with their references filled in.
+    pub fn images(&self) -> Result<Vec<ImageRecord>> {
+        let refs = self.read_refs()?;
+        Ok(self
+            .all_records()?
+            .into_iter()
+            .map(|r| Self::with_refs(r, &refs))
+            .collect())
+    }
+
+    /// The rows of `images`: one per `repo:tag`; an image known only by digest in a
+    /// repository gets one row with no tag; an image with no reference one dangling row.
+    /// Sorted newest first (by created time), then by reference.
+    pub fn list(&self) -> Result<Vec<ImageEntry>> {
+        let mut rows = Vec::new();
+        for img in self.images()? {
+            let digest_for = |repo: &str| {
+                img.repo_digests
+                    .iter()
+                    .find(|r| repo_of(r) == repo)
+                    .and_then(|r| r.rsplit_once('@'))
+                    .and_then(|(_, d)| parse_sha256(d).ok())
+            };
+            let mut repos_with_tags = HashSet::new();
+            for t in &img.repo_tags {
+                if let Some((repo, tag)) = split_tag(t) {
+                    repos_with_tags.insert(repo.to_owned());
+                    rows.push(ImageEntry {
+                        repository: Some(repo.to_owned()),
+                        tag: Some(tag.to_owned()),
+                        repo_digest: digest_for(repo),
+                        image: img.clone(),
+                    });
+                }
+            }
+            for d in &img.repo_digests {
+                let repo = repo_of(d);
+                if repos_with_tags.insert(repo.to_owned()) {
+                    rows.push(ImageEntry {
+                        repository: Some(repo.to_owned()),
+                        tag: None,
+                        repo_digest: digest_for(repo),
+                        image: img.clone(),
+                    });
+                }
+            }
+            if img.repo_tags.is_empty() && img.repo_digests.is_empty() {
+                rows.push(ImageEntry {
+                    repository: None,
+                    tag: None,
+                    repo_digest: None,
+                    image: img.clone(),
+                });
+            }
+        }
+        rows.sort_by(|a, b| {
+            b.image
+                .created
+                .cmp(&a.image.created)
+                .then_with(|| a.repository.cmp(&b.repository))
+                .then_with(|| a.tag.cmp(&b.tag))
+        });
+        Ok(rows)
+    }
+
+    /// Removes one reference (`repo:tag` or `repo@digest`); the image itself stays.
+    /// Returns the image ID it pointed at.
+    pub fn untag(&self, reference: &str) -> Result<Digest> {
+        let _lock = self.lock()?;
+        let mut refs = self.read_refs()?;
+        let id = refs
+            .tags
+            .remove(reference)
+            .or_else(|| refs.digests.remove(reference))
+            .ok_or_else(|| Error::ImageNotFound {
+                reference: reference.to_owned(),
+            })?;
+        self.write_refs(&refs)?;
+        Ok(id)
+    }
+
+    /// `rmi`: removes a reference or an image, then garbage-collects blobs and layers no
+    /// image references any more.
+    ///
+    /// - By `repo:tag`/`repo@digest`: that reference is removed; when it was the image's
+    ///   last tag, its digest references go too and the image is deleted.
+    /// - By ID: every reference goes and the image is deleted; an image tagged in several
+    ///   repositories needs `force`.
+    /// - An image a container uses (per `opts.in_use`) is not deleted: without `force` the
+    ///   call fails before changing anything; with `force` its references are removed and
+    ///   the image stays as a dangling image.
+    pub fn remove_image(&self, reference: &str, opts: &RemoveOptions<'_>) -> Result<RemoveReport> {
+        let _gc = self.gc_lock()?;
+        let mut report = RemoveReport::default();
+        {
+            let _lock = self.lock()?;
+            let rec = self.image(reference)?;
+            let mut refs = self.read_refs()?;
+            let by_name = refs.tags.contains_key(reference) || refs.digests.contains_key(reference);
+            let user = (opts.in_use)(&rec.id);
+            if by_name {
+                let other_tags = rec.repo_tags.iter().filter(|t| *t != reference).count();
+                let deletes = other_tags == 0;
+                if deletes
+                    && !opts.force
+                    && let Some(container) = user.clone()
+                {
+                    return Err(Error::ImageInUse {
+                        reference: reference.to_owned(),
+                        container,
+                    });
+                }
+                refs.tags.remove(reference);
+                refs.digests.remove(reference);
+                report.untagged.push(reference.to_owned());
+                if deletes {
+                    report.untagged.extend(refs.remove_all(&rec.id));
+                }
+            } else {
+                let repos: HashSet<&str> = rec
+                    .repo_tags
+                    .iter()
+                    .chain(&rec.repo_digests)
+                    .map(|r| repo_of(r))
+                    .collect();
+                if repos.len() > 1 && !opts.force {
+                    return Err(Error::ImageMultipleRepositories {
+                        id: rec.short_id().to_owned(),
+                    });
+                }
+                if let Some(container) = user.clone()
+                    && !opts.force
+                {
+                    return Err(Error::ImageInUse {
+                        reference: reference.to_owned(),
+                        container,
+                    });
+                }
+                report.untagged.extend(refs.remove_all(&rec.id));
+            }
+            self.write_refs(&refs)?;
+            if !refs.is_referenced(&rec.id) && user.is_none() {
+                self.delete_record(&rec.id)?;
+                report.deleted.push(rec.id.clone());
+            }
+        }
+        report.gc = self.gc_locked()?;
+        Ok(report)
+    }
+
+    fn delete_record(&self, id: &Digest) -> Result<()> {
+        let p = self.record_path(id)?;
+        match fs::remove_file(&p) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e).ctx("remove", &p),
+            _ => fsutil::fsync_dir(&self.root.join("images/by-id")),
+        }
+    }
+
+    /// `image prune`: deletes dangling images (with `all`: every image) that no container
+    /// uses, then garbage-collects.
+    pub fn prune(&self, all: bool, opts: &RemoveOptions<'_>) -> Result<RemoveReport> {
+        let _gc = self.gc_lock()?;
+        let mut report = RemoveReport::default();
+        {
+            let _lock = self.lock()?;
+            let mut refs = self.read_refs()?;
+            for rec in self.all_records()? {
+                if (opts.in_use)(&rec.id).is_some() {
+                    continue;
+                }
+                if refs.is_referenced(&rec.id) {
+                    if !all {
+                        continue;
+                    }
+                    report.untagged.extend(refs.remove_all(&rec.id));
+                }
+                self.delete_record(&rec.id)?;
+                report.deleted.push(rec.id);
+            }
+            self.write_refs(&refs)?;
+        }
+        report.gc = self.gc_locked()?;
+        Ok(report)
+    }
+
+    /// Removes every blob and layer that no image record references. Waits for running
+    /// pulls (leases) to finish.
+    pub fn gc(&self) -> Result<GcReport> {
+        let _gc = self.gc_lock()?;
+        self.gc_locked()
+    }
+
+    fn referenced(&self) -> Result<(HashSet<String>, HashSet<String>)> {
+        let mut blobs = HashSet::new();
+        let mut chains = HashSet::new();
+        for rec in self.images()? {
+            for d in rec.blob_digests() {
+                blobs.insert(d.digest().to_owned());
+            }
+            for c in rec.chain_ids() {
+                chains.insert(c.digest().to_owned());
+            }
+        }
+        Ok((blobs, chains))
+    }
+
+    fn gc_locked(&self) -> Result<GcReport> {
+        let _lock = self.lock()?;
+        let (blobs, chains) = self.referenced()?;
+        let mut report = GcReport::default();
+        for (d, size) in self.blobs.list()? {
+            if !blobs.contains(d.digest()) {
+                self.blobs.remove(&d)?;
+                report.reclaimed += size;
+                report.blobs.push(d);
+            }
+        }
+        for (driver, chain, path) in self.layer_dirs()? {
+            if !chains.contains(chain.digest()) {
+                report.reclaimed += fsutil::du(&path);
+                crate::driver::remove_layer_of(self, &driver, &chain)?;
+                report.layers.push((driver, chain));
+            }
+        }
+        Ok(report)
+    }
+
+    /// Every unpacked layer directory: (driver, chain ID, path).
+    fn layer_dirs(&self) -> Result<Vec<(String, Digest, PathBuf)>> {
+        let mut out = Vec::new();
+        let layers = self.root.join("layers");
+        for drv in fs::read_dir(&layers).ctx("read dir", &layers)? {
+            let drv = drv.ctx("read dir", &layers)?;
+            let Some(driver) = drv.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            let dir = drv.path();
+            if !dir.is_dir() {
+                continue;
+            }
+            for entry in fs::read_dir(&dir).ctx("read dir", &dir)? {
+                let entry = entry.ctx("read dir", &dir)?;
+                let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                    continue;
+                };
+                if let Ok(chain) = parse_sha256(&format!("sha256:{name}")) {
+                    out.push((driver.clone(), chain, entry.path()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// `system df`: sizes of blobs and layers and what removing unused images would free.
+    pub fn disk_usage(&self, in_use: &dyn Fn(&Digest) -> Option<String>) -> Result<DiskUsage> {
+        let images = self.images()?;
+        let mut used_blobs = HashSet::new();
+        let mut used_chains = HashSet::new();
+        let mut active = 0;
+        for rec in &images {
+            if in_use(&rec.id).is_some() {
+                active += 1;
+                used_blobs.extend(rec.blob_digests().iter().map(|d| d.digest().to_owned()));
+                used_chains.extend(rec.chain_ids().map(|d| d.digest().to_owned()));
+            }
+        }
+        let mut usage = DiskUsage {
+            images: images.len(),
+            active_images: active,
+            ..DiskUsage::default()
+        };
+        for (d, size) in self.blobs.list()? {
+            usage.blobs_size += size;
+            if !used_blobs.contains(d.digest()) {
+                usage.reclaimable += size;
+            }
+        }
+        for (_, chain, path) in self.layer_dirs()? {
+            let size = fsutil::du(&path);
+            usage.layers_size += size;
+            if !used_chains.contains(chain.digest()) {
+                usage.reclaimable += size;
+            }
+        }
+        Ok(usage)
+    }
+}
