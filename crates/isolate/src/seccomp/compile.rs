@@ -8,15 +8,21 @@
 //! return KILL_PROCESS                       (an ABI the profile does not cover)
 //! section for each ABI:
 //!   [if nr > highest syscall the profile names: return ERRNO(ENOSYS)]   (runc's -ENOSYS patch)
-//!   group for the most restrictive action:  seccompiler code; "no rule matched" goes on
+//!   group for the most restrictive action:
+//!     syscalls with argument conditions (seccompiler code)
+//!     syscalls matched on their number alone (one comparison each)
+//!     (no match: on to the next group)
 //!   group for the next action ...
 //!   return <default action>
 //! ```
 //!
-//! Each group is the output of a [`SeccompFilter`] whose match action is the group's action
-//! and whose mismatch action is a sentinel; the sentinel returns are rewritten into jumps to
-//! the group's end, which is where the next group (or the default return) starts. Classic BPF
-//! has only forward, relative jumps, so the groups stay valid when concatenated.
+//! The conditional part of a group is the output of a [`SeccompFilter`] whose match action is
+//! the group's action and whose mismatch action is a sentinel; the sentinel returns are
+//! rewritten into jumps to the end of that part. Classic BPF has only forward, relative jumps,
+//! so the parts stay valid when concatenated. Syscalls without conditions (most of a profile)
+//! are emitted directly as one comparison each, four times shorter than seccompiler's
+//! per-syscall chain: docker's default is about 900 instructions for x86_64 with its 32-bit
+//! section, well under the kernel's 4096.
 
 use std::collections::BTreeMap;
 
@@ -387,10 +393,37 @@ fn compile_section(
     Ok(code)
 }
 
-/// One group's code, where "no rule matched" falls through past its end.
+/// One group's code, where "no rule matched" falls through past its end: first the syscalls
+/// with argument conditions (seccompiler), then those matched on their number alone.
 fn compile_group(group: Group, abi: Abi) -> Result<Vec<sock_filter>> {
+    let mut unconditional = Vec::new();
+    let mut conditional = BTreeMap::new();
+    for (nr, rules) in group.syscalls {
+        match rules {
+            None => unconditional.push(nr),
+            Some(rules) => {
+                conditional.insert(i64::from(nr), rules);
+            }
+        }
+    }
+    let mut code = Vec::new();
+    if !conditional.is_empty() {
+        code.extend(conditional_code(conditional, group.action, abi)?);
+    }
+    if !unconditional.is_empty() {
+        code.extend(unconditional_code(&unconditional, group.action.ret()));
+    }
+    Ok(code)
+}
+
+/// Syscalls with argument conditions, through seccompiler.
+fn conditional_code(
+    rules: BTreeMap<i64, Vec<SeccompRule>>,
+    action: Action,
+    abi: Abi,
+) -> Result<Vec<sock_filter>> {
     // Any action other than the match action marks "no match"; it is rewritten below.
-    let sentinel = if group.action == Action::Trap {
+    let sentinel = if action == Action::Trap {
         SeccompAction::Log
     } else {
         SeccompAction::Trap
@@ -400,13 +433,8 @@ fn compile_group(group: Group, abi: Abi) -> Result<Vec<sock_filter>> {
         Abi::X86_64 | Abi::X86 => TargetArch::x86_64,
         Abi::Aarch64 => TargetArch::aarch64,
     };
-    let rules = group
-        .syscalls
-        .into_iter()
-        .map(|(nr, rules)| (i64::from(nr), rules.unwrap_or_default()))
-        .collect();
-    let filter = SeccompFilter::new(rules, sentinel, group.action.backend(), target)
-        .map_err(Error::Backend)?;
+    let filter =
+        SeccompFilter::new(rules, sentinel, action.backend(), target).map_err(Error::Backend)?;
     let program: seccompiler::BpfProgram = filter.try_into().map_err(Error::Backend)?;
 
     // seccompiler starts with its own single-architecture check (load arch, compare, kill);
@@ -428,13 +456,45 @@ fn compile_group(group: Group, abi: Abi) -> Result<Vec<sock_filter>> {
         .enumerate()
         .map(|(index, insn)| {
             if insn.code == BPF_RET_K && insn.k == sentinel_ret {
-                // Jump to the first instruction after this group.
+                // Jump to the first instruction after this code.
                 stmt(BPF_JMP_JA, (len - index - 1) as u32)
             } else {
                 insn.clone()
             }
         })
         .collect())
+}
+
+/// At most this many comparisons share one return, so that every conditional jump to it
+/// fits in the 8-bit jump offset.
+const CHUNK: usize = 250;
+
+/// Syscalls matched on their number alone: one comparison each, jumping to a shared return.
+///
+/// ```text
+/// load nr
+/// jeq nr1 -> ret        (per chunk of up to 250 numbers)
+/// jeq nr2 -> ret
+/// ...
+/// ja +1                 (no match: on to what follows)
+/// ret <action>
+/// ```
+///
+/// This is also the shape the kernel's constant-action cache understands, so allowed syscalls
+/// skip the filter entirely after the first evaluation.
+fn unconditional_code(numbers: &[u32], ret: u32) -> Vec<sock_filter> {
+    let mut code = Vec::with_capacity(1 + numbers.len() + 2 * numbers.len().div_ceil(CHUNK));
+    code.push(stmt(BPF_LD_W_ABS, DATA_NR));
+    for chunk in numbers.chunks(CHUNK) {
+        let count = chunk.len();
+        for (index, &nr) in chunk.iter().enumerate() {
+            // Skip the remaining comparisons and the `ja` to land on the return.
+            code.push(jump(BPF_JMP_JEQ_K, nr, (count - index) as u8, 0));
+        }
+        code.push(stmt(BPF_JMP_JA, 1));
+        code.push(stmt(BPF_RET_K, ret));
+    }
+    code
 }
 
 /// The rules of one profile entry for `abi`.
