@@ -40,13 +40,15 @@
 //! the profile names fail with `ENOSYS` rather than the default, so that libc falls back from
 //! syscalls newer than the profile (glibc does that for `clone3`, `faccessat2`, `fchmodat2`...).
 //!
-//! [`seccompiler`] generates the per-syscall code, including the two-word comparisons of 64-bit
-//! arguments. It emits one action per filter, so [`compile`] builds one seccompiler filter per
-//! distinct action and chains them in one program, the most restrictive action first, with a
-//! final return of the default action. On x86_64 the program also covers 32-bit x86 programs
-//! (`AUDIT_ARCH_I386`), as docker's profile does; the x32 ABI is not covered (its syscalls get
-//! `ENOSYS`, as on kernels without x32), nor is 32-bit ARM on aarch64 (a 32-bit ARM process is
-//! killed at its first syscall).
+//! [`seccompiler`] generates the code of rules with argument conditions, including the
+//! two-word comparisons of 64-bit arguments; syscalls allowed (or denied) outright are one
+//! comparison each. seccompiler emits one action per filter, so [`compile`] groups the rules by
+//! action and chains the groups in one program, the most restrictive action first, with a final
+//! return of the default action. Docker's default profile compiles to about 800 instructions
+//! (the kernel accepts 4096) in a few hundred microseconds. On x86_64 the program also covers
+//! 32-bit x86 programs (`AUDIT_ARCH_I386`), as docker's profile does; the x32 ABI is not
+//! covered (its syscalls get `ENOSYS`, as on kernels without x32), nor is 32-bit ARM on aarch64
+//! (a 32-bit ARM process is killed at its first syscall).
 
 mod compile;
 mod default_profile;
