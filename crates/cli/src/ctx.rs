@@ -31,6 +31,16 @@ impl Ctx {
         })
     }
 
+    /// Opens the store under the root directory (creating it on first use).
+    pub(crate) fn store(&self) -> Result<store::Store> {
+        store::Store::open(&self.root).map_err(|e| anyhow::anyhow!("opening the store at {}: {e}", self.root.display()))
+    }
+
+    /// The storage driver name in use.
+    pub(crate) fn driver_name(&self) -> String {
+        self.storage_driver.clone().unwrap_or_default()
+    }
+
     /// Prints a warning on stderr unless the log level hides it.
     pub(crate) fn warn(&self, msg: impl std::fmt::Display) {
         if self.log_level <= LogLevel::Warn {

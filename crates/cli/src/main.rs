@@ -6,6 +6,7 @@
 
 mod cli;
 mod cmd;
+mod container;
 mod ctx;
 mod format;
 mod logs;

@@ -1,11 +1,61 @@
-//! Command handlers: one module per command, `run(ctx, args)`.
+//! Command handlers: one module per command family, each `fn(ctx, args) -> Result<..>`.
 
-use crate::cli::Command;
+mod images;
+
+use crate::cli::{Command, ImageCommand, SystemCommand};
 use crate::ctx::Ctx;
+
+/// An error whose message was already printed (for example one line per failed image of
+/// `rmi`); the command just exits with its failure code.
+#[derive(Debug)]
+pub(crate) struct Reported;
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("failed")
+    }
+}
+
+impl std::error::Error for Reported {}
+
+/// An exit status chosen by the command itself (a container's exit code, 125/126/127).
+#[derive(Debug)]
+pub(crate) struct Status(pub(crate) u8);
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit status {}", self.0)
+    }
+}
+
+impl std::error::Error for Status {}
 
 /// Runs `command` and returns the process exit code, printing a failure as one line.
 pub(crate) fn dispatch(ctx: &Ctx, command: Command) -> u8 {
-    let _ = (ctx, command);
-    eprintln!("Error: TEMPORARY");
-    125
+    // Docker's CLI exits 1 when a command fails; `run` uses 125 for its own failures.
+    let fail_code = 1;
+    let result = match command {
+        Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::images(ctx, &a),
+        Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => images::rmi(ctx, &a),
+        Command::Image(ImageCommand::Inspect(a)) => images::inspect(ctx, &a),
+        Command::Image(ImageCommand::Prune(a)) => images::prune(ctx, &a),
+        Command::System(SystemCommand::Df) => images::df(ctx),
+        Command::Version => {
+            println!("mydocker version {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        _ => Err(anyhow::anyhow!("this command is not available yet")),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            if let Some(Status(code)) = e.downcast_ref::<Status>() {
+                return *code;
+            }
+            if e.downcast_ref::<Reported>().is_none() {
+                eprintln!("Error: {e:#}");
+            }
+            fail_code
+        }
+    }
 }
