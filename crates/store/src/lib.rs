@@ -35,12 +35,18 @@ mod error;
 mod fsutil;
 mod image;
 mod store;
+mod sys;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod unpack;
 
 pub use blob::{BlobStore, BlobWriter};
 pub use chain::{chain_id, chain_ids};
 pub use digest::{DigestMismatchIo, VerifyingReader, parse_sha256, sha256_hex, sha256_of};
+pub use driver::{LayerInfo, Staged, StorageDriver};
 pub use error::{Error, ErrorKind, Result, UnpackReason};
 pub use fsutil::FileLock;
 pub use image::{ImageEntry, ImageRecord, LayerRecord, NewImage};
 pub use oci_spec::image::Digest;
 pub use store::{DiskUsage, GcReport, Lease, RemoveOptions, RemoveReport, Store};
+pub use unpack::{UnpackOptions, UnpackStats, Whiteouts, decompress, unpack};

@@ -1,0 +1,330 @@
+//! The `overlay` driver: each layer is an overlayfs lower directory.
+//!
+//! ```text
+//! ROOT/layers/overlay/<chain hex>/diff/      the layer's files (whiteouts: 0/0 char devices,
+//!                                            opaque dirs: trusted.overlay.opaque=y)
+//! ROOT/layers/overlay/<chain hex>/link       the layer's short name
+//! ROOT/layers/overlay/<chain hex>/lower      "l/<short>:l/<short>..." of the parents, top first
+//! ROOT/layers/overlay/l/<short> -> ../<chain hex>/diff
+//! ROOT/containers/<id>/rw/{upper,work}       the writable layer
+//! ROOT/containers/<id>/rootfs                the mount point
+//! ```
+//!
+//! As with Docker's overlay2, the mount is done from `ROOT/layers/overlay` with relative
+//! `l/<short>` lowerdirs so that the option string stays under a page even for 120+
+//! layers. The working directory change is confined to a helper thread.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use oci_spec::image::Digest;
+use rustix::fs::{Mode, OFlags};
+
+use super::{
+    Base, LayerInfo, Staged, StagedState, StorageDriver, changes, is_mounted, kernel_has_fs,
+    unmount_path,
+};
+use crate::digest::sha256_hex;
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil::{ensure_dir, remove_tree, temp_name};
+use crate::store::Store;
+use crate::unpack::{UnpackOptions, Whiteouts, check_implicit_dirs, unpack};
+
+/// Maximum mount data size (one page on the architectures we run on).
+const MAX_MOUNT_DATA: usize = 4095;
+
+/// The overlayfs driver.
+#[derive(Debug)]
+pub struct OverlayDriver {
+    base: Base,
+    support: OnceLock<std::result::Result<(), String>>,
+}
+
+impl OverlayDriver {
+    /// The driver for `store` (no support check).
+    pub fn new(store: &Store) -> Result<Self> {
+        let base = Base::new(store, "overlay")?;
+        ensure_dir(&base.layers.join("l"))?;
+        Ok(OverlayDriver {
+            base,
+            support: OnceLock::new(),
+        })
+    }
+
+    fn short_name(chain: &Digest) -> Result<String> {
+        Ok(sha256_hex(chain)?[..20].to_ascii_uppercase())
+    }
+
+    /// The `lowerdir=` value for a container on `top`: relative `l/<short>` names, top
+    /// first, as used from `ROOT/layers/overlay`.
+    pub fn lowerdir(&self, top: &Digest) -> Result<String> {
+        let dir = self.base.layer_dir(top)?;
+        let link = fs::read_to_string(dir.join("link")).ctx("read", dir.join("link"))?;
+        let lower = fs::read_to_string(dir.join("lower")).ctx("read", dir.join("lower"))?;
+        let mut s = format!("l/{}", link.trim());
+        if !lower.trim().is_empty() {
+            s.push(':');
+            s.push_str(lower.trim());
+        }
+        Ok(s)
+    }
+
+    /// The mount data for container `id`.
+    pub fn mount_data(&self, id: &str) -> Result<String> {
+        let meta = self.base.writable_meta(id)?;
+        let rel = format!("../../containers/{id}/rw");
+        let lower = match &meta.parent {
+            Some(top) => self.lowerdir(top)?,
+            None => format!("{rel}/empty"),
+        };
+        Ok(format!(
+            "lowerdir={lower},upperdir={rel}/upper,workdir={rel}/work"
+        ))
+    }
+
+    fn mount_overlay(&self, data: String, target: &Path) -> Result<()> {
+        if data.len() > MAX_MOUNT_DATA {
+            return Err(Error::Mount {
+                op: "mount",
+                target: target.to_path_buf(),
+                source: std::io::Error::other(format!(
+                    "overlay mount options are {} bytes, over a page",
+                    data.len()
+                )),
+            });
+        }
+        let dirfd = rustix::fs::open(
+            &self.base.layers,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ctx("open", &self.base.layers)?;
+        let t = target.to_path_buf();
+        let data = std::ffi::CString::new(data).map_err(|_| Error::Mount {
+            op: "mount overlay",
+            target: target.to_path_buf(),
+            source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
+        })?;
+        crate::sys::with_private_cwd(dirfd, move || {
+            rustix::mount::mount(
+                "overlay",
+                &t,
+                "overlay",
+                rustix::mount::MountFlags::empty(),
+                data.as_c_str(),
+            )
+            .map_err(Into::into)
+        })
+        .map_err(|e| Error::Mount {
+            op: "mount overlay",
+            target: target.to_path_buf(),
+            source: e,
+        })
+    }
+
+    fn probe(&self) -> std::result::Result<(), String> {
+        if !rustix::process::geteuid().is_root() {
+            return Err("overlay mounts need root".into());
+        }
+        let dir = self.base.tmp.join(temp_name("probe"));
+        let result = (|| -> std::result::Result<(), String> {
+            for d in ["l1", "l2", "upper", "work", "merged"] {
+                fs::create_dir_all(dir.join(d)).map_err(|e| e.to_string())?;
+            }
+            let data = format!(
+                "lowerdir={0}/l2:{0}/l1,upperdir={0}/upper,workdir={0}/work",
+                dir.display()
+            );
+            let target = dir.join("merged");
+            let data = std::ffi::CString::new(data).map_err(|e| e.to_string())?;
+            rustix::mount::mount(
+                "overlay",
+                &target,
+                "overlay",
+                rustix::mount::MountFlags::empty(),
+                data.as_c_str(),
+            )
+            .map_err(|e| {
+                if kernel_has_fs("overlay") {
+                    format!(
+                        "test mount of overlay in {} failed: {e}",
+                        self.base.tmp.display()
+                    )
+                } else {
+                    format!("kernel has no overlay filesystem ({e})")
+                }
+            })?;
+            unmount_path(&target).map_err(|e| e.to_string())
+        })();
+        let _ = remove_tree(&dir);
+        result
+    }
+
+    fn lower_diffs(&self, parent: Option<&Digest>) -> Result<Vec<PathBuf>> {
+        let Some(p) = parent else {
+            return Ok(Vec::new());
+        };
+        self.base
+            .chain_of(p)?
+            .iter()
+            .map(|c| Ok(self.base.layer_dir(c)?.join("diff")))
+            .collect()
+    }
+}
+
+impl StorageDriver for OverlayDriver {
+    fn name(&self) -> &'static str {
+        "overlay"
+    }
+
+    fn supported(&self) -> std::result::Result<(), String> {
+        self.support.get_or_init(|| self.probe()).clone()
+    }
+
+    fn has_layer(&self, chain_id: &Digest) -> Result<bool> {
+        self.base.has_layer(chain_id)
+    }
+
+    fn layer_info(&self, chain_id: &Digest) -> Result<LayerInfo> {
+        self.base.layer_info(chain_id)
+    }
+
+    fn stage_layer(
+        &self,
+        parent: Option<&Digest>,
+        diff_id: &Digest,
+        tar: &mut dyn Read,
+    ) -> Result<Staged> {
+        let mut staged = self.base.begin_stage(parent, diff_id)?;
+        if staged._lock.is_none() {
+            return Ok(staged);
+        }
+        let (dir, _hold) = self.base.new_staging_dir("layer")?;
+        let diff = dir.join("diff");
+        let result = fs::create_dir(&diff)
+            .ctx("create dir", &diff)
+            .and_then(|()| {
+                unpack(
+                    &diff,
+                    tar,
+                    Some(diff_id),
+                    &UnpackOptions::new(Whiteouts::Overlay),
+                )
+            });
+        match result {
+            Ok(stats) => {
+                staged.state = StagedState::Unpacked { dir, stats };
+                Ok(staged)
+            }
+            Err(e) => {
+                let _ = remove_tree(&dir);
+                Err(e)
+            }
+        }
+    }
+
+    fn commit_layer(&self, mut staged: Staged) -> Result<LayerInfo> {
+        self.base.check_staged(&staged)?;
+        let (dir, stats) = match staged.take_state() {
+            StagedState::Present => return self.base.layer_info(&staged.chain_id),
+            StagedState::Unpacked { dir, stats } => (dir, stats),
+            StagedState::Spooled { file, .. } => {
+                let _ = fs::remove_file(&file);
+                return Err(Error::InvalidArchive {
+                    reason: "overlay layers are never spooled".into(),
+                });
+            }
+        };
+        // Put the state back so that an error below removes the staging dir.
+        staged.state = StagedState::Unpacked {
+            dir: dir.clone(),
+            stats: stats.clone(),
+        };
+        if let Some(p) = &staged.parent {
+            self.base.require_layer(p)?;
+        }
+        let lowers = self.lower_diffs(staged.parent.as_ref())?;
+        check_implicit_dirs(&stats.implicit_dirs, &lowers, Whiteouts::Overlay).map_err(
+            |(path, reason)| Error::Unpack {
+                entry: path.to_string_lossy().into_owned(),
+                reason,
+            },
+        )?;
+        let short = Self::short_name(&staged.chain_id)?;
+        let lower = match &staged.parent {
+            Some(p) => self.lowerdir(p)?,
+            None => String::new(),
+        };
+        fs::write(dir.join("link"), &short).ctx("write", dir.join("link"))?;
+        fs::write(dir.join("lower"), &lower).ctx("write", dir.join("lower"))?;
+        let link = self.base.layers.join("l").join(&short);
+        let _ = fs::remove_file(&link);
+        symlink(format!("../{}/diff", sha256_hex(&staged.chain_id)?), &link)
+            .ctx("symlink", &link)?;
+        let info = staged.info(stats.tar_size);
+        self.base.install(&dir, &info)?;
+        staged.state = StagedState::Present;
+        Ok(info)
+    }
+
+    fn remove_layer(&self, chain_id: &Digest) -> Result<()> {
+        let _lock = self.base.lock_layer(chain_id)?;
+        let dir = self.base.layer_dir(chain_id)?;
+        if !dir.exists() {
+            return Ok(());
+        }
+        let link = self.base.layers.join("l").join(Self::short_name(chain_id)?);
+        let _ = fs::remove_file(&link);
+        // Move out of the way first so the layer disappears atomically.
+        let doomed = self.base.tmp.join(temp_name("rm"));
+        fs::rename(&dir, &doomed).ctx("rename", &dir)?;
+        remove_tree(&doomed)
+    }
+
+    fn create_writable(&self, id: &str, image_top: Option<&Digest>) -> Result<()> {
+        self.base.create_writable(id, image_top, |staging| {
+            for d in ["upper", "work", "empty"] {
+                fs::create_dir(staging.join(d)).ctx("create dir", staging.join(d))?;
+            }
+            Ok(())
+        })?;
+        ensure_dir(&self.base.rootfs_dir(id)?)
+    }
+
+    fn mount(&self, id: &str) -> Result<PathBuf> {
+        let target = self.base.rootfs_dir(id)?;
+        let data = self.mount_data(id)?;
+        ensure_dir(&target)?;
+        if !is_mounted(&target)? {
+            self.mount_overlay(data, &target)?;
+        }
+        Ok(target)
+    }
+
+    fn unmount(&self, id: &str) -> Result<()> {
+        unmount_path(&self.base.rootfs_dir(id)?)
+    }
+
+    fn changes(&self, id: &str, out: &mut dyn Write) -> Result<()> {
+        self.base.writable_meta(id)?;
+        changes::write_upper(
+            &self.base.rw_dir(id)?.join("upper"),
+            changes::UpperKind::Overlay,
+            out,
+        )
+    }
+
+    fn remove_writable(&self, id: &str) -> Result<()> {
+        self.unmount(id)?;
+        remove_tree(&self.base.rw_dir(id)?)?;
+        match fs::remove_dir(self.base.rootfs_dir(id)?) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).ctx("remove", self.base.rootfs_dir(id)?)
+            }
+            _ => Ok(()),
+        }
+    }
+}
