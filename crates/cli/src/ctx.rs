@@ -36,9 +36,21 @@ impl Ctx {
         store::Store::open(&self.root).map_err(|e| anyhow::anyhow!("opening the store at {}: {e}", self.root.display()))
     }
 
-    /// The storage driver name in use.
+    /// The storage driver: `--storage-driver` when given (an error when this kernel cannot
+    /// use it), else the first of overlay, aufs, copy that works here.
+    pub(crate) fn driver(
+        &self,
+        store: &store::Store,
+    ) -> Result<std::sync::Arc<dyn store::driver::StorageDriver>> {
+        Ok(store::driver::choose(store, self.storage_driver.as_deref())?)
+    }
+
+    /// The name of the storage driver in use (empty when none works).
     pub(crate) fn driver_name(&self) -> String {
-        self.storage_driver.clone().unwrap_or_default()
+        self.store()
+            .and_then(|s| self.driver(&s))
+            .map(|d| d.name().to_owned())
+            .unwrap_or_default()
     }
 
     /// Prints a warning on stderr unless the log level hides it.

@@ -1,6 +1,10 @@
 //! Command handlers: one module per command family, each `fn(ctx, args) -> Result<..>`.
 
-mod images;
+mod auth;
+mod info;
+pub(crate) mod images;
+pub(crate) mod pull;
+mod push;
 
 use crate::cli::{Command, ImageCommand, SystemCommand};
 use crate::ctx::Ctx;
@@ -35,11 +39,16 @@ pub(crate) fn dispatch(ctx: &Ctx, command: Command) -> u8 {
     // Docker's CLI exits 1 when a command fails; `run` uses 125 for its own failures.
     let fail_code = 1;
     let result = match command {
+        Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => pull::run(ctx, &a),
+        Command::Push(a) | Command::Image(ImageCommand::Push(a)) => push::run(ctx, &a),
+        Command::Login(a) => auth::login(ctx, &a),
+        Command::Logout(a) => auth::logout(ctx, &a),
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::images(ctx, &a),
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => images::rmi(ctx, &a),
         Command::Image(ImageCommand::Inspect(a)) => images::inspect(ctx, &a),
         Command::Image(ImageCommand::Prune(a)) => images::prune(ctx, &a),
         Command::System(SystemCommand::Df) => images::df(ctx),
+        Command::Info | Command::System(SystemCommand::Info) => info::run(ctx),
         Command::Version => {
             println!("mydocker version {}", env!("CARGO_PKG_VERSION"));
             Ok(())
