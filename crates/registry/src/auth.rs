@@ -1,0 +1,648 @@
+//! Authentication: `WWW-Authenticate` challenges, bearer tokens and their cache, basic
+//! credentials, and docker's `config.json` (`auths` entries, login and logout).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
+use crate::error::Error;
+use crate::reference::{DOCKER_HUB, DOCKER_HUB_AUTH_KEY};
+
+/// A user name and password (or access token used as a password).
+///
+/// `Debug` never prints the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The user name.
+    pub username: String,
+    /// The password or personal access token.
+    pub password: String,
+}
+
+impl Credentials {
+    /// Credentials from a user name and password.
+    pub fn new(username: impl Into<String>, password: impl Into<String>) -> Self {
+        Self {
+            username: username.into(),
+            password: password.into(),
+        }
+    }
+
+    /// The value of an `Authorization: Basic ...` header.
+    pub(crate) fn basic_header(&self) -> String {
+        let raw = format!("{}:{}", self.username, self.password);
+        format!("Basic {}", BASE64.encode(raw))
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// One challenge of a `WWW-Authenticate` header: a scheme and its parameters (keys
+/// lowercased).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Challenge {
+    pub(crate) scheme: String,
+    pub(crate) params: HashMap<String, String>,
+}
+
+impl Challenge {
+    pub(crate) fn param(&self, key: &str) -> Option<&str> {
+        self.params.get(key).map(String::as_str)
+    }
+}
+
+/// Parses the challenges of a `WWW-Authenticate` header value (RFC 7235), e.g.
+/// `Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/ubuntu:pull"`.
+/// Several challenges may share one header.
+pub(crate) fn parse_challenges(header: &str) -> Vec<Challenge> {
+    let mut out: Vec<Challenge> = Vec::new();
+    let chars: Vec<char> = header.chars().collect();
+    let mut i = 0;
+    let is_token_char = |c: char| !c.is_whitespace() && c != ',' && c != '=' && c != '"';
+    while i < chars.len() {
+        while i < chars.len() && (chars[i].is_whitespace() || chars[i] == ',') {
+            i += 1;
+        }
+        let start = i;
+        while i < chars.len() && is_token_char(chars[i]) {
+            i += 1;
+        }
+        if start == i {
+            // A stray character; skip it.
+            i += 1;
+            continue;
+        }
+        let token: String = chars[start..i].iter().collect();
+        let mut j = i;
+        while j < chars.len() && chars[j].is_whitespace() {
+            j += 1;
+        }
+        let is_param = j < chars.len() && chars[j] == '=' && !out.is_empty();
+        // "token68" values (e.g. base64 with trailing '=') directly after a scheme are
+        // skipped: a param has a token after '=' that is not another '='.
+        if is_param && chars.get(j + 1) != Some(&'=') {
+            i = j + 1;
+            while i < chars.len() && chars[i].is_whitespace() {
+                i += 1;
+            }
+            let value = if chars.get(i) == Some(&'"') {
+                i += 1;
+                let mut v = String::new();
+                while i < chars.len() && chars[i] != '"' {
+                    if chars[i] == '\\' && i + 1 < chars.len() {
+                        i += 1;
+                    }
+                    v.push(chars[i]);
+                    i += 1;
+                }
+                i += 1; // closing quote
+                v
+            } else {
+                let vstart = i;
+                while i < chars.len() && chars[i] != ',' && !chars[i].is_whitespace() {
+                    i += 1;
+                }
+                chars[vstart..i].iter().collect()
+            };
+            if let Some(last) = out.last_mut() {
+                last.params.insert(token.to_ascii_lowercase(), value);
+            }
+        } else if is_param {
+            // token68: skip to the next comma.
+            while i < chars.len() && chars[i] != ',' {
+                i += 1;
+            }
+        } else {
+            out.push(Challenge {
+                scheme: token.to_ascii_lowercase(),
+                params: HashMap::new(),
+            });
+        }
+    }
+    out
+}
+
+/// A token-request scope: `repository:NAME:ACTIONS`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Scope {
+    pub(crate) repository: String,
+    pub(crate) actions: &'static str,
+}
+
+impl Scope {
+    pub(crate) fn pull(repository: &str) -> Self {
+        Self {
+            repository: repository.to_owned(),
+            actions: "pull",
+        }
+    }
+
+    pub(crate) fn push(repository: &str) -> Self {
+        Self {
+            repository: repository.to_owned(),
+            actions: "pull,push",
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "repository:{}:{}", self.repository, self.actions)
+    }
+}
+
+/// How a registry host wants to be authenticated, as learned from its challenges.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum HostScheme {
+    Basic,
+    Bearer {
+        realm: String,
+        service: Option<String>,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct CachedToken {
+    pub(crate) token: String,
+    pub(crate) expires: Instant,
+}
+
+impl CachedToken {
+    /// Whether the token is still good for a request starting now (with a margin, so a
+    /// token does not expire in flight).
+    pub(crate) fn is_fresh(&self) -> bool {
+        Instant::now() + Duration::from_secs(5) < self.expires
+    }
+}
+
+/// Docker's default and minimum token lifetime when the endpoint gives none.
+pub(crate) const MIN_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
+
+/// The JSON body of a token response. Docker Hub sends both `token` and `access_token`.
+#[derive(serde::Deserialize)]
+pub(crate) struct TokenResponse {
+    #[serde(default)]
+    pub(crate) token: Option<String>,
+    #[serde(default)]
+    pub(crate) access_token: Option<String>,
+    #[serde(default)]
+    pub(crate) expires_in: Option<u64>,
+}
+
+/// Docker's `ConvertToHostname`: strips a scheme and any path from a `config.json` key
+/// or a `login` argument, and maps Docker Hub's aliases to `docker.io`.
+pub fn normalize_server(server: &str) -> String {
+    let s = server
+        .strip_prefix("https://")
+        .or_else(|| server.strip_prefix("http://"))
+        .unwrap_or(server);
+    let host = s.split('/').next().unwrap_or(s);
+    match host {
+        "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" | "docker.io" => {
+            DOCKER_HUB.to_owned()
+        }
+        other => other.to_owned(),
+    }
+}
+
+/// The key docker uses in `config.json` for a registry (`https://index.docker.io/v1/` for
+/// Docker Hub, `host[:port]` otherwise).
+pub fn auth_key(registry: &str) -> String {
+    let registry = normalize_server(registry);
+    if registry == DOCKER_HUB {
+        DOCKER_HUB_AUTH_KEY.to_owned()
+    } else {
+        registry
+    }
+}
+
+/// Docker's client configuration file (`config.json`), as far as credentials go. Other
+/// fields are kept untouched when saving.
+#[derive(Clone)]
+pub struct DockerConfig {
+    path: PathBuf,
+    doc: serde_json::Map<String, serde_json::Value>,
+}
+
+impl fmt::Debug for DockerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let servers: Vec<&String> = self
+            .doc
+            .get("auths")
+            .and_then(|a| a.as_object())
+            .map(|a| a.keys().collect())
+            .unwrap_or_default();
+        f.debug_struct("DockerConfig")
+            .field("path", &self.path)
+            .field("auths", &servers)
+            .finish()
+    }
+}
+
+impl DockerConfig {
+    /// Where docker looks for its config: `$DOCKER_CONFIG/config.json`, else
+    /// `$HOME/.docker/config.json`.
+    ///
+    /// # Errors
+    /// [`Error::NoConfigDir`] when neither variable is set.
+    pub fn default_path() -> Result<PathBuf, Error> {
+        if let Some(dir) = std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
+            return Ok(PathBuf::from(dir).join("config.json"));
+        }
+        match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+            Some(home) => Ok(PathBuf::from(home).join(".docker").join("config.json")),
+            None => Err(Error::NoConfigDir),
+        }
+    }
+
+    /// Loads the config at [`DockerConfig::default_path`].
+    ///
+    /// # Errors
+    /// As [`DockerConfig::load`].
+    pub fn load_default() -> Result<Self, Error> {
+        Self::load(&Self::default_path()?)
+    }
+
+    /// Loads `path`; a missing file is an empty config.
+    ///
+    /// # Errors
+    /// [`Error::ConfigRead`] when the file cannot be read, [`Error::ConfigParse`] when it
+    /// is not a JSON object.
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let doc = match fs::read(path) {
+            Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => serde_json::Map::new(),
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| Error::ConfigParse {
+                path: path.to_owned(),
+                source,
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => serde_json::Map::new(),
+            Err(source) => {
+                return Err(Error::ConfigRead {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        Ok(Self {
+            path: path.to_owned(),
+            doc,
+        })
+    }
+
+    /// The file this config was loaded from and saves to.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn auths(&self) -> Option<&serde_json::Map<String, serde_json::Value>> {
+        self.doc.get("auths").and_then(|a| a.as_object())
+    }
+
+    /// The credentials stored for `registry` (`docker.io`, `localhost:5000`, or any form
+    /// docker accepts such as `https://index.docker.io/v1/`), if any.
+    ///
+    /// Entries are matched like docker does: exactly first, then by host name with any
+    /// scheme and path stripped. Credential helpers (`credsStore`, `credHelpers`) are not
+    /// consulted.
+    ///
+    /// # Errors
+    /// [`Error::InvalidAuthEntry`] when the matching entry is unusable (bad base64, no
+    /// `:` separator).
+    pub fn credentials_for(&self, registry: &str) -> Result<Option<Credentials>, Error> {
+        let Some(auths) = self.auths() else {
+            return Ok(None);
+        };
+        let wanted = normalize_server(registry);
+        let exact = auths.get_key_value(&auth_key(registry));
+        let entry = exact.or_else(|| {
+            auths
+                .iter()
+                .find(|(key, _)| normalize_server(key) == wanted)
+        });
+        match entry {
+            Some((key, value)) => self.decode_entry(key, value),
+            None => Ok(None),
+        }
+    }
+
+    fn decode_entry(
+        &self,
+        key: &str,
+        value: &serde_json::Value,
+    ) -> Result<Option<Credentials>, Error> {
+        let invalid = |reason: &'static str| Error::InvalidAuthEntry {
+            path: self.path.clone(),
+            server: key.to_owned(),
+            reason,
+        };
+        let Some(obj) = value.as_object() else {
+            return Err(invalid("the entry is not a JSON object"));
+        };
+        let field = |name: &str| obj.get(name).and_then(|v| v.as_str()).unwrap_or("");
+        let auth = field("auth");
+        if !auth.is_empty() {
+            let decoded = BASE64
+                .decode(auth.trim())
+                .map_err(|_| invalid("the auth field is not valid base64"))?;
+            let decoded =
+                String::from_utf8(decoded).map_err(|_| invalid("the auth field is not UTF-8"))?;
+            let Some((user, pass)) = decoded.split_once(':') else {
+                return Err(invalid(
+                    "the auth field lacks the ':' between user and password",
+                ));
+            };
+            return Ok(Some(Credentials::new(user, pass.trim_end_matches('\n'))));
+        }
+        let (user, pass) = (field("username"), field("password"));
+        if !user.is_empty() || !pass.is_empty() {
+            return Ok(Some(Credentials::new(user, pass)));
+        }
+        Ok(None)
+    }
+
+    /// Stores `credentials` for `registry` (as docker does: a base64 `auth` field under
+    /// [`auth_key`]). Call [`DockerConfig::save`] to write the file.
+    pub fn set_credentials(&mut self, registry: &str, credentials: &Credentials) {
+        let key = auth_key(registry);
+        let auths = self
+            .doc
+            .entry("auths")
+            .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+        if !auths.is_object() {
+            *auths = serde_json::Value::Object(serde_json::Map::new());
+        }
+        if let Some(auths) = auths.as_object_mut() {
+            // Drop other spellings of the same registry so the new entry is the one used.
+            let wanted = normalize_server(registry);
+            auths.retain(|k, _| normalize_server(k) != wanted);
+            let raw = format!("{}:{}", credentials.username, credentials.password);
+            auths.insert(key, serde_json::json!({ "auth": BASE64.encode(raw) }));
+        }
+    }
+
+    /// Erases every entry for `registry`; returns whether there was one. Call
+    /// [`DockerConfig::save`] to write the file.
+    pub fn remove_credentials(&mut self, registry: &str) -> bool {
+        let wanted = normalize_server(registry);
+        match self.doc.get_mut("auths").and_then(|a| a.as_object_mut()) {
+            Some(auths) => {
+                let before = auths.len();
+                auths.retain(|k, _| normalize_server(k) != wanted);
+                auths.len() != before
+            }
+            None => false,
+        }
+    }
+
+    /// Writes the config atomically (temporary file, fsync, rename) with mode 0600,
+    /// creating its directory (mode 0700) if needed.
+    ///
+    /// # Errors
+    /// [`Error::ConfigWrite`] on any I/O failure; the previous file is then untouched.
+    pub fn save(&self) -> Result<(), Error> {
+        let werr = |source| Error::ConfigWrite {
+            path: self.path.clone(),
+            source,
+        };
+        let dir = match self.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        if !dir.exists() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+                .map_err(werr)?;
+        }
+        let mut json =
+            serde_json::to_vec_pretty(&self.doc).map_err(|e| werr(std::io::Error::other(e)))?;
+        json.push(b'\n');
+        let file_name = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "config.json".to_owned());
+        let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+        let result = (|| {
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            f.set_permissions(fs::Permissions::from_mode(0o600))?;
+            f.write_all(&json)?;
+            f.sync_all()?;
+            fs::rename(&tmp, &self.path)?;
+            if let Ok(d) = fs::File::open(&dir) {
+                // Persist the rename; failure to sync a directory is not fatal.
+                let _ = d.sync_all();
+            }
+            Ok(())
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result.map_err(werr)
+    }
+}
+
+/// Percent-encodes a query parameter value.
+pub(crate) fn query_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_hub_challenge() {
+        let h = r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/ubuntu:pull""#;
+        let c = parse_challenges(h);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].scheme, "bearer");
+        assert_eq!(c[0].param("realm"), Some("https://auth.docker.io/token"));
+        assert_eq!(c[0].param("service"), Some("registry.docker.io"));
+        assert_eq!(c[0].param("scope"), Some("repository:library/ubuntu:pull"));
+    }
+
+    #[test]
+    fn several_challenges_and_odd_spacing() {
+        let h = r#"Basic realm="Registry Realm", Bearer realm = "http://a/t" , service=svc,error="insufficient_scope""#;
+        let c = parse_challenges(h);
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0].scheme, "basic");
+        assert_eq!(c[0].param("realm"), Some("Registry Realm"));
+        assert_eq!(c[1].scheme, "bearer");
+        assert_eq!(c[1].param("realm"), Some("http://a/t"));
+        assert_eq!(c[1].param("service"), Some("svc"));
+        assert_eq!(c[1].param("error"), Some("insufficient_scope"));
+    }
+
+    #[test]
+    fn quoted_escapes_and_token68() {
+        let c = parse_challenges(r#"Bearer realm="a\"b,c""#);
+        assert_eq!(c[0].param("realm"), Some("a\"b,c"));
+        let c = parse_challenges("Negotiate abc==, Basic realm=x");
+        assert_eq!(
+            c.iter().map(|c| c.scheme.as_str()).collect::<Vec<_>>(),
+            ["negotiate", "basic"]
+        );
+        assert_eq!(c[1].param("realm"), Some("x"));
+        assert!(parse_challenges("").is_empty());
+    }
+
+    #[test]
+    fn server_normalisation() {
+        assert_eq!(normalize_server("https://index.docker.io/v1/"), "docker.io");
+        assert_eq!(normalize_server("registry-1.docker.io"), "docker.io");
+        assert_eq!(
+            normalize_server("http://localhost:5000/v2/"),
+            "localhost:5000"
+        );
+        assert_eq!(auth_key("docker.io"), DOCKER_HUB_AUTH_KEY);
+        assert_eq!(auth_key("https://localhost:5000"), "localhost:5000");
+    }
+
+    #[test]
+    fn credentials_debug_is_redacted() {
+        let c = Credentials::new("u", "hunter2");
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert_eq!(c.basic_header(), "Basic dTpodW50ZXIy");
+    }
+
+    fn config_with(json: &str) -> (tempfile::TempDir, DockerConfig) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        fs::write(&path, json).unwrap();
+        let cfg = DockerConfig::load(&path).unwrap();
+        (dir, cfg)
+    }
+
+    #[test]
+    fn reads_auth_and_username_password_entries() {
+        let (_d, cfg) = config_with(
+            r#"{"auths":{
+                "https://index.docker.io/v1/":{"auth":"aHViOnNlY3JldA=="},
+                "http://localhost:5000/v2/":{"username":"a","password":"b"},
+                "quay.io":{},
+                "bad.example":{"auth":"%%%"},
+                "nocolon.example":{"auth":"bm9jb2xvbg=="}
+            },"credsStore":"desktop"}"#,
+        );
+        assert_eq!(
+            cfg.credentials_for("docker.io").unwrap(),
+            Some(Credentials::new("hub", "secret"))
+        );
+        assert_eq!(
+            cfg.credentials_for("localhost:5000").unwrap(),
+            Some(Credentials::new("a", "b"))
+        );
+        assert_eq!(cfg.credentials_for("quay.io").unwrap(), None);
+        assert_eq!(cfg.credentials_for("other.example").unwrap(), None);
+        let err = cfg.credentials_for("bad.example").unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("base64"), "{err}");
+        assert!(cfg.credentials_for("nocolon.example").is_err());
+    }
+
+    #[test]
+    fn missing_and_malformed_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = DockerConfig::load(&dir.path().join("nope.json")).unwrap();
+        assert_eq!(cfg.credentials_for("docker.io").unwrap(), None);
+        let (_d, err) = {
+            let d = tempfile::tempdir().unwrap();
+            let p = d.path().join("config.json");
+            fs::write(&p, "{not json").unwrap();
+            let e = DockerConfig::load(&p).unwrap_err();
+            (d, e)
+        };
+        assert_eq!(err.kind(), crate::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn save_is_atomic_0600_and_keeps_other_fields() {
+        let (dir, mut cfg) = config_with(
+            r#"{"auths":{"http://localhost:5000":{"auth":"eDp5"}},"psFormat":"table {{.ID}}"}"#,
+        );
+        cfg.set_credentials("localhost:5000", &Credentials::new("user", "pa:ss"));
+        cfg.set_credentials("docker.io", &Credentials::new("hub", "tok"));
+        cfg.save().unwrap();
+        let path = dir.path().join("config.json");
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let doc: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        assert_eq!(doc["psFormat"], "table {{.ID}}");
+        // The old spelling was replaced by docker's key.
+        assert!(doc["auths"].get("http://localhost:5000").is_none());
+        assert_eq!(
+            doc["auths"]["localhost:5000"]["auth"],
+            BASE64.encode("user:pa:ss")
+        );
+        assert!(doc["auths"].get(DOCKER_HUB_AUTH_KEY).is_some());
+        // No temporary files left behind.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+
+        let reread = DockerConfig::load(&path).unwrap();
+        assert_eq!(
+            reread.credentials_for("localhost:5000").unwrap(),
+            Some(Credentials::new("user", "pa:ss"))
+        );
+        let mut reread = reread;
+        assert!(reread.remove_credentials("http://localhost:5000/"));
+        assert!(!reread.remove_credentials("localhost:5000"));
+        reread.save().unwrap();
+        let again = DockerConfig::load(&path).unwrap();
+        assert_eq!(again.credentials_for("localhost:5000").unwrap(), None);
+        assert!(again.credentials_for("docker.io").unwrap().is_some());
+    }
+
+    #[test]
+    fn save_creates_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("config.json");
+        let mut cfg = DockerConfig::load(&path).unwrap();
+        cfg.set_credentials("r.example", &Credentials::new("a", "b"));
+        cfg.save().unwrap();
+        let mode = fs::metadata(path.parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o700);
+        assert!(path.exists());
+    }
+
+    #[test]
+    fn query_escaping() {
+        assert_eq!(
+            query_escape("repository:library/ubuntu:pull,push"),
+            "repository%3Alibrary%2Fubuntu%3Apull%2Cpush"
+        );
+    }
+}
