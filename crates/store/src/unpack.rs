@@ -155,6 +155,7 @@ fn unpack_inner(dest: &Path, tar: &mut dyn Read, opts: &UnpackOptions) -> Result
         ancestors: HashSet::new(),
         files: HashSet::new(),
         implicit: Vec::new(),
+        overlay_whiteouts: HashSet::new(),
         dir_times: Vec::new(),
         cache: None,
         buf: vec![0; 256 * 1024],
@@ -202,6 +203,9 @@ struct Unpacker {
     /// Non-directories created by this layer (valid hard link targets).
     files: HashSet<Key>,
     implicit: Vec<Key>,
+    /// Whiteout devices this layer created (overlay): a directory later created at such a
+    /// path is a new, opaque directory.
+    overlay_whiteouts: HashSet<Key>,
     dir_times: Vec<(Key, Timestamps)>,
     cache: Option<(Key, OwnedFd)>,
     buf: Vec<u8>,
@@ -478,6 +482,22 @@ impl Unpacker {
         for (i, c) in comps.iter().enumerate() {
             let name = OsStr::from_bytes(c);
             match rustix::fs::statat(&cur, name, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st)
+                    if create
+                        && FileType::from_raw_mode(st.st_mode) == FileType::CharacterDevice
+                        && st.st_rdev == 0
+                        && self.overlay_whiteouts.contains(&join(&comps[..=i])) =>
+                {
+                    // Deleted earlier in this layer, now a parent again: a new opaque dir.
+                    self.cache = None;
+                    rustix::fs::unlinkat(&cur, name, AtFlags::empty()).map_err(uerr("unlink"))?;
+                    rustix::fs::mkdirat(&cur, name, Mode::from_raw_mode(0o755))
+                        .map_err(uerr("mkdir"))?;
+                    rustix::fs::chmodat(&cur, name, Mode::from_raw_mode(0o755), AtFlags::empty())
+                        .map_err(uerr("chmod"))?;
+                    set_opaque_at(&cur, c)?;
+                    self.overlay_whiteouts.remove(&join(&comps[..=i]));
+                }
                 Ok(st) => {
                     let ft = FileType::from_raw_mode(st.st_mode);
                     if ft == FileType::Symlink {
@@ -553,8 +573,12 @@ impl Unpacker {
             .parent_fd(parent, true)?
             .ok_or(UnpackReason::InvalidPath)?;
         let n = OsStr::from_bytes(base);
+        let replaces_whiteout = self.overlay_whiteouts.remove(key);
         if !self.clear_slot(&dir, base, true)? {
             rustix::fs::mkdirat(&dir, n, Mode::from_raw_mode(0o700)).map_err(uerr("mkdir"))?;
+            if replaces_whiteout {
+                set_opaque_at(&dir, base)?;
+            }
         }
         let fd = rustix::fs::openat(
             &dir,
@@ -832,7 +856,7 @@ impl Unpacker {
                     }
                     rustix::fs::mknodat(&dir, n, FileType::CharacterDevice, Mode::empty(), 0)
                         .map_err(uerr("mknod whiteout"))?;
-                    self.touched.insert(key);
+                    self.overlay_whiteouts.insert(key);
                 }
             }
             Whiteouts::Delete => {
@@ -954,6 +978,18 @@ impl Unpacker {
     }
 }
 
+fn set_opaque_at(dir: &OwnedFd, name: &[u8]) -> std::result::Result<(), UnpackReason> {
+    let fd = rustix::fs::openat(
+        dir,
+        OsStr::from_bytes(name),
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(uerr("open dir"))?;
+    rustix::fs::fsetxattr(&fd, "trusted.overlay.opaque", b"y", XattrFlags::empty())
+        .map_err(uerr("set opaque xattr"))
+}
+
 fn child_key(parent: &[u8], name: &[u8]) -> Key {
     let mut k = parent.to_vec();
     if !k.is_empty() {
@@ -1057,12 +1093,15 @@ pub fn decompress<'a, R: Read + Send + 'a>(
 /// Checks the directories a layer created implicitly against its lower layers (top
 /// first), as the merged view would resolve them: a lower symlink or non-directory at such
 /// a path means the layer's entries "went through" it, which the copy driver (unpacking
-/// onto the flattened tree) rejects too. Returns the first offending path and reason.
+/// onto the flattened tree) rejects too. Returns the first offending path and reason, or
+/// for each implicit directory that exists as a directory below, the topmost lower
+/// directory (whose metadata the implicit one should take, as an overlay copy-up would).
 pub(crate) fn check_implicit_dirs(
     implicit: &[PathBuf],
     lowers: &[PathBuf],
     mode: Whiteouts,
-) -> std::result::Result<(), (PathBuf, UnpackReason)> {
+) -> std::result::Result<Vec<(PathBuf, PathBuf)>, (PathBuf, UnpackReason)> {
+    let mut sources = Vec::new();
     for path in implicit {
         let mut layers: Vec<PathBuf> = lowers.to_vec();
         let mut prefix = PathBuf::new();
@@ -1116,12 +1155,19 @@ pub(crate) fn check_implicit_dirs(
                 return Err((path.clone(), reason));
             }
             if next.is_empty() {
+                layers = Vec::new();
                 break;
             }
             layers = next;
         }
+        if let Some(top) = layers.first()
+            && layers.len() <= lowers.len()
+            && path.components().next().is_some()
+        {
+            sources.push((path.clone(), top.clone()));
+        }
     }
-    Ok(())
+    Ok(sources)
 }
 
 #[cfg(test)]
