@@ -34,6 +34,7 @@ pub mod driver;
 mod error;
 mod fsutil;
 mod image;
+mod pull;
 mod store;
 mod sys;
 #[cfg(feature = "testing")]
@@ -48,5 +49,6 @@ pub use error::{Error, ErrorKind, Result, UnpackReason};
 pub use fsutil::FileLock;
 pub use image::{ImageEntry, ImageRecord, LayerRecord, NewImage};
 pub use oci_spec::image::Digest;
+pub use pull::{Ingested, LayerSource};
 pub use store::{DiskUsage, GcReport, Lease, RemoveOptions, RemoveReport, Store};
 pub use unpack::{UnpackOptions, UnpackStats, Whiteouts, decompress, unpack};

@@ -342,6 +342,27 @@ impl Store {
         Ok(Self::with_refs(rec, &refs))
     }
 
+    /// [`add_image`](Self::add_image), after checking that every layer of the image is
+    /// committed in `driver`: an image is only recorded once all its layers are unpacked.
+    pub fn add_unpacked_image(
+        &self,
+        new: &NewImage,
+        driver: &dyn crate::driver::StorageDriver,
+    ) -> Result<ImageRecord> {
+        let manifest = self.blobs.read(&new.manifest_digest)?;
+        let parsed = parse_manifest_and_config(&manifest, |d| self.blobs.read(d))?;
+        let diff_ids: Vec<Digest> = parsed.layers.iter().map(|l| l.3.clone()).collect();
+        for chain in chain_ids(&diff_ids)? {
+            if !driver.has_layer(&chain)? {
+                return Err(Error::Incomplete {
+                    what: "unpacked layer",
+                    digest: chain.to_string(),
+                });
+            }
+        }
+        self.add_image(new)
+    }
+
     /// Points `repo:tag` at an existing image (`docker tag`).
     pub fn tag(&self, image: &str, repo_tag: &str) -> Result<()> {
         if split_tag(repo_tag).is_none() {

@@ -155,6 +155,7 @@ fn unpack_inner(dest: &Path, tar: &mut dyn Read, opts: &UnpackOptions) -> Result
         ancestors: HashSet::new(),
         files: HashSet::new(),
         implicit: Vec::new(),
+        overlay_whiteouts: HashSet::new(),
         dir_times: Vec::new(),
         cache: None,
         buf: vec![0; 256 * 1024],
@@ -202,6 +203,9 @@ struct Unpacker {
     /// Non-directories created by this layer (valid hard link targets).
     files: HashSet<Key>,
     implicit: Vec<Key>,
+    /// Whiteout devices this layer created (overlay): a directory later created at such a
+    /// path is a new, opaque directory.
+    overlay_whiteouts: HashSet<Key>,
     dir_times: Vec<(Key, Timestamps)>,
     cache: Option<(Key, OwnedFd)>,
     buf: Vec<u8>,
@@ -478,6 +482,22 @@ impl Unpacker {
         for (i, c) in comps.iter().enumerate() {
             let name = OsStr::from_bytes(c);
             match rustix::fs::statat(&cur, name, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st)
+                    if create
+                        && FileType::from_raw_mode(st.st_mode) == FileType::CharacterDevice
+                        && st.st_rdev == 0
+                        && self.overlay_whiteouts.contains(&join(&comps[..=i])) =>
+                {
+                    // Deleted earlier in this layer, now a parent again: a new opaque dir.
+                    self.cache = None;
+                    rustix::fs::unlinkat(&cur, name, AtFlags::empty()).map_err(uerr("unlink"))?;
+                    rustix::fs::mkdirat(&cur, name, Mode::from_raw_mode(0o755))
+                        .map_err(uerr("mkdir"))?;
+                    rustix::fs::chmodat(&cur, name, Mode::from_raw_mode(0o755), AtFlags::empty())
+                        .map_err(uerr("chmod"))?;
+                    set_opaque_at(&cur, c)?;
+                    self.overlay_whiteouts.remove(&join(&comps[..=i]));
+                }
                 Ok(st) => {
                     let ft = FileType::from_raw_mode(st.st_mode);
                     if ft == FileType::Symlink {
@@ -553,8 +573,39 @@ impl Unpacker {
             .parent_fd(parent, true)?
             .ok_or(UnpackReason::InvalidPath)?;
         let n = OsStr::from_bytes(base);
+        self.overlay_whiteouts.remove(key);
+        self.files.remove(key);
+        // A directory replacing a non-directory this layer created (a whiteout, a file):
+        // in the flattened view whatever was below is gone, so the new directory must not
+        // merge with the lower layers.
+        let replaces_nondir = match rustix::fs::statat(&dir, n, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => FileType::from_raw_mode(st.st_mode) != FileType::Directory,
+            Err(_) => false,
+        };
         if !self.clear_slot(&dir, base, true)? {
             rustix::fs::mkdirat(&dir, n, Mode::from_raw_mode(0o700)).map_err(uerr("mkdir"))?;
+            if replaces_nondir {
+                match self.opts.whiteouts {
+                    Whiteouts::Overlay => set_opaque_at(&dir, base)?,
+                    Whiteouts::Aufs => {
+                        let sub = rustix::fs::openat(
+                            &dir,
+                            n,
+                            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                            Mode::empty(),
+                        )
+                        .map_err(uerr("open dir"))?;
+                        rustix::fs::openat(
+                            &sub,
+                            ".wh..wh..opq",
+                            OFlags::CREATE | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                            Mode::from_raw_mode(0o444),
+                        )
+                        .map_err(uerr("create opaque marker"))?;
+                    }
+                    Whiteouts::Delete => {}
+                }
+            }
         }
         let fd = rustix::fs::openat(
             &dir,
@@ -832,7 +883,7 @@ impl Unpacker {
                     }
                     rustix::fs::mknodat(&dir, n, FileType::CharacterDevice, Mode::empty(), 0)
                         .map_err(uerr("mknod whiteout"))?;
-                    self.touched.insert(key);
+                    self.overlay_whiteouts.insert(key);
                 }
             }
             Whiteouts::Delete => {
@@ -954,6 +1005,18 @@ impl Unpacker {
     }
 }
 
+fn set_opaque_at(dir: &OwnedFd, name: &[u8]) -> std::result::Result<(), UnpackReason> {
+    let fd = rustix::fs::openat(
+        dir,
+        OsStr::from_bytes(name),
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(uerr("open dir"))?;
+    rustix::fs::fsetxattr(&fd, "trusted.overlay.opaque", b"y", XattrFlags::empty())
+        .map_err(uerr("set opaque xattr"))
+}
+
 fn child_key(parent: &[u8], name: &[u8]) -> Key {
     let mut k = parent.to_vec();
     if !k.is_empty() {
@@ -1056,22 +1119,43 @@ pub fn decompress<'a, R: Read + Send + 'a>(
 
 /// Checks the directories a layer created implicitly against its lower layers (top
 /// first), as the merged view would resolve them: a lower symlink or non-directory at such
-/// a path means the layer's entries "went through" it, which the copy driver (unpacking
-/// onto the flattened tree) rejects too. Returns the first offending path and reason.
+/// a path, not covered by an explicit directory of the layer itself, means the layer's
+/// entries "went through" it, which the copy driver (unpacking onto the flattened tree)
+/// rejects too. Returns the first offending path and reason, or for each implicit
+/// directory that exists as a directory below, the topmost lower directory (whose metadata
+/// the implicit one should take, as an overlay copy-up would).
 pub(crate) fn check_implicit_dirs(
+    staged: &Path,
     implicit: &[PathBuf],
     lowers: &[PathBuf],
     mode: Whiteouts,
-) -> std::result::Result<(), (PathBuf, UnpackReason)> {
+) -> std::result::Result<Vec<(PathBuf, PathBuf)>, (PathBuf, UnpackReason)> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let implicit_set: HashSet<&PathBuf> = implicit.iter().collect();
+    let is_opaque = |q: &Path| match mode {
+        Whiteouts::Overlay => {
+            let mut buf = [0u8; 4];
+            matches!(rustix::fs::lgetxattr(q, "trusted.overlay.opaque", &mut buf), Ok(1) if buf[0] == b'y')
+        }
+        Whiteouts::Aufs => q.join(".wh..wh..opq").exists(),
+        Whiteouts::Delete => false,
+    };
+    let mut sources = Vec::new();
     for path in implicit {
-        let mut layers: Vec<PathBuf> = lowers.to_vec();
+        // (directory, is the staged layer)
+        let mut layers: Vec<(PathBuf, bool)> = std::iter::once((staged.to_path_buf(), true))
+            .chain(lowers.iter().map(|l| (l.clone(), false)))
+            .collect();
         let mut prefix = PathBuf::new();
+        let mut source = None;
         for comp in path.components() {
             prefix.push(comp);
             let name = comp.as_os_str();
             let mut next = Vec::new();
+            let mut covered = false;
             let mut blocker: Option<std::fs::Metadata> = None;
-            for layer in &layers {
+            source = None;
+            for (layer, is_staged) in &layers {
                 if mode == Whiteouts::Aufs {
                     let mut wh = std::ffi::OsString::from(".wh.");
                     wh.push(name);
@@ -1084,24 +1168,26 @@ pub(crate) fn check_implicit_dirs(
                     continue;
                 };
                 if m.is_dir() {
-                    let opaque = match mode {
-                        Whiteouts::Overlay => {
-                            let mut buf = [0u8; 4];
-                            matches!(rustix::fs::lgetxattr(&q, "trusted.overlay.opaque", &mut buf), Ok(1) if buf[0] == b'y')
+                    let opaque = is_opaque(&q);
+                    if *is_staged {
+                        if !implicit_set.contains(&prefix) {
+                            covered = true;
                         }
-                        Whiteouts::Aufs => q.join(".wh..wh..opq").exists(),
-                        Whiteouts::Delete => false,
-                    };
-                    next.push(q);
+                    } else {
+                        covered = true;
+                        if source.is_none() {
+                            source = Some(q.clone());
+                        }
+                    }
+                    next.push((q, *is_staged));
                     if opaque {
                         break;
                     }
                     continue;
                 }
-                use std::os::unix::fs::{FileTypeExt, MetadataExt};
                 let is_whiteout =
                     mode == Whiteouts::Overlay && m.file_type().is_char_device() && m.rdev() == 0;
-                if !is_whiteout && next.is_empty() {
+                if !is_whiteout && !covered && !*is_staged {
                     blocker = Some(m);
                 }
                 break;
@@ -1120,8 +1206,11 @@ pub(crate) fn check_implicit_dirs(
             }
             layers = next;
         }
+        if let Some(src) = source {
+            sources.push((path.clone(), src));
+        }
     }
-    Ok(())
+    Ok(sources)
 }
 
 #[cfg(test)]

@@ -32,6 +32,7 @@ fn fixture_layers() -> Vec<Vec<u8>> {
         .dir("tmp", 0o1777)
         .dir("run", 0o755)
         .fifo("run/fifo", 0o600)
+        .fifo("fifo2", 0o644)
         .dir("opq", 0o755)
         .file("opq/a", b"a", 0o644)
         .dir("opq/sub", 0o700)
@@ -69,7 +70,16 @@ fn fixture_layers() -> Vec<Vec<u8>> {
         .whiteout("bin/busybox-hl")
         .symlink("opq/link", "../etc/passwd")
         .file("lib64/ld.so", b"ld", 0o755)
-        .hardlink("lib64/ld-linux.so", "lib64/ld.so");
+        .hardlink("lib64/ld-linux.so", "lib64/ld.so")
+        // A file added below a lower directory without an entry for the directory: the
+        // directory keeps its lower metadata (1777) in every driver.
+        .file("tmp/implicit-parent", b"x", 0o644)
+        // Deleted and re-populated in one layer: only the new content remains.
+        .whiteout("run")
+        .file("run/new", b"new", 0o644)
+        .whiteout("home")
+        .dir("home", 0o700)
+        .file("home/fresh", b"fresh", 0o644);
     vec![l1.finish(), l2.finish(), l3.finish()]
 }
 
@@ -104,7 +114,7 @@ fn assert_fixture_semantics(root: &Path) {
         0o1777
     );
     assert!(
-        fs::symlink_metadata(root.join("run/fifo"))
+        fs::symlink_metadata(root.join("fifo2"))
             .unwrap()
             .file_type()
             .is_fifo()
@@ -113,8 +123,8 @@ fn assert_fixture_semantics(root: &Path) {
     let ld2 = fs::metadata(root.join("lib64/ld-linux.so")).unwrap();
     assert_eq!(ld.ino(), ld2.ino(), "hard link kept");
     if is_root() {
-        let m = fs::metadata(root.join("home/user.txt")).unwrap();
-        assert_eq!((m.uid(), m.gid()), (1000, 1000));
+        let m = fs::metadata(root.join("opq/new")).unwrap();
+        assert_eq!((m.uid(), m.gid()), (0, 0));
         let dev = fs::symlink_metadata(root.join("dev/null")).unwrap();
         assert!(dev.file_type().is_char_device());
         assert_eq!(dev.rdev(), rustix::fs::makedev(1, 3));

@@ -157,12 +157,19 @@ impl StorageDriver for AufsDriver {
             self.base.require_layer(p)?;
         }
         let lowers = self.lower_diffs(staged.parent.as_ref())?;
-        check_implicit_dirs(&stats.implicit_dirs, &lowers, Whiteouts::Aufs).map_err(
-            |(path, reason)| Error::Unpack {
-                entry: path.to_string_lossy().into_owned(),
-                reason,
-            },
-        )?;
+        let sources = check_implicit_dirs(
+            &dir.join("diff"),
+            &stats.implicit_dirs,
+            &lowers,
+            Whiteouts::Aufs,
+        )
+        .map_err(|(path, reason)| Error::Unpack {
+            entry: path.to_string_lossy().into_owned(),
+            reason,
+        })?;
+        for (rel, src) in sources {
+            super::copytree::copy_dir_meta(&src, &dir.join("diff").join(rel))?;
+        }
         let info = staged.info(stats.tar_size);
         self.base.install(&dir, &info)?;
         staged.state = StagedState::Present;

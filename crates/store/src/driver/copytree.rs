@@ -108,6 +108,13 @@ fn copy_file(src: &Path, dst: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Gives `dst` the owner, mode, xattrs and times of `src` (both trusted paths).
+pub(crate) fn copy_dir_meta(src: &Path, dst: &Path) -> Result<()> {
+    let m = fs::symlink_metadata(src).ctx("stat", src)?;
+    set_meta(src, dst, &m)?;
+    set_times(dst, &m)
+}
+
 fn set_meta(src: &Path, dst: &Path, m: &fs::Metadata) -> Result<()> {
     if rustix::process::geteuid().is_root() {
         std::os::unix::fs::lchown(dst, Some(m.uid()), Some(m.gid())).ctx("chown", dst)?;

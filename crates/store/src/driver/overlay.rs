@@ -247,12 +247,19 @@ impl StorageDriver for OverlayDriver {
             self.base.require_layer(p)?;
         }
         let lowers = self.lower_diffs(staged.parent.as_ref())?;
-        check_implicit_dirs(&stats.implicit_dirs, &lowers, Whiteouts::Overlay).map_err(
-            |(path, reason)| Error::Unpack {
-                entry: path.to_string_lossy().into_owned(),
-                reason,
-            },
-        )?;
+        let sources = check_implicit_dirs(
+            &dir.join("diff"),
+            &stats.implicit_dirs,
+            &lowers,
+            Whiteouts::Overlay,
+        )
+        .map_err(|(path, reason)| Error::Unpack {
+            entry: path.to_string_lossy().into_owned(),
+            reason,
+        })?;
+        for (rel, src) in sources {
+            super::copytree::copy_dir_meta(&src, &dir.join("diff").join(rel))?;
+        }
         let short = Self::short_name(&staged.chain_id)?;
         let lower = match &staged.parent {
             Some(p) => self.lowerdir(p)?,
