@@ -38,7 +38,12 @@ pub(crate) struct GlobalOpts {
     pub(crate) run_root: Option<PathBuf>,
 
     /// Storage driver to use (overlay, aufs, copy) [default: the first one this kernel supports]
-    #[arg(long, global = true, env = "MYDOCKER_STORAGE_DRIVER", value_name = "NAME")]
+    #[arg(
+        long,
+        global = true,
+        env = "MYDOCKER_STORAGE_DRIVER",
+        value_name = "NAME"
+    )]
     pub(crate) storage_driver: Option<String>,
 
     /// Registry host[:port] to reach over plain HTTP (repeatable)

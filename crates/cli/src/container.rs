@@ -179,7 +179,10 @@ impl Containers {
     /// Writes the record atomically (temp file, fsync, rename, fsync of the directory).
     pub(crate) fn save(&self, rec: &Record) -> Result<()> {
         let dir = self.dir(&rec.id);
-        write_atomic(&dir.join("container.json"), &serde_json::to_vec_pretty(rec)?)
+        write_atomic(
+            &dir.join("container.json"),
+            &serde_json::to_vec_pretty(rec)?,
+        )
     }
 
     /// Finds a container by full ID, name, or unique ID prefix, as docker does.
@@ -201,9 +204,7 @@ impl Containers {
         match matches.as_slice() {
             [one] => Ok((*one).clone()),
             [] => bail!("No such container: {name_or_id}"),
-            _ => bail!(
-                "multiple containers found with provided prefix: {name_or_id}"
-            ),
+            _ => bail!("multiple containers found with provided prefix: {name_or_id}"),
         }
     }
 
@@ -345,10 +346,23 @@ mod tests {
         assert_eq!(c.resolve("/db").unwrap().id, b);
         assert_eq!(c.resolve("abc").unwrap().id, a);
         assert_eq!(c.resolve(&b).unwrap().name, "db");
-        assert!(c.resolve("ab").unwrap_err().to_string().contains("multiple"));
-        assert!(c.resolve("zzz").unwrap_err().to_string().contains("No such container"));
+        assert!(
+            c.resolve("ab")
+                .unwrap_err()
+                .to_string()
+                .contains("multiple")
+        );
+        assert!(
+            c.resolve("zzz")
+                .unwrap_err()
+                .to_string()
+                .contains("No such container")
+        );
         assert_eq!(c.list().unwrap().len(), 2);
-        assert!(matches!(c.user_of("sha256:aa").as_deref(), Some("web" | "db")));
+        assert!(matches!(
+            c.user_of("sha256:aa").as_deref(),
+            Some("web" | "db")
+        ));
         assert!(c.user_of("sha256:bb").is_none());
     }
 
@@ -359,7 +373,10 @@ mod tests {
         let a = "a".repeat(64);
         std::fs::create_dir_all(c.dir(&a)).unwrap();
         c.reserve_name("web", &a).unwrap();
-        let err = c.reserve_name("web", &"b".repeat(64)).unwrap_err().to_string();
+        let err = c
+            .reserve_name("web", &"b".repeat(64))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("is already in use by container"), "{err}");
         // The owner's directory disappears (crash): the name can be taken again.
         std::fs::remove_dir_all(c.dir(&a)).unwrap();
@@ -367,7 +384,10 @@ mod tests {
         std::fs::create_dir_all(c.dir(&b)).unwrap();
         c.reserve_name("web", &b).unwrap();
         c.release_name("web", &a); // not the owner: no effect
-        assert_eq!(c.resolve("web").unwrap_err().to_string(), "No such container: web");
+        assert_eq!(
+            c.resolve("web").unwrap_err().to_string(),
+            "No such container: web"
+        );
         c.release_name("web", &b);
         c.reserve_name("web", &b).unwrap();
     }

@@ -33,7 +33,8 @@ impl Ctx {
 
     /// Opens the store under the root directory (creating it on first use).
     pub(crate) fn store(&self) -> Result<store::Store> {
-        store::Store::open(&self.root).map_err(|e| anyhow::anyhow!("opening the store at {}: {e}", self.root.display()))
+        store::Store::open(&self.root)
+            .map_err(|e| anyhow::anyhow!("opening the store at {}: {e}", self.root.display()))
     }
 
     /// The storage driver: `--storage-driver` when given (an error when this kernel cannot
@@ -42,7 +43,10 @@ impl Ctx {
         &self,
         store: &store::Store,
     ) -> Result<std::sync::Arc<dyn store::driver::StorageDriver>> {
-        Ok(store::driver::choose(store, self.storage_driver.as_deref())?)
+        Ok(store::driver::choose(
+            store,
+            self.storage_driver.as_deref(),
+        )?)
     }
 
     /// The name of the storage driver in use (empty when none works).

@@ -152,7 +152,10 @@ mod tests {
     #[test]
     fn durations_match_docker() {
         let s = Duration::from_secs;
-        assert_eq!(human_duration(Duration::from_millis(300)), "Less than a second");
+        assert_eq!(
+            human_duration(Duration::from_millis(300)),
+            "Less than a second"
+        );
         assert_eq!(human_duration(s(1)), "1 second");
         assert_eq!(human_duration(s(45)), "45 seconds");
         assert_eq!(human_duration(s(90)), "About a minute");

@@ -250,7 +250,12 @@ fn keep(e: &Entry, opts: &ReadOpts) -> bool {
 }
 
 /// Writes one entry the way `docker logs` prints it.
-pub(crate) fn print(e: &Entry, opts: &ReadOpts, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result<()> {
+pub(crate) fn print(
+    e: &Entry,
+    opts: &ReadOpts,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> std::io::Result<()> {
     let w: &mut dyn Write = match e.stream {
         Stream::Stdout => out,
         Stream::Stderr => err,
@@ -356,7 +361,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("log");
         let mut w = LogWriter::open(&p, LogOpts::default()).unwrap();
-        w.write(Stream::Stdout, &vec![b'x'; MAX_ENTRY + 10]).unwrap();
+        w.write(Stream::Stdout, &vec![b'x'; MAX_ENTRY + 10])
+            .unwrap();
         w.flush_partial().unwrap();
         let e = lines(&p);
         assert_eq!(e.len(), 2);
@@ -392,7 +398,8 @@ mod tests {
         let opts = LogOpts::parse(&["max-size=200".into()]).unwrap();
         let mut w = LogWriter::open(&p, opts).unwrap();
         for i in 0..50 {
-            w.write(Stream::Stdout, format!("{i}\n").as_bytes()).unwrap();
+            w.write(Stream::Stdout, format!("{i}\n").as_bytes())
+                .unwrap();
         }
         assert!(std::fs::metadata(&p).unwrap().len() <= 200);
         assert_eq!(lines(&p).last().unwrap().log, "49\n");
@@ -458,7 +465,15 @@ mod tests {
             polls >= 3
         };
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        follow(&p, start, &ReadOpts::default(), &mut done, &mut out, &mut err).unwrap();
+        follow(
+            &p,
+            start,
+            &ReadOpts::default(),
+            &mut done,
+            &mut out,
+            &mut err,
+        )
+        .unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "second\nthird\n");
     }
 }

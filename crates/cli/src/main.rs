@@ -6,15 +6,21 @@
 
 mod cli;
 mod cmd;
+#[allow(dead_code)] // Wired into `run` and the container commands next.
 mod container;
 mod ctx;
 mod format;
+#[allow(dead_code)] // Wired into `run` and the container commands next.
 mod logs;
+#[allow(dead_code)] // Wired into `run` and the container commands next.
 mod names;
+#[allow(dead_code)] // Wired into `run` and the container commands next.
 mod parse;
 mod progress;
 mod seed;
+#[allow(dead_code)] // Wired into `run` and the container commands next.
 mod spec;
+#[allow(dead_code)] // Wired into `run` and the container commands next.
 mod template;
 
 use clap::{CommandFactory, FromArgMatches};
@@ -69,7 +75,9 @@ fn rewrite_seed_syntax(argv: Vec<OsString>) -> Vec<OsString> {
         sub.get_arguments().any(|a| {
             let long = flag.strip_prefix("--").filter(|_| flag.starts_with("--"));
             let matches = match long {
-                Some(l) => a.get_long() == Some(l) || a.get_all_aliases().is_some_and(|v| v.contains(&l)),
+                Some(l) => {
+                    a.get_long() == Some(l) || a.get_all_aliases().is_some_and(|v| v.contains(&l))
+                }
                 None => {
                     let mut chars = flag.chars().skip(1);
                     match (chars.next(), chars.next()) {

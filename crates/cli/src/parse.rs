@@ -171,8 +171,8 @@ pub(crate) fn env_file(path: &Path) -> Result<Vec<String>> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let parsed = env_arg(line)
-            .with_context(|| format!("{}: line {}", path.display(), n + 1))?;
+        let parsed =
+            env_arg(line).with_context(|| format!("{}: line {}", path.display(), n + 1))?;
         out.extend(parsed);
     }
     Ok(out)
@@ -319,7 +319,12 @@ mod tests {
     fn cpus_become_cfs_quota() {
         assert_eq!(cpus_to_quota("0.5", 2).unwrap(), (50_000, 100_000));
         assert_eq!(cpus_to_quota("2", 2).unwrap(), (200_000, 100_000));
-        assert!(cpus_to_quota("3", 2).unwrap_err().to_string().contains("only 2 CPUs"));
+        assert!(
+            cpus_to_quota("3", 2)
+                .unwrap_err()
+                .to_string()
+                .contains("only 2 CPUs")
+        );
         assert!(cpus_to_quota("0", 2).is_err());
         assert!(cpus_to_quota("x", 2).is_err());
     }
@@ -364,7 +369,11 @@ mod tests {
     fn env_file_lines() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("env");
-        std::fs::write(&f, "# comment\n\nA=1\n  B=two words\nMYDOCKER_SURELY_UNSET_VAR\n").unwrap();
+        std::fs::write(
+            &f,
+            "# comment\n\nA=1\n  B=two words\nMYDOCKER_SURELY_UNSET_VAR\n",
+        )
+        .unwrap();
         assert_eq!(env_file(&f).unwrap(), ["A=1", "B=two words"]);
     }
 
@@ -383,7 +392,12 @@ mod tests {
         assert_eq!((anon.uid, anon.gid), (4242, 4343));
         assert_eq!(r("alice:wheel").unwrap().gid, 10);
         assert_eq!(r("nobody").unwrap().uid, 65534);
-        assert!(r("mallory").unwrap_err().to_string().contains("unable to find user mallory"));
+        assert!(
+            r("mallory")
+                .unwrap_err()
+                .to_string()
+                .contains("unable to find user mallory")
+        );
         assert!(r("alice:nogroup").is_err());
         assert!(user_spec(":").is_err());
         assert!(resolve_user(&user_spec("0").unwrap(), None, None).is_ok());

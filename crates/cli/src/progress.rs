@@ -44,7 +44,10 @@ impl Status {
 
     /// States that carry a byte count, shown only on a terminal.
     fn is_progress(self) -> bool {
-        matches!(self, Status::Downloading | Status::Extracting | Status::Pushing)
+        matches!(
+            self,
+            Status::Downloading | Status::Extracting | Status::Pushing
+        )
     }
 }
 

@@ -143,8 +143,18 @@ mod tests {
     fn seed_run_line_becomes_docker_syntax() {
         assert_eq!(
             rw(&[
-                "-cpus", "0.5", "-mmem", "200", "-mpid", "1000", "-img", "busybox", "-cmds",
-                "/bin/sh -c 'echo hi'", "-name", "test"
+                "-cpus",
+                "0.5",
+                "-mmem",
+                "200",
+                "-mpid",
+                "1000",
+                "-img",
+                "busybox",
+                "-cmds",
+                "/bin/sh -c 'echo hi'",
+                "-name",
+                "test"
             ]),
             [
                 "--cpus",
@@ -165,13 +175,18 @@ mod tests {
 
     #[test]
     fn seed_pull() {
-        assert_eq!(rw(&["-img", "arm64v8/ubuntu:20.04"]), ["arm64v8/ubuntu:20.04"]);
+        assert_eq!(
+            rw(&["-img", "arm64v8/ubuntu:20.04"]),
+            ["arm64v8/ubuntu:20.04"]
+        );
         assert_eq!(rw(&["-img=busybox"]), ["busybox"]);
     }
 
     #[test]
     fn docker_syntax_is_untouched() {
-        let args = ["--name", "web", "-e", "A=1", "-it", "busybox", "sh", "-name", "x"];
+        let args = [
+            "--name", "web", "-e", "A=1", "-it", "busybox", "sh", "-name", "x",
+        ];
         assert_eq!(rw(&args), args);
     }
 

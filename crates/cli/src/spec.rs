@@ -24,7 +24,9 @@ const MIN_MEMORY: i64 = 6 * 1024 * 1024;
 /// The command line of the container's process: entrypoint and cmd combined by docker's
 /// rules. An explicit `--entrypoint` (even empty) discards the image's Cmd.
 pub(crate) fn command_line(image: Option<&ImageConfig>, run: &RunArgs) -> Result<Vec<String>> {
-    let image_entrypoint = image.and_then(|c| c.entrypoint().clone()).unwrap_or_default();
+    let image_entrypoint = image
+        .and_then(|c| c.entrypoint().clone())
+        .unwrap_or_default();
     let image_cmd = image.and_then(|c| c.cmd().clone()).unwrap_or_default();
     let (entrypoint, cmd) = match &run.entrypoint {
         Some(e) if e.is_empty() => (Vec::new(), run.command.clone()),
@@ -51,7 +53,10 @@ pub(crate) fn environment(
     if run.tty {
         env.push("TERM=xterm".to_owned());
     }
-    parse::merge_env(&mut env, image.and_then(|c| c.env().clone()).unwrap_or_default());
+    parse::merge_env(
+        &mut env,
+        image.and_then(|c| c.env().clone()).unwrap_or_default(),
+    );
     let mut user_env = Vec::new();
     for f in &run.env_file {
         user_env.extend(parse::env_file(f)?);
@@ -143,9 +148,9 @@ pub(crate) fn resources(run: &RunArgs, online_cpus: usize) -> Result<LinuxResour
                 None => bail!(
                     "You should always set the Memory limit when using Memoryswap limit, see usage"
                 ),
-                Some(m) if total < m => bail!(
-                    "Minimum memoryswap limit should be larger than memory limit, see usage"
-                ),
+                Some(m) if total < m => {
+                    bail!("Minimum memoryswap limit should be larger than memory limit, see usage")
+                }
                 Some(_) => Some(total),
             }
         }
@@ -411,9 +416,15 @@ mod tests {
         let img = image(&["/entry", "-x"], &["default"]);
         let cl = |args: &[&str]| command_line(Some(&img), &run_args(args)).unwrap();
         assert_eq!(cl(&["busybox"]), ["/entry", "-x", "default"]);
-        assert_eq!(cl(&["busybox", "mine", "-a"]), ["/entry", "-x", "mine", "-a"]);
+        assert_eq!(
+            cl(&["busybox", "mine", "-a"]),
+            ["/entry", "-x", "mine", "-a"]
+        );
         assert_eq!(cl(&["--entrypoint", "/other", "busybox"]), ["/other"]);
-        assert_eq!(cl(&["--entrypoint", "/other", "busybox", "x"]), ["/other", "x"]);
+        assert_eq!(
+            cl(&["--entrypoint", "/other", "busybox", "x"]),
+            ["/other", "x"]
+        );
         assert_eq!(cl(&["--entrypoint", "", "busybox", "sh"]), ["sh"]);
         let bare = image(&[], &[]);
         let err = command_line(Some(&bare), &run_args(&["busybox"])).unwrap_err();
@@ -427,21 +438,37 @@ mod tests {
         let env = environment(Some(&img), &run, "abc", "/root").unwrap();
         assert_eq!(
             env,
-            ["PATH=/bin", "HOSTNAME=abc", "TERM=xterm", "A=flag", "B=2", "HOME=/root"]
+            [
+                "PATH=/bin",
+                "HOSTNAME=abc",
+                "TERM=xterm",
+                "A=flag",
+                "B=2",
+                "HOME=/root"
+            ]
         );
     }
 
     #[test]
     fn workdir_and_user_precedence() {
         let img = image(&[], &["sh"]);
-        assert_eq!(workdir(Some(&img), &run_args(&["b"])).unwrap(), Path::new("/srv"));
+        assert_eq!(
+            workdir(Some(&img), &run_args(&["b"])).unwrap(),
+            Path::new("/srv")
+        );
         assert_eq!(
             workdir(Some(&img), &run_args(&["-w", "/tmp/../x", "b"])).unwrap(),
             Path::new("/x")
         );
         assert!(workdir(Some(&img), &run_args(&["-w", "rel", "b"])).is_err());
         assert_eq!(user(Some(&img), &run_args(&["b"])).unwrap().user, "alice");
-        assert_eq!(user(None, &run_args(&["-u", "7:8", "b"])).unwrap().group.as_deref(), Some("8"));
+        assert_eq!(
+            user(None, &run_args(&["-u", "7:8", "b"]))
+                .unwrap()
+                .group
+                .as_deref(),
+            Some("8")
+        );
         assert_eq!(user(None, &run_args(&["b"])).unwrap().user, "0");
     }
 
@@ -449,7 +476,14 @@ mod tests {
     fn resources_from_flags() {
         let r = resources(
             &run_args(&[
-                "--cpus", "0.5", "-m", "200m", "--pids-limit", "1000", "--cpuset-cpus", "0",
+                "--cpus",
+                "0.5",
+                "-m",
+                "200m",
+                "--pids-limit",
+                "1000",
+                "--cpuset-cpus",
+                "0",
                 "b",
             ]),
             2,
@@ -473,10 +507,19 @@ mod tests {
 
     #[test]
     fn ulimits() {
-        let l = rlimits(&run_args(&["--ulimit", "nofile=100:200", "--ulimit", "nproc=50", "b"]))
-            .unwrap();
+        let l = rlimits(&run_args(&[
+            "--ulimit",
+            "nofile=100:200",
+            "--ulimit",
+            "nproc=50",
+            "b",
+        ]))
+        .unwrap();
         assert_eq!(l.len(), 2);
-        let nofile = l.iter().find(|l| l.typ() == PosixRlimitType::RlimitNofile).unwrap();
+        let nofile = l
+            .iter()
+            .find(|l| l.typ() == PosixRlimitType::RlimitNofile)
+            .unwrap();
         assert_eq!((nofile.soft(), nofile.hard()), (100, 200));
         assert!(rlimits(&run_args(&["--ulimit", "nofile=3:2", "b"])).is_err());
         assert!(rlimits(&run_args(&["--ulimit", "bogus=1", "b"])).is_err());
@@ -492,11 +535,24 @@ mod tests {
         let run = run_args(&["-v", "/data:/data:ro", "--tmpfs", "/dev/shm:size=1m", "b"]);
         let m = mounts(&run, &etc, false).unwrap();
         let dest: Vec<&Path> = m.iter().map(|m| m.destination().as_path()).collect();
-        for d in ["/proc", "/dev", "/sys", "/etc/hosts", "/etc/resolv.conf", "/data"] {
+        for d in [
+            "/proc",
+            "/dev",
+            "/sys",
+            "/etc/hosts",
+            "/etc/resolv.conf",
+            "/data",
+        ] {
             assert!(dest.contains(&Path::new(d)), "{d} in {dest:?}");
         }
-        assert_eq!(dest.iter().filter(|d| **d == Path::new("/dev/shm")).count(), 1);
-        let data = m.iter().find(|m| m.destination() == Path::new("/data")).unwrap();
+        assert_eq!(
+            dest.iter().filter(|d| **d == Path::new("/dev/shm")).count(),
+            1
+        );
+        let data = m
+            .iter()
+            .find(|m| m.destination() == Path::new("/data"))
+            .unwrap();
         assert!(data.options().as_ref().unwrap().contains(&"ro".to_owned()));
     }
 

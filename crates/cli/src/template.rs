@@ -184,17 +184,17 @@ fn eval(args: &[Arg], data: &Value) -> Result<Value> {
             .and_then(|i| v.get(i as usize))
             .cloned()
             .unwrap_or(Value::Null),
-        ("join", [Value::Array(a), Value::String(sep)]) => Value::String(
-            a.iter().map(go_string).collect::<Vec<_>>().join(sep),
-        ),
+        ("join", [Value::Array(a), Value::String(sep)]) => {
+            Value::String(a.iter().map(go_string).collect::<Vec<_>>().join(sep))
+        }
         ("upper", [v]) => Value::String(go_string(v).to_uppercase()),
         ("lower", [v]) => Value::String(go_string(v).to_lowercase()),
         ("len", [Value::Array(a)]) => Value::from(a.len()),
         ("len", [Value::Object(o)]) => Value::from(o.len()),
         ("len", [Value::String(s)]) => Value::from(s.len()),
-        ("println", vs) => Value::String(
-            vs.iter().map(go_string).collect::<Vec<_>>().join(" ") + "\n",
-        ),
+        ("println", vs) => {
+            Value::String(vs.iter().map(go_string).collect::<Vec<_>>().join(" ") + "\n")
+        }
         (f, _) => bail!("template: function {f:?} not defined or wrong arguments"),
     })
 }
@@ -232,7 +232,10 @@ fn go_string(v: &Value) -> String {
         Value::String(s) => s.clone(),
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
-        Value::Array(a) => format!("[{}]", a.iter().map(go_string).collect::<Vec<_>>().join(" ")),
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(go_string).collect::<Vec<_>>().join(" ")
+        ),
         Value::Object(o) => {
             let mut keys: Vec<&String> = o.keys().collect();
             keys.sort();
@@ -263,7 +266,10 @@ mod tests {
     fn paths_and_text() {
         let d = data();
         assert_eq!(render("{{.State.Pid}}", &d).unwrap(), "42");
-        assert_eq!(render("pid={{.State.Pid}} {{.State.Running}}", &d).unwrap(), "pid=42 true");
+        assert_eq!(
+            render("pid={{.State.Pid}} {{.State.Running}}", &d).unwrap(),
+            "pid=42 true"
+        );
         assert_eq!(render("{{.Config.Cmd}}", &d).unwrap(), "[sh -c x]");
         assert_eq!(render("{{.Config.Labels}}", &d).unwrap(), "map[a:1 b:2]");
         assert_eq!(render("{{.Nope}}", &d).unwrap(), "<no value>");
@@ -273,9 +279,15 @@ mod tests {
     #[test]
     fn functions() {
         let d = data();
-        assert_eq!(render("{{json .State}}", &d).unwrap(), r#"{"Pid":42,"Running":true,"Status":"running"}"#);
+        assert_eq!(
+            render("{{json .State}}", &d).unwrap(),
+            r#"{"Pid":42,"Running":true,"Status":"running"}"#
+        );
         assert_eq!(render(r#"{{index .Config.Labels "a"}}"#, &d).unwrap(), "1");
-        assert_eq!(render(r#"{{join .Config.Cmd ","}}"#, &d).unwrap(), "sh,-c,x");
+        assert_eq!(
+            render(r#"{{join .Config.Cmd ","}}"#, &d).unwrap(),
+            "sh,-c,x"
+        );
         assert_eq!(render("{{upper .State.Status}}", &d).unwrap(), "RUNNING");
         assert_eq!(render("{{len .Config.Cmd}}", &d).unwrap(), "3");
     }
@@ -284,10 +296,17 @@ mod tests {
     fn range_over_maps_and_arrays() {
         let d = data();
         assert_eq!(
-            render("{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", &d).unwrap(),
+            render(
+                "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}",
+                &d
+            )
+            .unwrap(),
             "172.18.0.2 10.0.0.2 "
         );
-        assert_eq!(render("{{range .Config.Cmd}}<{{.}}>{{end}}", &d).unwrap(), "<sh><-c><x>");
+        assert_eq!(
+            render("{{range .Config.Cmd}}<{{.}}>{{end}}", &d).unwrap(),
+            "<sh><-c><x>"
+        );
     }
 
     #[test]

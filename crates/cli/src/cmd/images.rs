@@ -3,7 +3,7 @@
 use crate::cli::{ImagesArgs, InspectArgs, PruneArgs, RmiArgs};
 use crate::container::Containers;
 use crate::ctx::Ctx;
-use crate::format::{Table, ago, human_size, short_id};
+use crate::format::{Table, ago, human_size};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use store::{Digest, ImageRecord, RemoveOptions, RemoveReport};
@@ -142,7 +142,7 @@ fn print_report(report: &RemoveReport) {
 pub(crate) fn rmi(ctx: &Ctx, args: &RmiArgs) -> Result<()> {
     let store = ctx.store()?;
     let containers = Containers::new(&ctx.root);
-    let in_use = |id: &Digest| containers.user_of(&id.to_string());
+    let in_use = |id: &Digest| containers.user_of(id.as_ref());
     let opts = RemoveOptions {
         force: args.force,
         in_use: &in_use,
@@ -177,7 +177,7 @@ pub(crate) fn rmi(ctx: &Ctx, args: &RmiArgs) -> Result<()> {
 pub(crate) fn prune(ctx: &Ctx, args: &PruneArgs) -> Result<()> {
     let store = ctx.store()?;
     let containers = Containers::new(&ctx.root);
-    let in_use = |id: &Digest| containers.user_of(&id.to_string());
+    let in_use = |id: &Digest| containers.user_of(id.as_ref());
     let report = store.prune(
         args.all,
         &RemoveOptions {
@@ -267,7 +267,7 @@ pub(crate) fn inspect(ctx: &Ctx, args: &InspectArgs) -> Result<()> {
 pub(crate) fn df(ctx: &Ctx) -> Result<()> {
     let store = ctx.store()?;
     let containers = Containers::new(&ctx.root);
-    let in_use = |id: &Digest| containers.user_of(&id.to_string());
+    let in_use = |id: &Digest| containers.user_of(id.as_ref());
     let usage = store.disk_usage(&in_use)?;
     let all = containers.list()?;
     let running = all
@@ -275,13 +275,7 @@ pub(crate) fn df(ctx: &Ctx) -> Result<()> {
         .filter(|c| c.state.status == crate::container::Status::Running)
         .count();
     let mut t = Table::new(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]);
-    let pct = |part: u64, total: u64| {
-        if total == 0 {
-            0
-        } else {
-            part * 100 / total
-        }
-    };
+    let pct = |part: u64, total: u64| (part * 100).checked_div(total).unwrap_or(0);
     t.row(vec![
         "Images".into(),
         usage.images.to_string(),
@@ -310,8 +304,14 @@ mod tests {
 
     #[test]
     fn references_are_normalised_like_docker() {
-        assert_eq!(store_reference("busybox"), "docker.io/library/busybox:latest");
-        assert_eq!(store_reference("busybox:1.36"), "docker.io/library/busybox:1.36");
+        assert_eq!(
+            store_reference("busybox"),
+            "docker.io/library/busybox:latest"
+        );
+        assert_eq!(
+            store_reference("busybox:1.36"),
+            "docker.io/library/busybox:1.36"
+        );
         assert_eq!(
             store_reference("127.0.0.1:5000/fixtures/busybox"),
             "127.0.0.1:5000/fixtures/busybox:latest"

@@ -16,7 +16,10 @@ pub(crate) fn run(ctx: &Ctx) -> Result<()> {
     println!("  Paused: {paused}");
     println!("  Stopped: {}", containers.len() - running - paused);
     println!(" Images: {}", store.images()?.len());
-    println!(" Server Version: {} (daemonless)", env!("CARGO_PKG_VERSION"));
+    println!(
+        " Server Version: {} (daemonless)",
+        env!("CARGO_PKG_VERSION")
+    );
     match ctx.driver(&store) {
         Ok(d) => println!(" Storage Driver: {}", d.name()),
         Err(e) => println!(" Storage Driver: none ({e})"),
@@ -42,10 +45,7 @@ pub(crate) fn run(ctx: &Ctx) -> Result<()> {
         Err(e) => println!(" Cgroup Version: unknown ({e})"),
     }
     let uname = rustix::system::uname();
-    println!(
-        " Kernel Version: {}",
-        uname.release().to_string_lossy()
-    );
+    println!(" Kernel Version: {}", uname.release().to_string_lossy());
     if let Some(os) = os_release() {
         println!(" Operating System: {os}");
     }

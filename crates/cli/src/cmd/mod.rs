@@ -1,8 +1,8 @@
 //! Command handlers: one module per command family, each `fn(ctx, args) -> Result<..>`.
 
 mod auth;
-mod info;
 pub(crate) mod images;
+mod info;
 pub(crate) mod pull;
 mod push;
 

@@ -13,7 +13,7 @@ use crate::progress::{Progress, Status};
 use anyhow::{Context, Result, bail};
 use registry::{Client, Descriptor, Platform, Reference, ResolvedImage};
 use std::collections::{BTreeMap, VecDeque};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, mpsc};
 use store::driver::{Staged, StorageDriver};
@@ -36,6 +36,7 @@ pub(crate) fn run(ctx: &Ctx, args: &PullArgs) -> Result<()> {
 /// What a pull did.
 #[derive(Debug)]
 pub(crate) struct Outcome {
+    #[allow(dead_code)] // `run` uses the record.
     pub(crate) image: ImageRecord,
     pub(crate) reference: Reference,
 }
@@ -78,6 +79,10 @@ pub(crate) fn pull(
     let _lease = store.lease()?;
 
     let resolved = client.resolve(&reference, &platform)?;
+    ctx.debug(format_args!(
+        "{reference} resolved to {} (manifest {}) for {platform}",
+        resolved.digest, resolved.manifest.digest
+    ));
     let shown_ref = match (reference.digest(), reference.tag()) {
         (Some(d), _) => d.to_string(),
         (None, Some(t)) => t.to_owned(),
@@ -122,19 +127,21 @@ pub(crate) fn pull(
             s.push_str(reference.tag().unwrap_or("latest"));
         } else if let Some(d) = reference.digest() {
             s.push('@');
-            s.push_str(&d.to_string());
+            s.push_str(d.as_ref());
         }
         s
     };
-    let unchanged = !downloaded
-        && previous.is_some_and(|p| p.manifest_digest == resolved.manifest.digest);
+    let unchanged =
+        !downloaded && previous.is_some_and(|p| p.manifest_digest == resolved.manifest.digest);
     if unchanged {
         progress.line(&format!("Status: Image is up to date for {familiar}"));
     } else {
         progress.line(&format!("Status: Downloaded newer image for {familiar}"));
     }
     let full = if reference.tag().is_none() && reference.digest().is_none() {
-        reference.with_tag("latest").unwrap_or_else(|_| reference.clone())
+        reference
+            .with_tag("latest")
+            .unwrap_or_else(|_| reference.clone())
     } else {
         reference.clone()
     };
@@ -153,7 +160,9 @@ fn store_metadata(
     resolved: &ResolvedImage,
 ) -> Result<serde_json::Value> {
     if let Some(index) = &resolved.index {
-        store.blobs().write_bytes(&index.bytes, Some(&index.digest))?;
+        store
+            .blobs()
+            .write_bytes(&index.bytes, Some(&index.digest))?;
     }
     store
         .blobs()
@@ -202,7 +211,7 @@ fn fetch_layers(
     diff_ids: &[Digest],
     progress: &Progress,
 ) -> Result<bool> {
-    let chains = store::chain_ids(diff_ids);
+    let chains = store::chain_ids(diff_ids)?;
     let short = |d: &Digest| crate::format::short_id(d.digest()).to_owned();
     let mut todo = VecDeque::new();
     for (i, layer) in layers.iter().enumerate() {
@@ -230,7 +239,7 @@ fn fetch_layers(
     std::thread::scope(|s| {
         for _ in 0..CONCURRENT_DOWNLOADS.min(todo.len()) {
             let tx = tx.clone();
-            let (queue, cancel) = (&queue, &cancel);
+            let (queue, cancel, chains) = (&queue, &cancel, &chains);
             s.spawn(move || {
                 loop {
                     let next = queue.lock().ok().and_then(|mut q| q.pop_front());
@@ -241,8 +250,16 @@ fn fetch_layers(
                     let parent = (i > 0).then(|| &chains[i - 1]);
                     let id = short(layers[i].digest());
                     let result = fetch_one(
-                        store, driver, client, reference, &layers[i], parent, &diff_ids[i],
-                        &id, progress, cancel,
+                        store,
+                        driver,
+                        client,
+                        reference,
+                        &layers[i],
+                        parent,
+                        &diff_ids[i],
+                        &id,
+                        progress,
+                        cancel,
                     );
                     if result.is_err() {
                         cancel.store(true, Ordering::Relaxed);
@@ -274,7 +291,9 @@ fn fetch_layers(
                 while next < layers.len() && !todo.contains(&next) {
                     next += 1;
                 }
-                let Some(staged) = ready.remove(&next) else { break };
+                let Some(staged) = ready.remove(&next) else {
+                    break;
+                };
                 let id = short(layers[next].digest());
                 if staged.is_present() {
                     progress.update(&id, Status::PullComplete, None);
@@ -299,7 +318,7 @@ fn fetch_layers(
 }
 
 /// Gets one layer's blob (from the registry, or the store when it is already there) and
-/// stages its layer.
+/// stages its layer; the store tees the download into the blob store and the driver.
 #[allow(clippy::too_many_arguments)]
 fn fetch_one(
     store: &Store,
@@ -313,51 +332,40 @@ fn fetch_one(
     progress: &Progress,
     cancel: &AtomicBool,
 ) -> Result<Staged> {
-    let digest = layer.digest();
-    let media_type = layer.media_type().to_string();
-    let _blob_lock = store.blobs().lock(digest)?;
-    if store.blobs().has(digest)? {
-        // The blob came earlier (or from another process meanwhile): unpack from disk.
-        let file = store.blobs().open(digest)?;
-        progress.update(id, Status::Extracting, Some((0, layer.size())));
-        let mut tar = store::decompress(&media_type, file)?;
-        let staged = driver.stage_layer(parent, diff_id, &mut tar)?;
-        return Ok(staged);
+    let source = store::LayerSource {
+        digest: layer.digest().clone(),
+        media_type: layer.media_type().to_string(),
+        diff_id: diff_id.clone(),
+    };
+    let open = || {
+        let blob = client
+            .open_blob(reference, layer)
+            .map_err(registry::Error::into_io)?;
+        Ok(Counting {
+            inner: blob,
+            read: 0,
+            total: layer.size(),
+            id,
+            progress,
+            cancel,
+            last_report: 0,
+        })
+    };
+    let (staged, how) = store
+        .ingest_layer(driver, parent, &source, open)
+        .map_err(|e| anyhow::Error::from(e).context(format!("layer {id}")))?;
+    if how == store::Ingested::Downloaded {
+        progress.update(id, Status::VerifyingChecksum, None);
+        progress.update(id, Status::DownloadComplete, None);
     }
-    let blob = client.open_blob(reference, layer)?;
-    let writer = store.blobs().writer()?;
-    let mut tee = Tee {
-        inner: blob,
-        writer,
-        read: 0,
-        total: layer.size(),
-        id,
-        progress,
-        cancel,
-        last_report: 0,
-    };
-    let staged = {
-        let mut tar = store::decompress(&media_type, &mut tee)?;
-        let staged = driver.stage_layer(parent, diff_id, &mut tar)?;
-        // The decompressor may stop before the end of the blob (tar padding, trailing
-        // data): read the rest so the whole blob is hashed and verified.
-        io::copy(&mut tar, &mut io::sink())?;
-        staged
-    };
-    io::copy(&mut tee, &mut io::sink()).context("reading the end of the layer blob")?;
-    progress.update(id, Status::VerifyingChecksum, None);
-    let Tee { writer, .. } = tee;
-    writer.commit(digest)?;
-    progress.update(id, Status::DownloadComplete, None);
     progress.update(id, Status::Extracting, Some((layer.size(), layer.size())));
     Ok(staged)
 }
 
-/// Reads the registry stream, copying every byte into the blob writer and reporting
-/// progress; stops with an error when another layer failed.
-struct Tee<'a> {
+/// The registry stream, reporting progress and stopping with an error when another layer
+/// failed.
+struct Counting<'a> {
     inner: registry::BlobReader,
-    writer: store::BlobWriter,
     read: u64,
     total: u64,
     id: &'a str,
@@ -366,13 +374,12 @@ struct Tee<'a> {
     last_report: u64,
 }
 
-impl Read for Tee<'_> {
+impl Read for Counting<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.cancel.load(Ordering::Relaxed) {
             return Err(io::Error::other("cancelled: another layer failed"));
         }
         let n = self.inner.read(buf)?;
-        self.writer.write_all(&buf[..n])?;
         self.read += n as u64;
         if self.read - self.last_report >= 256 * 1024 || (n == 0 && self.read > 0) {
             self.last_report = self.read;

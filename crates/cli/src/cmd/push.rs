@@ -27,7 +27,11 @@ pub(crate) fn run(ctx: &Ctx, args: &PushArgs) -> Result<()> {
         reference.name()
     ));
     for layer in image.layers.iter().rev() {
-        progress.update(crate::format::short_id(layer.digest.digest()), Status::Preparing, None);
+        progress.update(
+            crate::format::short_id(layer.digest.digest()),
+            Status::Preparing,
+            None,
+        );
     }
     for layer in image.layers.iter().rev() {
         let id = crate::format::short_id(layer.digest.digest());

@@ -1,0 +1,142 @@
+//! Helpers for the CLI's integration tests: a private root per test and bounded runs of
+//! the real `mydocker` binary.
+
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A private mydocker root (and run root) removed at the end of the test.
+pub struct Mydocker {
+    pub root: tempfile::TempDir,
+}
+
+impl Mydocker {
+    pub fn new() -> Self {
+        Mydocker {
+            root: tempfile::Builder::new()
+                .prefix("mydocker-test-")
+                .tempdir()
+                .expect("temp root"),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_mydocker"));
+        c.arg("--root").arg(self.root()).args(args);
+        c.env_remove("MYDOCKER_STORAGE_DRIVER");
+        c.env("DOCKER_CONFIG", self.root().join("docker-config"));
+        c
+    }
+
+    /// Runs `mydocker --root R ARGS`, killed after `limit`.
+    pub fn run_with(&self, args: &[&str], limit: Duration) -> Output {
+        run_bounded(self.command(args), limit)
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.run_with(args, Duration::from_secs(120))
+    }
+
+    /// Runs and expects success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "mydocker {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs and expects failure; returns (exit code, stderr).
+    pub fn fails(&self, args: &[&str]) -> (i32, String) {
+        let out = self.run(args);
+        assert!(
+            !out.status.success(),
+            "mydocker {args:?} unexpectedly succeeded:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Files anywhere under ROOT/`sub` (recursively), for "nothing left behind" checks.
+    pub fn files_under(&self, sub: &str) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        walk(&self.root().join(sub), &mut out);
+        out
+    }
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            walk(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+/// Runs `cmd` with piped output, killing it (by PID) when it outlives `limit`.
+pub fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn mydocker");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let out_t = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = stdout.read_to_end(&mut b);
+        b
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = stderr.read_to_end(&mut b);
+        b
+    });
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let s = child.wait().expect("wait");
+            panic!("command timed out after {limit:?}: {cmd:?} ({s})");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out_t.join().unwrap_or_default(),
+        stderr: err_t.join().unwrap_or_default(),
+    }
+}
+
+/// How many times the registry served `GET .../blobs/<digest>` so far.
+pub fn blob_gets(registry: &test_support::Registry, digest: &str) -> usize {
+    registry
+        .log_text()
+        .lines()
+        .filter(|l| l.contains("\"GET /v2/") && l.contains(&format!("/blobs/{digest}")))
+        .count()
+}
