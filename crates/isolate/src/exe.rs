@@ -103,6 +103,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn read_only_bind_refuses_writes() {
+        // Needs CAP_SYS_ADMIN (root). A file that is not executing, so that ETXTBSY
+        // cannot hide what the mount does.
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::write(&bin, b"binary").unwrap();
+        let fd = read_only_bind(&bin).unwrap();
+        let path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
+        assert_eq!(std::fs::read(&path).unwrap(), b"binary");
+        let err = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EROFS), "{err}");
+        // The file itself stays writable on the host: only the clone is read-only.
+        std::fs::write(&bin, b"updated").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"updated");
+    }
+
+    #[test]
     fn memfd_copy_is_sealed_and_identical() {
         let fd = sealed_memfd(Path::new("/proc/self/exe")).unwrap();
         let seals = rustix::fs::fcntl_get_seals(&fd).unwrap();

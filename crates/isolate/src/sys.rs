@@ -363,6 +363,16 @@ pub(crate) fn close_channel_forever(ch: &crate::channel::InitChannel) {
     }
 }
 
+/// Close every descriptor above 2 in a process that never returns to the code owning
+/// them (the reaping init).
+pub(crate) fn close_all_forever() {
+    // SAFETY: as for `close_channel_forever`: the reaper loop only exits through _exit,
+    // so no OwnedFd of this process is used or dropped after this.
+    unsafe {
+        libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+    }
+}
+
 /// Terminate immediately without running destructors or atexit handlers.
 pub(crate) fn exit_now(code: c_int) -> ! {
     // SAFETY: _exit never returns and is always safe to call.

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Rootfs, options, run, run_with, sh};
+use common::{Guard, Rootfs, options, run, run_with, sh};
 use isolate::{Container, Error, ErrorKind, ExitStatus, Stage};
 
 fn host_ns(kind: &str) -> String {
@@ -80,10 +80,12 @@ fn exit_codes_follow_docker() {
     assert_eq!(code(&["true"]).unwrap(), 0);
     assert_eq!(code(&["sh", "-c", "exit 3"]).unwrap(), 3);
     // Killed from outside (PID 1 cannot be SIGKILLed from inside its namespace).
-    let mut running = Container::spawn(&r.spec(&["sleep", "100"]), options())
-        .unwrap()
-        .start()
-        .unwrap();
+    let mut running = Guard(
+        Container::spawn(&r.spec(&["sleep", "100"]), options())
+            .unwrap()
+            .start()
+            .unwrap(),
+    );
     running.signal(libc::SIGKILL).unwrap();
     let status = running.wait().unwrap();
     assert_eq!(status, ExitStatus::Signaled(9));

@@ -7,7 +7,7 @@ mod common;
 
 use std::os::fd::{AsFd, OwnedFd};
 
-use common::{Rootfs, options};
+use common::{Guard, Rootfs, options};
 use isolate::{Container, ExitStatus, PtyProxy};
 use oci_spec::runtime::BoxBuilder;
 use rustix::event::{PollFd, PollFlags};
@@ -100,7 +100,7 @@ fn write(fd: impl AsFd, s: &str) {
 fn shell_on_the_container_pty() {
     let r = Rootfs::busybox();
     let spec = tty_spec(&r, &["sh"], 24, 80);
-    let mut running = Container::spawn(&spec, options()).unwrap().start().unwrap();
+    let mut running = Guard(Container::spawn(&spec, options()).unwrap().start().unwrap());
     let master = running.take_pty_master().expect("a terminal was asked for");
     read_until(&master, "prompt# ");
     write(&master, "tty; stty size; echo $((6*7))\n");
@@ -153,7 +153,7 @@ fn proxy_raw_mode_window_size_and_ctrl_c() {
     let before = rustix::termios::tcgetattr(&user_tty).unwrap();
 
     let spec = tty_spec(&r, &["sh"], 33, 101);
-    let mut running = Container::spawn(&spec, options()).unwrap().start().unwrap();
+    let mut running = Guard(Container::spawn(&spec, options()).unwrap().start().unwrap());
     let master = running.take_pty_master().unwrap();
     let proxy = PtyProxy::start_with(
         master,

@@ -20,8 +20,16 @@ pub(super) fn run(
 ) -> Result<Infallible, Abort> {
     // Signals are still blocked here (since the start of init): nothing sent to PID 1 is
     // lost between the fork and the loop below.
+    // The child waits on this pipe until PID 1 has closed every descriptor above 2
+    // (EOF), so that nothing of ours is visible in /proc/1/fd once the command runs.
+    let (sync_r, sync_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(|e| InitFailure::os(Stage::Reaper, "pipe", &e.into()))?;
     match sys::fork(false).map_err(|e| InitFailure::os(Stage::Reaper, "fork", &e))? {
         Forked::Child => {
+            drop(sync_w);
+            let mut byte = [0u8; 1];
+            while let Err(rustix::io::Errno::INTR) = rustix::io::read(&sync_r, &mut byte) {}
+            drop(sync_r);
             let _ = rustix::process::setpgid(None, None);
             if terminal {
                 // SIGTTOU is blocked, so a background group may take the terminal.
@@ -34,7 +42,10 @@ pub(super) fn run(
         Forked::Parent(child) => {
             // The child reports its own exec outcome; our copy of the channel must close
             // so that the runtime sees EOF once the command has started.
+            // Nor may PID 1 keep any other descriptor (the root directory...) that the
+            // container could reach through /proc/1/fd.
             sys::close_channel_forever(ch);
+            sys::close_all_forever();
             reap(child)
         }
     }
@@ -52,7 +63,7 @@ fn reap(child: i32) -> ! {
         }
         // Reap everything that is dead; stop when the main child is among them.
         loop {
-            match rustix::process::waitpid(None, rustix::process::WaitOptions::NOHANG) {
+            match rustix::process::wait(rustix::process::WaitOptions::NOHANG) {
                 Ok(Some((pid, status))) => {
                     if pid.as_raw_nonzero().get() == child {
                         let code = if let Some(c) = status.exit_status() {

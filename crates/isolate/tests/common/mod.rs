@@ -131,3 +131,26 @@ pub fn host_mounts_under(dir: &Path) -> Vec<String> {
         .filter(|m| m.starts_with(&d))
         .collect()
 }
+
+/// Kills and reaps a container when a test ends early (a failed assertion).
+pub struct Guard(pub isolate::Running);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.signal(libc::SIGKILL);
+        let _ = self.0.wait();
+    }
+}
+
+impl std::ops::Deref for Guard {
+    type Target = isolate::Running;
+    fn deref(&self) -> &isolate::Running {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Guard {
+    fn deref_mut(&mut self) -> &mut isolate::Running {
+        &mut self.0
+    }
+}
