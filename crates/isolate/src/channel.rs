@@ -237,6 +237,46 @@ impl ParentChannel {
         self.0.send(&Message::Run(Box::new(cfg)), None)
     }
 
+    pub(crate) fn send_exec(&self, cfg: ExecConfig) -> Result<(), ProtocolError> {
+        self.0.send(&Message::Exec(Box::new(cfg)), None)
+    }
+
+    /// `exec`: collect the joined pid (from the intermediate init), the console and
+    /// warnings (from the joined process, possibly before the pid) until the command runs
+    /// (EOF) or fails.
+    pub(crate) fn wait_exec_collect(
+        &self,
+    ) -> Result<(ExecOutcome, Option<i32>, ReadyReport), ProtocolError> {
+        let mut report = ReadyReport::default();
+        let mut joined = None;
+        loop {
+            let outcome = match self.0.recv()? {
+                None => ExecOutcome::Executed,
+                Some((Message::Joined(pid), _)) => {
+                    joined = Some(pid);
+                    continue;
+                }
+                Some((Message::Console, fd)) => {
+                    report.console = Some(fd.ok_or(ProtocolError::MissingFd("Console"))?);
+                    continue;
+                }
+                Some((Message::Warning(w), _)) => {
+                    report.warnings.push(w);
+                    continue;
+                }
+                Some((Message::ExecFailed(f), _)) => ExecOutcome::ExecFailed(f),
+                Some((Message::Failed(f), _)) => ExecOutcome::Failed(f),
+                Some((other, _)) => {
+                    return Err(ProtocolError::Unexpected {
+                        expected: "exec",
+                        got: other.name(),
+                    });
+                }
+            };
+            return Ok((outcome, joined, report));
+        }
+    }
+
     /// Collect console and warnings until `Ready`.
     pub(crate) fn wait_ready(&self) -> Result<ReadyReport, StepError> {
         let mut report = ReadyReport::default();
@@ -317,6 +357,10 @@ impl InitChannel {
 
     pub(crate) fn ready(&self) -> Result<(), ProtocolError> {
         self.0.send(&Message::Ready, None)
+    }
+
+    pub(crate) fn joined(&self, pid: i32) -> Result<(), ProtocolError> {
+        self.0.send(&Message::Joined(pid), None)
     }
 
     /// Block until the parent says go; an EOF (the parent died) is an error.

@@ -78,6 +78,7 @@
 mod channel;
 mod error;
 mod exe;
+mod exec;
 mod init;
 mod mountopt;
 mod security;
@@ -91,6 +92,7 @@ pub use error::{
     Error, ErrorKind, ExecFailure, ExecFailureReason, InitFailure, ProtocolError, Stage,
 };
 pub use exe::ExeProtection;
+pub use exec::ExecOptions;
 pub use init::init_main;
 pub use signals::SignalForwarder;
 pub use spawn::{Container, ExitStatus, Pending, Running, SpawnOptions, Stdio};

@@ -5,7 +5,7 @@ use std::ffi::CString;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use rustix::process::{Pid, WaitOptions};
@@ -147,77 +147,27 @@ impl Container {
         let flags = clone_flags(spec)?;
         let terminal = process.terminal().unwrap_or(false);
 
-        let exe = exe::protect(&opts.init_exe, opts.exe_protection)
-            .map_err(Error::path("protect init binary", &opts.init_exe))?;
-        let (parent_sock, child_sock) = channel::pair().map_err(Error::sys("socketpair"))?;
-        let child_sock = above_stdio(child_sock)?;
-        let (err_r, err_w) =
-            rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| Error::Sys {
-                op: "pipe",
-                source: e.into(),
-            })?;
-
         let (stdin, stdout, stderr) = if terminal {
             (Stdio::Null, Stdio::Null, Stdio::Inherit)
         } else {
             (opts.stdin, opts.stdout, opts.stderr)
         };
-        let stdin = prepare_stdio(stdin, true)?;
-        let stdout = prepare_stdio(stdout, false)?;
-        let stderr = prepare_stdio(stderr, false)?;
-
-        let mut args = opts.init_args.clone();
-        if args.is_empty() {
-            args.push("mydocker-init".into());
-        }
-        let argv = CStringArray::new(
-            args.iter()
-                .map(|a| CString::new(a.as_str()))
-                .collect::<Result<_, _>>()
-                .map_err(|_| Error::InvalidSpec {
-                    reason: "NUL byte in init_args",
-                })?,
-        );
-        let env = format!("{INIT_FD_ENV}={}", child_sock.as_raw_fd());
-        let envp = CStringArray::new(vec![CString::new(env).map_err(|_| Error::InvalidSpec {
-            reason: "NUL byte in environment",
-        })?]);
-
-        let child = ChildExec {
-            exe: exe.as_fd(),
-            argv: &argv,
-            envp: &envp,
-            stdio: [stdin.child_raw(), stdout.child_raw(), stderr.child_raw()],
-            keep: child_sock.as_raw_fd(),
-            err_pipe: err_w.as_raw_fd(),
-        };
-        let pid = sys::clone_and_exec(flags, &child).map_err(Error::sys("clone"))?;
-        drop(child_sock);
-        drop(err_w);
-        drop(exe);
-        let ch = ParentChannel(Channel::new(parent_sock));
+        let launched = launch_init(
+            flags,
+            &opts.init_exe,
+            &opts.init_args,
+            opts.exe_protection,
+            [stdin, stdout, stderr],
+        )?;
+        let [stdin, stdout, stderr] = launched.stdio;
         let mut pending = Pending {
-            pid,
-            ch,
+            pid: launched.pid,
+            ch: launched.ch,
             reaped: false,
-            console_size: process.console_size().map(|b| (b.height(), b.width())),
-            stdin: stdin.parent,
-            stdout: stdout.parent,
-            stderr: stderr.parent,
+            stdin,
+            stdout,
+            stderr,
         };
-
-        // The error pipe closes (EOF) when execveat succeeded, or carries its errno.
-        let mut buf = [0u8; 4];
-        let n =
-            read_full(&mut File::from(err_r), &mut buf).map_err(Error::sys("read exec status"))?;
-        if n == 4 {
-            let errno = i32::from_ne_bytes(buf);
-            pending.reap();
-            return Err(Error::InitExec {
-                exe: opts.init_exe,
-                source: io::Error::from_raw_os_error(errno),
-            });
-        }
         pending
             .ch
             .send_run(RunConfig {
@@ -228,6 +178,84 @@ impl Container {
             .map_err(|e| pending.died_or(e, "receiving its configuration"))?;
         Ok(pending)
     }
+}
+
+/// A freshly started init: its pid, the channel, the caller's pipe ends.
+pub(crate) struct Launched {
+    pub(crate) pid: i32,
+    pub(crate) ch: ParentChannel,
+    pub(crate) stdio: [Option<File>; 3],
+}
+
+/// `clone` with `flags` and `execveat` the protected init binary in the child; returns
+/// once the init binary runs (or with why it could not be executed).
+pub(crate) fn launch_init(
+    flags: i32,
+    init_exe: &Path,
+    init_args: &[String],
+    protection: ExeProtection,
+    stdio: [Stdio; 3],
+) -> Result<Launched, Error> {
+    let exe =
+        exe::protect(init_exe, protection).map_err(Error::path("protect init binary", init_exe))?;
+    let (parent_sock, child_sock) = channel::pair().map_err(Error::sys("socketpair"))?;
+    let child_sock = above_stdio(child_sock)?;
+    let (err_r, err_w) =
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| Error::Sys {
+            op: "pipe",
+            source: e.into(),
+        })?;
+    let [stdin, stdout, stderr] = stdio;
+    let stdin = prepare_stdio(stdin, true)?;
+    let stdout = prepare_stdio(stdout, false)?;
+    let stderr = prepare_stdio(stderr, false)?;
+
+    let mut args = init_args.to_vec();
+    if args.is_empty() {
+        args.push("mydocker-init".into());
+    }
+    let argv = CStringArray::new(
+        args.iter()
+            .map(|a| CString::new(a.as_str()))
+            .collect::<Result<_, _>>()
+            .map_err(|_| Error::InvalidSpec {
+                reason: "NUL byte in init_args",
+            })?,
+    );
+    let env = format!("{INIT_FD_ENV}={}", child_sock.as_raw_fd());
+    let envp = CStringArray::new(vec![CString::new(env).map_err(|_| Error::InvalidSpec {
+        reason: "NUL byte in environment",
+    })?]);
+
+    let child = ChildExec {
+        exe: exe.as_fd(),
+        argv: &argv,
+        envp: &envp,
+        stdio: [stdin.child_raw(), stdout.child_raw(), stderr.child_raw()],
+        keep: child_sock.as_raw_fd(),
+        err_pipe: err_w.as_raw_fd(),
+    };
+    let pid = sys::clone_and_exec(flags, &child).map_err(Error::sys("clone"))?;
+    drop(child_sock);
+    drop(err_w);
+    drop(exe);
+
+    // The error pipe closes (EOF) when execveat succeeded, or carries its errno.
+    let mut buf = [0u8; 4];
+    let n = read_full(&mut File::from(err_r), &mut buf).map_err(Error::sys("read exec status"))?;
+    if n == 4 {
+        let errno = i32::from_ne_bytes(buf);
+        let _ = wait_pid(pid);
+        return Err(Error::InitExec {
+            exe: init_exe.to_path_buf(),
+            source: io::Error::from_raw_os_error(errno),
+        });
+    }
+    Ok(Launched {
+        pid,
+        ch: ParentChannel(Channel::new(parent_sock)),
+        stdio: [stdin.parent, stdout.parent, stderr.parent],
+    })
 }
 
 fn read_full(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
@@ -358,7 +386,7 @@ fn prepare_stdio(s: Stdio, is_stdin: bool) -> Result<PreparedStdio, Error> {
     })
 }
 
-fn wait_pid(pid: i32) -> io::Result<ExitStatus> {
+pub(crate) fn wait_pid(pid: i32) -> io::Result<ExitStatus> {
     let p = Pid::from_raw(pid).ok_or(io::ErrorKind::InvalidInput)?;
     loop {
         match rustix::process::waitpid(Some(p), WaitOptions::empty()) {
@@ -382,7 +410,6 @@ pub struct Pending {
     pid: i32,
     ch: ParentChannel,
     reaped: bool,
-    console_size: Option<(u64, u64)>,
     /// The caller's end of the container's stdin, with [`Stdio::Piped`].
     pub stdin: Option<File>,
     /// The caller's end of the container's stdout, with [`Stdio::Piped`].
@@ -406,20 +433,6 @@ impl Pending {
             Err(e) => return Err(self.step_failed(e, "it was ready")),
         };
         let ReadyReport { console, warnings } = report;
-        if let (Some(master), Some((rows, cols))) = (&console, self.console_size) {
-            if rows > 0 && cols > 0 {
-                let ws = rustix::termios::Winsize {
-                    ws_row: rows.min(u16::MAX as u64) as u16,
-                    ws_col: cols.min(u16::MAX as u64) as u16,
-                    ws_xpixel: 0,
-                    ws_ypixel: 0,
-                };
-                rustix::termios::tcsetwinsize(master, ws).map_err(|e| Error::Sys {
-                    op: "set the terminal size",
-                    source: e.into(),
-                })?;
-            }
-        }
         if let Err(e) = self.ch.go_ahead() {
             return Err(self.died_or(e, "the go-ahead"));
         }
@@ -514,7 +527,20 @@ pub struct Running {
 }
 
 impl Running {
-    /// Host pid of the container's PID 1.
+    pub(crate) fn new(pid: i32, report: ReadyReport, stdio: [Option<File>; 3]) -> Self {
+        let [stdin, stdout, stderr] = stdio;
+        Self {
+            pid,
+            status: None,
+            pty_master: report.console,
+            warnings: report.warnings,
+            stdin,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Host pid of the container's PID 1 (of the joined process, for `exec`).
     pub fn pid(&self) -> i32 {
         self.pid
     }

@@ -119,7 +119,7 @@ fn take_channel(fd: RawFd) -> std::io::Result<OwnedFd> {
     Ok(sock)
 }
 
-fn has_namespace(spec: &Spec, t: LinuxNamespaceType) -> bool {
+pub(crate) fn has_namespace(spec: &Spec, t: LinuxNamespaceType) -> bool {
     spec.linux()
         .as_ref()
         .and_then(|l| l.namespaces().as_ref())
@@ -191,7 +191,9 @@ fn run(ch: &InitChannel, cfg: &RunConfig) -> Result<Infallible, Abort> {
         mounts::setup_dev(&root, linux.devices().as_deref().unwrap_or_default())?;
     }
     let console = if process.terminal().unwrap_or(false) {
-        let c = mounts::setup_console(&root)?;
+        let size = process.console_size().map(|b| (b.height(), b.width()));
+        let c = mounts::open_pty(&root, size)?;
+        mounts::bind_console(&root, &c)?;
         ch.console(c.master.as_fd())
             .map_err(|e| InitFailure::new(Stage::Console, format!("send the terminal: {e}")))?;
         Some(c.slave)
@@ -311,7 +313,7 @@ fn set_hostname(spec: &Spec) -> Result<(), InitFailure> {
 }
 
 /// Make the pty slave our controlling terminal and standard streams.
-fn attach_terminal(slave: OwnedFd, uid: u32, gid: u32) -> Result<(), InitFailure> {
+pub(crate) fn attach_terminal(slave: OwnedFd, uid: u32, gid: u32) -> Result<(), InitFailure> {
     let err = |what: &str, e: rustix::io::Errno| InitFailure::os(Stage::Console, what, &e.into());
     rustix::process::setsid().map_err(|e| err("setsid", e))?;
     rustix::process::ioctl_tiocsctty(&slave).map_err(|e| err("TIOCSCTTY", e))?;

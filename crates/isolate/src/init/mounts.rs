@@ -386,13 +386,14 @@ fn create_device(root: &RootDir, d: &LinuxDevice) -> io::Result<()> {
 }
 
 /// The terminal allocated inside the container.
-pub(super) struct Console {
-    pub(super) master: OwnedFd,
-    pub(super) slave: OwnedFd,
+pub(crate) struct Console {
+    pub(crate) master: OwnedFd,
+    pub(crate) slave: OwnedFd,
 }
 
-/// Open a pty from the container's devpts and bind its slave onto /dev/console.
-pub(super) fn setup_console(root: &RootDir) -> Result<Console> {
+/// Open a pty from the container's devpts (`/dev/pts/ptmx`, checked to be a devpts),
+/// sized as `size` (rows, columns) when given.
+pub(crate) fn open_pty(root: &RootDir, size: Option<(u64, u64)>) -> Result<Console> {
     let err = |what: &str, e: io::Error| InitFailure::os(Stage::Console, what, &e);
     let pts = root
         .resolve(
@@ -425,7 +426,23 @@ pub(super) fn setup_console(root: &RootDir) -> Result<Console> {
             | rustix::pty::OpenptFlags::CLOEXEC,
     )
     .map_err(|e| err("open the pty slave", e.into()))?;
-    let console = root
+    if let Some((rows, cols)) = size.filter(|(r, c)| *r > 0 && *c > 0) {
+        let ws = rustix::termios::Winsize {
+            ws_row: rows.min(u16::MAX as u64) as u16,
+            ws_col: cols.min(u16::MAX as u64) as u16,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        rustix::termios::tcsetwinsize(&master, ws)
+            .map_err(|e| err("set the terminal size", e.into()))?;
+    }
+    Ok(Console { master, slave })
+}
+
+/// Bind the pty slave onto /dev/console.
+pub(super) fn bind_console(root: &RootDir, console: &Console) -> Result<()> {
+    let err = |what: &str, e: io::Error| InitFailure::os(Stage::Console, what, &e);
+    let target = root
         .resolve(
             Path::new("/dev/console"),
             Create::File,
@@ -433,15 +450,14 @@ pub(super) fn setup_console(root: &RootDir) -> Result<Console> {
         )
         .map_err(|e| err("create /dev/console", e))?;
     let bind = rustix::mount::open_tree(
-        &slave,
+        &console.slave,
         "",
         OpenTreeFlags::OPEN_TREE_CLONE
             | OpenTreeFlags::OPEN_TREE_CLOEXEC
             | OpenTreeFlags::AT_EMPTY_PATH,
     )
     .map_err(|e| err("clone the pty slave mount", e.into()))?;
-    attach(&bind, &console).map_err(|e| err("bind /dev/console", e))?;
-    Ok(Console { master, slave })
+    attach(&bind, &target).map_err(|e| err("bind /dev/console", e))
 }
 
 /// `pivot_root` into the rootfs and detach the old root.
