@@ -1,4 +1,101 @@
 //! Turning a resolved OCI runtime spec and a rootfs into a running, isolated process.
+//!
+//! # Process model
+//!
+//! [`Container::spawn`] `clone(2)`s a child into new UTS, PID, mount, IPC and network
+//! namespaces (those the spec lists). The child does nothing but `execveat` the init
+//! binary (by default `/proc/self/exe`, protected against writes from the container, see
+//! [`ExeProtection`]) with the caller's `init_args`: everything it needs was allocated
+//! before `clone`, so this is correct even in a multi-threaded caller. The init binary's
+//! `main` calls [`init_main`], which receives the spec over a socketpair, then, inside
+//! the namespaces:
+//!
+//! 1. makes the mount tree rslave (or `linux.rootfsPropagation`), binds the rootfs;
+//! 2. mounts `spec.mounts` with the new mount API onto targets resolved *inside* the
+//!    rootfs without following symlinks out of it (hostile images), checks that /proc is
+//!    a procfs, creates /dev's devices and symlinks, the pty and /dev/console for a
+//!    terminal, the working directory;
+//! 3. `pivot_root`s and detaches the old root; writes sysctls, masks
+//!    `linux.maskedPaths`, makes `linux.readonlyPaths` (and `root.readonly`) read-only;
+//! 4. sets hostname, rlimits (clamped to the host's hard limit, with a warning);
+//! 5. reports *ready* and waits for the parent's go-ahead;
+//! 6. unshares the cgroup namespace if asked; applies seccomp, capabilities, user,
+//!    `no_new_privs` (see the `security` module for the order), enters the cwd, closes
+//!    every descriptor but 0, 1, 2, and `execve`s the command (with `$PATH` lookup).
+//!
+//! Exec failures come back typed ([`ExecFailure`]: exit code 127 not found, 126 not
+//! executable), setup failures as [`InitFailure`] (exit code 125).
+//!
+//! # Integration (what `mydocker run` does)
+//!
+//! The binary dispatches to [`init_main`] first thing in `main` when called as init:
+//!
+//! ```no_run
+//! // First thing in the binary's `main`:
+//! if std::env::args().nth(1).as_deref() == Some("init") {
+//!     isolate::init_main();
+//! }
+//! // ... the CLI ...
+//! ```
+//!
+//! The CLI builds the spec: [`spec::docker_spec`] gives docker's mounts, masked and
+//! read-only paths and namespaces; the CLI sets `root.path` (absolute, the storage
+//! driver's mounted rootfs), `process.args` (entrypoint + cmd), `env` (with `PATH` and
+//! `HOSTNAME`), `cwd`, `user` (numeric uid/gid/additionalGids resolved from the image's
+//! /etc/passwd and /etc/group), `terminal` and `consoleSize` for `-t`, `hostname`, the
+//! bind mounts of volumes and of the container's own `/etc/hosts`, `/etc/hostname`,
+//! `/etc/resolv.conf` files (as `bind` mounts with `rbind`/`ro` options), `--tmpfs`
+//! mounts, `root.readonly` for `--read-only`, rlimits, and the capabilities and seccomp
+//! profile (docker's defaults, from the `caps` and `seccomp` modules).
+//!
+//! ```no_run
+//! use isolate::{Container, SpawnOptions, Stdio, spec};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut spec = spec::docker_spec("/var/lib/mydocker/containers/abc/rootfs", &["sh", "-c", "echo hi"]);
+//! spec.set_hostname(Some("abc123def456".into()));
+//! let mut opts = SpawnOptions::new(["mydocker", "init"]);
+//! opts.stdin = Stdio::Null;
+//! let pending = Container::spawn(&spec, opts)?;
+//! // Between spawn and start: put pending.pid() into the container's cgroup
+//! // (cgroup.procs), move the veth into /proc/<pid>/ns/net and configure it.
+//! let mut running = pending.start()?; // Err(e) => exit with e.exit_code() (125/126/127)
+//! for w in running.warnings() {
+//!     eprintln!("WARNING: {w}");
+//! }
+//! let forwarder = isolate::SignalForwarder::start(running.pid())?;
+//! let status = running.wait()?;
+//! drop(forwarder);
+//! std::process::exit(status.code()); // 128+N when killed by signal N
+//! # }
+//! ```
+//!
+//! For `-t`, set `process.terminal` (and `consoleSize` from the host terminal): the pty
+//! is allocated inside the container's devpts and its master comes back through
+//! [`Running::take_pty_master`]; run a [`PtyProxy`] on it (raw mode, window size,
+//! copying) while waiting. For `--init`, set [`SpawnOptions::reaper`].
 
 pub mod caps;
+mod channel;
+mod error;
+mod exe;
+mod exec;
+mod init;
+mod mountopt;
 pub mod seccomp;
+mod security;
+mod signals;
+mod spawn;
+pub mod spec;
+mod sys;
+mod tty;
+
+pub use error::{
+    Error, ErrorKind, ExecFailure, ExecFailureReason, InitFailure, ProtocolError, Stage,
+};
+pub use exe::ExeProtection;
+pub use exec::ExecOptions;
+pub use init::init_main;
+pub use signals::SignalForwarder;
+pub use spawn::{Container, ExitStatus, Pending, Running, SpawnOptions, Stdio};
+pub use tty::{PtyProxy, RawModeGuard};

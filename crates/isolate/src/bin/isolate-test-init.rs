@@ -1,0 +1,3 @@
+fn main() {
+    isolate::init_main()
+}

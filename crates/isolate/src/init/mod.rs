@@ -1,0 +1,330 @@
+//! The container's init: the code that runs inside the new namespaces, started by
+//! `execveat` of the init binary, configured over the channel.
+//!
+//! [`init_main`] is what the binary calls when invoked as init (`mydocker init`).
+
+mod join;
+pub(crate) mod mounts;
+pub(crate) mod process;
+mod reaper;
+pub(crate) mod root;
+
+use std::convert::Infallible;
+use std::os::fd::{AsFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use rustix::fs::Mode;
+
+use crate::channel::{Channel, InitChannel, InitConfig, RunConfig};
+use crate::error::{ExecFailure, InitFailure, Stage};
+use crate::security::Security;
+use crate::sys;
+use root::{Create, Symlinks};
+
+/// Environment variable carrying the number of the init's end of the socketpair.
+pub(crate) const INIT_FD_ENV: &str = "_MYDOCKER_INIT_FD";
+
+/// The descriptor number the init keeps its channel at.
+const CHANNEL_FD: RawFd = 3;
+
+/// Why the init stops before (or instead of) executing the user's command.
+#[derive(Debug)]
+pub(crate) enum Abort {
+    /// A setup step failed: reported as `Failed`, exit 125.
+    Setup(InitFailure),
+    /// The user's command could not be executed: reported as `ExecFailed`, exit 126/127.
+    Exec(ExecFailure),
+}
+
+impl From<InitFailure> for Abort {
+    fn from(f: InitFailure) -> Self {
+        Abort::Setup(f)
+    }
+}
+
+/// Entry point of the container's init. Call it from `main` when the binary is invoked
+/// as the init (`init_args` of [`SpawnOptions`](crate::SpawnOptions)); it never returns.
+///
+/// It reads its configuration from the parent over the inherited channel, sets up the
+/// container and replaces itself with the user's command; on failure it reports a typed
+/// error to the parent and exits with docker's code (125, or 126/127 for exec errors).
+/// Invoked by hand (without the channel), it prints an error and exits 125.
+pub fn init_main() -> ! {
+    let code = match start() {
+        Ok(never) => match never {},
+        Err(code) => code,
+    };
+    sys::exit_now(code)
+}
+
+fn start() -> Result<Infallible, i32> {
+    let Some(fd) = std::env::var(INIT_FD_ENV)
+        .ok()
+        .and_then(|v| v.parse::<RawFd>().ok())
+    else {
+        eprintln!(
+            "mydocker init: this mode is started by mydocker itself ({INIT_FD_ENV} is not set)"
+        );
+        return Err(125);
+    };
+    if fd < 0 {
+        eprintln!("mydocker init: bad {INIT_FD_ENV}");
+        return Err(125);
+    }
+    // Move the channel to a fixed number and close everything else the parent may have
+    // let through (descriptors without close-on-exec): nothing of the caller's reaches
+    // the container, not even this init's own table, which a reaping init keeps open for
+    // the container's whole life.
+    let sock = match take_channel(fd) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("mydocker init: channel: {e}");
+            return Err(125);
+        }
+    };
+    let ch = InitChannel(Channel::new(sock));
+    let result = match ch.recv_config() {
+        Ok(InitConfig::Run(cfg)) => run(&ch, &cfg),
+        Ok(InitConfig::Exec(cfg)) => join::join(&ch, &cfg),
+        Err(e) => Err(Abort::Setup(InitFailure::new(Stage::Config, e.to_string()))),
+    };
+    match result {
+        Ok(never) => match never {},
+        Err(Abort::Setup(f)) => {
+            // If even the report fails the parent is gone; the exit code remains.
+            let _ = ch.failed(f);
+            Err(125)
+        }
+        Err(Abort::Exec(f)) => {
+            let code = f.exit_code();
+            let _ = ch.exec_failed(f);
+            Err(code)
+        }
+    }
+}
+
+fn take_channel(fd: RawFd) -> std::io::Result<OwnedFd> {
+    // SAFETY: the parent passed this descriptor for us alone (it names it in our env).
+    let sock = unsafe { sys::owned_fd(fd) };
+    let sock = if fd == CHANNEL_FD {
+        rustix::io::fcntl_setfd(&sock, rustix::io::FdFlags::CLOEXEC)?;
+        sock
+    } else {
+        let moved = sys::dup_to(sock.as_fd(), CHANNEL_FD)?;
+        drop(sock);
+        moved
+    };
+    sys::close_from(CHANNEL_FD as u32 + 1)?;
+    Ok(sock)
+}
+
+pub(crate) fn has_namespace(spec: &Spec, t: LinuxNamespaceType) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| ns.iter().any(|n| n.typ() == t))
+}
+
+/// Join the namespaces the spec names by path (`--network container:X`).
+fn join_namespace_paths(spec: &Spec) -> Result<(), InitFailure> {
+    let Some(nss) = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()) else {
+        return Ok(());
+    };
+    for ns in nss {
+        let Some(path) = ns.path() else { continue };
+        let flag = match ns.typ() {
+            LinuxNamespaceType::Network => libc::CLONE_NEWNET,
+            LinuxNamespaceType::Ipc => libc::CLONE_NEWIPC,
+            LinuxNamespaceType::Uts => libc::CLONE_NEWUTS,
+            other => {
+                return Err(InitFailure::new(
+                    Stage::Namespaces,
+                    format!("joining an existing {other} namespace is not supported"),
+                )
+                .at(path));
+            }
+        };
+        let fd = rustix::fs::open(
+            path,
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| InitFailure::os(Stage::Namespaces, "open", &e.into()).at(path))?;
+        sys::setns(fd.as_fd(), flag)
+            .map_err(|e| InitFailure::os(Stage::Namespaces, "setns", &e).at(path))?;
+    }
+    Ok(())
+}
+
+/// Set up a new container and execute its command.
+fn run(ch: &InitChannel, cfg: &RunConfig) -> Result<Infallible, Abort> {
+    let spec = &cfg.spec;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| InitFailure::new(Stage::Config, "spec has no process"))?;
+    let linux = spec.linux().clone().unwrap_or_default();
+    rustix::process::umask(Mode::empty());
+    sys::block_signals().map_err(|e| InitFailure::os(Stage::Config, "block signals", &e))?;
+
+    join_namespace_paths(spec)?;
+    mounts::set_root_propagation(linux.rootfs_propagation().as_deref())?;
+    let root = mounts::bind_rootfs(&cfg.rootfs)?;
+    let devnull = mounts::open_host_devnull()?;
+
+    let mut deferred = Vec::new();
+    for m in spec.mounts().as_deref().unwrap_or_default() {
+        if mounts::is_cgroup(m) {
+            deferred.push(m.clone());
+        } else {
+            mounts::mount_one(&root, m)?;
+        }
+    }
+    let dev_is_ours = spec
+        .mounts()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .any(|m| m.destination() == Path::new("/dev") && !mounts::is_bind(m));
+    if dev_is_ours {
+        mounts::setup_dev(&root, linux.devices().as_deref().unwrap_or_default())?;
+    }
+    let console = if process.terminal().unwrap_or(false) {
+        let size = process.console_size().map(|b| (b.height(), b.width()));
+        let c = mounts::open_pty(&root, size)?;
+        mounts::bind_console(&root, &c)?;
+        ch.console(c.master.as_fd())
+            .map_err(|e| InitFailure::new(Stage::Console, format!("send the terminal: {e}")))?;
+        Some(c.slave)
+    } else {
+        None
+    };
+    // The workdir is created (as root, 0755, like docker) before the pivot; it is
+    // entered later as the final user.
+    root.resolve(process.cwd(), Create::Dir, Symlinks::FollowInRoot)
+        .map_err(|e| InitFailure::os(Stage::Cwd, "create", &e).at(process.cwd()))?;
+
+    let mut sysctls: Vec<(String, String)> = linux
+        .sysctl()
+        .as_ref()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    sysctls.sort();
+    mounts::write_sysctls(&root, &sysctls)?;
+    mounts::mask_paths(
+        &root,
+        linux.masked_paths().as_deref().unwrap_or_default(),
+        &devnull,
+    )?;
+    drop(devnull);
+    mounts::readonly_paths(&root, linux.readonly_paths().as_deref().unwrap_or_default())?;
+    // Everything above is resolved through `root`; the pivot only changes what "/" is.
+    mounts::pivot(&root)?;
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
+        mounts::readonly_root()?;
+    }
+    mounts::finish_root_propagation(linux.rootfs_propagation().as_deref())?;
+
+    set_hostname(spec)?;
+    for w in process::apply_rlimits(process.rlimits().as_deref().unwrap_or_default())? {
+        ch.warn(w)
+            .map_err(|e| InitFailure::new(Stage::Limits, format!("report warning: {e}")))?;
+    }
+    if let Some(adj) = process.oom_score_adj() {
+        process::set_oom_score_adj(adj)?;
+    }
+    if let Some(slave) = console {
+        attach_terminal(slave, process.user().uid(), process.user().gid())?;
+    }
+    let command = process::Command::new(process)?;
+    let mut security = Security::prepare(process, linux.seccomp().as_ref())?;
+
+    ch.ready()
+        .map_err(|e| InitFailure::new(Stage::Config, format!("report ready: {e}")))?;
+    ch.wait_go_ahead()
+        .map_err(|e| InitFailure::new(Stage::Config, format!("waiting for the go-ahead: {e}")))?;
+
+    // Placed in its cgroup by now: a cgroup namespace rooted there can be made.
+    if has_namespace(spec, LinuxNamespaceType::Cgroup) {
+        sys::unshare(libc::CLONE_NEWCGROUP)
+            .map_err(|e| InitFailure::os(Stage::Namespaces, "unshare cgroup", &e))?;
+    }
+    for m in &deferred {
+        ch.warn(format!(
+            "mount of type {} on {} is not supported yet: skipped",
+            m.typ().as_deref().unwrap_or("?"),
+            m.destination().display()
+        ))
+        .map_err(|e| InitFailure::new(Stage::Mount, format!("report warning: {e}")))?;
+    }
+
+    finish_and_exec(ch, process, &command, &mut security, cfg.reaper)
+}
+
+/// The last steps, shared with `exec`: security, user, cwd, then `execve`.
+pub(crate) fn finish_and_exec(
+    ch: &InitChannel,
+    process: &oci_spec::runtime::Process,
+    command: &process::Command,
+    security: &mut Security,
+    reaper: bool,
+) -> Result<Infallible, Abort> {
+    security.before_user_change()?;
+    process::switch_user(process)?;
+    security.after_user_change()?;
+    process::enter_cwd(process.cwd())?;
+    rustix::process::umask(Mode::from_raw_mode(process.user().umask().unwrap_or(0o022)));
+    // Nothing but 0, 1 and 2 survives the exec, whatever was opened since start.
+    sys::cloexec_from(3).map_err(|e| InitFailure::os(Stage::Command, "close_range", &e))?;
+    security.finish()?;
+    if reaper {
+        return reaper::run(ch, command, process.terminal().unwrap_or(false));
+    }
+    sys::reset_signals();
+    Err(Abort::Exec(command.exec()))
+}
+
+fn set_hostname(spec: &Spec) -> Result<(), InitFailure> {
+    let new_uts = has_namespace(spec, LinuxNamespaceType::Uts);
+    for (value, is_host) in [(spec.hostname(), true), (spec.domainname(), false)] {
+        let Some(name) = value.as_deref().filter(|s| !s.is_empty()) else {
+            continue;
+        };
+        if !new_uts {
+            return Err(InitFailure::new(
+                Stage::Hostname,
+                "setting a hostname needs a UTS namespace",
+            ));
+        }
+        let res = if is_host {
+            rustix::system::sethostname(name.as_bytes())
+        } else {
+            rustix::system::setdomainname(name.as_bytes())
+        };
+        res.map_err(|e| InitFailure::os(Stage::Hostname, name, &e.into()))?;
+    }
+    Ok(())
+}
+
+/// Make the pty slave our controlling terminal and standard streams.
+pub(crate) fn attach_terminal(slave: OwnedFd, uid: u32, gid: u32) -> Result<(), InitFailure> {
+    let err = |what: &str, e: rustix::io::Errno| InitFailure::os(Stage::Console, what, &e.into());
+    rustix::process::setsid().map_err(|e| err("setsid", e))?;
+    rustix::process::ioctl_tiocsctty(&slave).map_err(|e| err("TIOCSCTTY", e))?;
+    rustix::fs::fchown(
+        &slave,
+        Some(rustix::fs::Uid::from_raw(uid)),
+        Some(rustix::fs::Gid::from_raw(gid)),
+    )
+    .map_err(|e| err("chown the terminal", e))?;
+    rustix::stdio::dup2_stdin(&slave).map_err(|e| err("dup2 stdin", e))?;
+    rustix::stdio::dup2_stdout(&slave).map_err(|e| err("dup2 stdout", e))?;
+    rustix::stdio::dup2_stderr(&slave).map_err(|e| err("dup2 stderr", e))?;
+    Ok(())
+}
