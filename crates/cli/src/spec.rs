@@ -1,7 +1,7 @@
 //! From an image config and `run` flags to an OCI runtime spec (`config.json` shape), as
 //! docker builds it: entrypoint/cmd rules, environment, working directory, user, mounts,
-//! namespaces, resources and rlimits. Security settings (capabilities, seccomp) are filled
-//! in by `security.rs`.
+//! namespaces, resources, rlimits, capabilities, seccomp and device rules. Docker's fixed
+//! defaults (mounts, masked paths, namespaces) come from `isolate::spec`.
 
 use crate::cli::RunArgs;
 use crate::parse::{self, ResolvedUser, Volume};
@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use oci_spec::image::Config as ImageConfig;
 use oci_spec::runtime::{
     LinuxCpuBuilder, LinuxMemoryBuilder, LinuxNamespace, LinuxNamespaceType, LinuxPidsBuilder,
-    LinuxResources, LinuxResourcesBuilder, Mount, MountBuilder, PosixRlimit, PosixRlimitBuilder,
+    LinuxResources, LinuxResourcesBuilder, Mount, PosixRlimit, PosixRlimitBuilder,
     PosixRlimitType, Spec,
 };
 use std::path::{Path, PathBuf};
@@ -175,7 +175,7 @@ pub(crate) fn resources(run: &RunArgs, online_cpus: usize) -> Result<LinuxResour
 /// Docker's default rlimits plus `--ulimit NAME=SOFT[:HARD]`. The runtime clamps values
 /// above what the host allows (with a warning) instead of failing.
 pub(crate) fn rlimits(run: &RunArgs) -> Result<Vec<PosixRlimit>> {
-    let mut limits = vec![rlimit(PosixRlimitType::RlimitNofile, 1_048_576, 1_048_576)?];
+    let mut limits = isolate::spec::docker_rlimits();
     for u in &run.ulimit {
         let (name, values) = u
             .split_once('=')
@@ -241,23 +241,10 @@ pub(crate) struct EtcFiles {
     pub(crate) resolv_conf: PathBuf,
 }
 
-fn bind(source: &Path, destination: &Path, read_only: bool) -> Result<Mount> {
-    let mut options = vec!["rbind".to_owned(), "rprivate".to_owned()];
-    if read_only {
-        options.push("ro".to_owned());
-    }
-    Ok(MountBuilder::default()
-        .destination(destination)
-        .typ("bind")
-        .source(source)
-        .options(options)
-        .build()?)
-}
-
 /// Docker's default mounts, then /etc files, volumes and tmpfs mounts (a later mount on the
 /// same destination replaces an earlier one, as docker does for user mounts).
 pub(crate) fn mounts(run: &RunArgs, etc: &EtcFiles, privileged: bool) -> Result<Vec<Mount>> {
-    let mut mounts = oci_spec::runtime::get_default_mounts();
+    let mut mounts = isolate::spec::docker_mounts();
     if privileged {
         // A privileged container gets /sys read-write.
         for m in &mut mounts {
@@ -268,10 +255,11 @@ pub(crate) fn mounts(run: &RunArgs, etc: &EtcFiles, privileged: bool) -> Result<
             }
         }
     }
+    use isolate::spec::bind_mount;
     let mut user: Vec<Mount> = vec![
-        bind(&etc.resolv_conf, Path::new("/etc/resolv.conf"), false)?,
-        bind(&etc.hostname, Path::new("/etc/hostname"), false)?,
-        bind(&etc.hosts, Path::new("/etc/hosts"), false)?,
+        bind_mount(&etc.resolv_conf, "/etc/resolv.conf", false),
+        bind_mount(&etc.hostname, "/etc/hostname", false),
+        bind_mount(&etc.hosts, "/etc/hosts", false),
     ];
     for v in &run.volume {
         let Volume {
@@ -280,19 +268,14 @@ pub(crate) fn mounts(run: &RunArgs, etc: &EtcFiles, privileged: bool) -> Result<
             read_only,
         } = parse::volume(v)?;
         user.retain(|m| m.destination() != &target);
-        user.push(bind(&source, &target, read_only)?);
+        user.push(bind_mount(&source, &target, read_only));
     }
     for t in &run.tmpfs {
         let (target, options) = parse::tmpfs(t)?;
         user.retain(|m| m.destination() != &target);
-        user.push(
-            MountBuilder::default()
-                .destination(target)
-                .typ("tmpfs")
-                .source("tmpfs")
-                .options(options)
-                .build()?,
-        );
+        let mut m = isolate::spec::tmpfs_mount(&target, &[]);
+        m.set_options(Some(options));
+        user.push(m);
     }
     // User mounts over a default destination replace it.
     mounts.retain(|m| !user.iter().any(|u| u.destination() == m.destination()));
@@ -304,12 +287,13 @@ pub(crate) fn mounts(run: &RunArgs, etc: &EtcFiles, privileged: bool) -> Result<
 /// `--network host`, and with a cgroup namespace only on cgroup v2 (docker's default
 /// `--cgroupns` is `private` on v2 and `host` on v1).
 pub(crate) fn namespaces(host_network: bool, cgroup_v2: bool) -> Vec<LinuxNamespace> {
-    let mut ns: Vec<LinuxNamespace> = oci_spec::runtime::get_default_namespaces();
-    ns.retain(|n| match n.typ() {
-        LinuxNamespaceType::Network => !host_network,
-        LinuxNamespaceType::Cgroup => cgroup_v2,
-        _ => true,
-    });
+    let mut ns: Vec<LinuxNamespace> = isolate::spec::docker_namespaces();
+    ns.retain(|n| n.typ() != LinuxNamespaceType::Network || !host_network);
+    if cgroup_v2 && !ns.iter().any(|n| n.typ() == LinuxNamespaceType::Cgroup) {
+        let mut cg = LinuxNamespace::default();
+        cg.set_typ(LinuxNamespaceType::Cgroup);
+        ns.push(cg);
+    }
     ns
 }
 
@@ -327,55 +311,131 @@ pub(crate) struct Input<'a> {
     pub(crate) cgroup_v2: bool,
 }
 
-/// Builds the runtime spec (without capabilities and seccomp, which `security.rs` adds).
+/// Builds the runtime spec: docker's defaults (from `isolate::spec`), the image config
+/// and the flags, with capabilities, seccomp and device rules as docker sets them.
 pub(crate) fn build(input: &Input<'_>) -> Result<Spec> {
     let run = input.run;
-    let mut spec = Spec::default();
+    let args = command_line(input.image, run)?;
+    let mut spec = isolate::spec::docker_spec(input.rootfs, &args);
     spec.set_hostname(Some(input.hostname.to_owned()));
-    spec.set_annotations(None);
-    let mut root = oci_spec::runtime::Root::default();
-    root.set_path(input.rootfs.to_owned());
-    root.set_readonly(Some(run.read_only));
-    spec.set_root(Some(root));
-
-    let mut process = oci_spec::runtime::Process::default();
-    process.set_terminal(Some(run.tty));
-    process.set_args(Some(command_line(input.image, run)?));
-    process.set_env(Some(environment(
-        input.image,
-        run,
-        input.hostname,
-        &input.user.home,
-    )?));
-    process.set_cwd(workdir(input.image, run)?);
-    let mut user = oci_spec::runtime::User::default();
-    user.set_uid(input.user.uid);
-    user.set_gid(input.user.gid);
-    user.set_additional_gids(
-        (!input.user.additional_gids.is_empty()).then(|| input.user.additional_gids.clone()),
-    );
-    process.set_user(user);
-    process.set_rlimits(Some(rlimits(run)?));
-    process.set_capabilities(None);
-    process.set_apparmor_profile(None);
-    process.set_no_new_privileges(None);
-    spec.set_process(Some(process));
-
-    spec.set_mounts(Some(mounts(run, input.etc, run.privileged)?));
-
-    let mut linux = oci_spec::runtime::Linux::default();
-    linux.set_namespaces(Some(namespaces(input.host_network, input.cgroup_v2)));
-    linux.set_resources(Some(resources(run, input.online_cpus)?));
-    let mut masked = oci_spec::runtime::get_default_maskedpaths();
-    masked.push("/sys/devices/virtual/powercap".to_owned());
-    if run.privileged {
-        linux.set_masked_paths(None);
-        linux.set_readonly_paths(None);
-    } else {
-        linux.set_masked_paths(Some(masked));
+    if let Some(root) = spec.root_mut() {
+        root.set_readonly(Some(run.read_only));
     }
-    spec.set_linux(Some(linux));
+    let security = security(run)?;
+    if let Some(process) = spec.process_mut() {
+        process.set_terminal(Some(run.tty));
+        process.set_env(Some(environment(
+            input.image,
+            run,
+            input.hostname,
+            &input.user.home,
+        )?));
+        process.set_cwd(workdir(input.image, run)?);
+        let mut user = oci_spec::runtime::User::default();
+        user.set_uid(input.user.uid);
+        user.set_gid(input.user.gid);
+        user.set_additional_gids(
+            (!input.user.additional_gids.is_empty()).then(|| input.user.additional_gids.clone()),
+        );
+        process.set_user(user);
+        process.set_rlimits(Some(rlimits(run)?));
+        process.set_capabilities(Some(security.capabilities.clone()));
+        process.set_no_new_privileges(Some(security.no_new_privileges));
+    }
+    spec.set_mounts(Some(mounts(run, input.etc, run.privileged)?));
+    if let Some(linux) = spec.linux_mut() {
+        linux.set_namespaces(Some(namespaces(input.host_network, input.cgroup_v2)));
+        let mut resources = resources(run, input.online_cpus)?;
+        resources.set_devices(Some(device_rules(run.privileged)));
+        linux.set_resources(Some(resources));
+        linux.set_seccomp(security.seccomp);
+        if run.privileged {
+            linux.set_masked_paths(None);
+            linux.set_readonly_paths(None);
+        }
+    }
     Ok(spec)
+}
+
+/// The security settings of `--cap-add`, `--cap-drop`, `--privileged` and
+/// `--security-opt` (`seccomp=unconfined|PROFILE.json`, `no-new-privileges[=true|false]`).
+#[derive(Debug)]
+pub(crate) struct Security {
+    pub(crate) capabilities: oci_spec::runtime::LinuxCapabilities,
+    pub(crate) seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
+    pub(crate) no_new_privileges: bool,
+}
+
+pub(crate) fn security(run: &RunArgs) -> Result<Security> {
+    let capabilities = isolate::caps::resolve(&run.cap_add, &run.cap_drop, run.privileged)?;
+    let mut seccomp_opt: Option<String> = None;
+    let mut no_new_privileges = false;
+    for opt in &run.security_opt {
+        let (key, value) = opt
+            .split_once(['=', ':'])
+            .map_or((opt.as_str(), None), |(k, v)| (k, Some(v)));
+        match (key, value) {
+            ("seccomp", Some(v)) => seccomp_opt = Some(v.to_owned()),
+            ("no-new-privileges", None | Some("true")) => no_new_privileges = true,
+            ("no-new-privileges", Some("false")) => no_new_privileges = false,
+            ("label" | "apparmor", _) => {}
+            _ => bail!("invalid --security-opt: {opt:?}"),
+        }
+    }
+    let arch = isolate::seccomp::Arch::native()
+        .context("seccomp profiles are not available on this architecture")?;
+    let seccomp = match seccomp_opt.as_deref() {
+        Some("unconfined") => None,
+        // A privileged container runs without seccomp unless a profile is given.
+        None if run.privileged => None,
+        None => Some(isolate::seccomp::docker_default(arch, &capabilities)),
+        Some(path) => {
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("opening seccomp profile ({path}) failed"))?;
+            isolate::seccomp::from_docker_json(&bytes, arch, &capabilities)
+                .with_context(|| format!("decoding seccomp profile {path}"))?
+        }
+    };
+    Ok(Security {
+        capabilities,
+        seccomp,
+        no_new_privileges,
+    })
+}
+
+/// Docker's default device cgroup rules: deny everything, allow `mknod` of any device, and
+/// read/write/mknod of the harmless ones (null, zero, full, random, urandom, tty, console,
+/// pts, ptmx, tun). Privileged containers may use every device.
+pub(crate) fn device_rules(privileged: bool) -> Vec<oci_spec::runtime::LinuxDeviceCgroup> {
+    use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
+    let rule = |allow: bool, typ: Option<LinuxDeviceType>, major: Option<i64>, minor: Option<i64>, access: &str| {
+        let mut r = LinuxDeviceCgroup::default();
+        r.set_allow(allow);
+        r.set_typ(typ);
+        r.set_major(major);
+        r.set_minor(minor);
+        r.set_access(Some(access.to_owned()));
+        r
+    };
+    if privileged {
+        return vec![rule(true, Some(LinuxDeviceType::A), None, None, "rwm")];
+    }
+    let c = Some(LinuxDeviceType::C);
+    vec![
+        rule(false, Some(LinuxDeviceType::A), None, None, "rwm"),
+        rule(true, c, None, None, "m"),
+        rule(true, Some(LinuxDeviceType::B), None, None, "m"),
+        rule(true, c, Some(1), Some(3), "rwm"),
+        rule(true, c, Some(1), Some(5), "rwm"),
+        rule(true, c, Some(1), Some(7), "rwm"),
+        rule(true, c, Some(1), Some(8), "rwm"),
+        rule(true, c, Some(1), Some(9), "rwm"),
+        rule(true, c, Some(5), Some(0), "rwm"),
+        rule(true, c, Some(5), Some(1), "rwm"),
+        rule(true, c, Some(5), Some(2), "rwm"),
+        rule(true, c, Some(136), None, "rwm"),
+        rule(true, c, Some(10), Some(200), "rwm"),
+    ]
 }
 
 #[cfg(test)]
