@@ -7,20 +7,22 @@
 //!    freely and before anything is restricted.
 //! 2. [`Security::before_user_change`]: without `no_new_privs`, installing a filter needs
 //!    CAP_SYS_ADMIN, which the user may be about to lose, so the filter goes in first
-//!    (docker's profile allows every call made after it). Then the bounding set is cut
-//!    (needs CAP_SETPCAP) and PR_SET_KEEPCAPS keeps the permitted set across `setuid`.
+//!    (docker's profile allows every call made after it). Then, for a non-root user,
+//!    PR_SET_KEEPCAPS keeps the permitted set across `setuid`.
 //! 3. The init switches groups, gid and uid.
-//! 4. [`Security::after_user_change`]: clear keep-caps, set effective, permitted,
-//!    inheritable and ambient to the spec's sets.
+//! 4. [`Security::after_user_change`]: cut the bounding set, set effective, permitted,
+//!    inheritable and ambient to the spec's sets, clear keep-caps.
 //! 5. [`Security::finish`], just before `execve`: `no_new_privs` if asked, then the
 //!    seccomp filter when it was not installed in step 2: as late as possible, so that as
 //!    few of our own system calls as possible run under it.
 //!
 //! MERGE NOTE (lead): the four `CALL SITE` functions at the bottom are the only places
-//! that touch capabilities and seccomp. Replace their bodies with calls into
-//! `crate::caps` and `crate::seccomp` when merging the `seccomp` branch; until then a spec
-//! that asks for capabilities or seccomp is refused with a clear error instead of being
-//! run with weaker security than it asked for.
+//! that touch capabilities and seccomp. When merging the `seccomp` branch (its
+//! `caps::{keep_caps_across_setuid, apply}` and `seccomp::{compile, install, Arch}` as of
+//! its commit a49376b), replace their bodies with the code given in each doc comment and
+//! `SeccompProgram` with `crate::seccomp::BpfProgram`. Until then a spec that asks for
+//! capabilities or seccomp is refused with a clear error instead of being run with
+//! weaker security than it asked for.
 
 use oci_spec::runtime::{LinuxCapabilities, LinuxSeccomp, Process};
 
@@ -30,6 +32,7 @@ use crate::error::{InitFailure, Stage};
 #[derive(Debug)]
 pub(crate) struct Security {
     caps: Option<LinuxCapabilities>,
+    uid: u32,
     seccomp: Option<SeccompProgram>,
     seccomp_installed: bool,
     no_new_privs: bool,
@@ -47,6 +50,7 @@ impl Security {
         };
         Ok(Self {
             caps: process.capabilities().clone(),
+            uid: process.user().uid(),
             seccomp,
             seccomp_installed: false,
             no_new_privs: process.no_new_privileges().unwrap_or(false),
@@ -62,7 +66,7 @@ impl Security {
             }
         }
         if let Some(caps) = &self.caps {
-            drop_bounding_and_keep(caps)?;
+            keep_caps_across_setuid(caps, self.uid)?;
         }
         Ok(())
     }
@@ -100,11 +104,16 @@ impl Security {
 // CALL SITES for the `seccomp` branch (crate::caps, crate::seccomp).
 // ---------------------------------------------------------------------------------------
 
-/// A compiled seccomp filter. MERGE: replace with the `seccomp` module's program type.
+/// A compiled seccomp filter. MERGE: `crate::seccomp::BpfProgram`.
 #[derive(Debug)]
 pub(crate) struct SeccompProgram(());
 
-/// CALL SITE: `crate::seccomp::compile(profile)`.
+/// CALL SITE: compile the profile for this machine. MERGE:
+/// ```ignore
+/// let arch = crate::seccomp::Arch::native()
+///     .ok_or_else(|| InitFailure::new(Stage::Seccomp, "no seccomp support for this architecture"))?;
+/// crate::seccomp::compile(profile, arch).map_err(|e| InitFailure::new(Stage::Seccomp, e.to_string()))
+/// ```
 fn compile_seccomp(_profile: &LinuxSeccomp) -> Result<SeccompProgram, InitFailure> {
     Err(InitFailure::new(
         Stage::Seccomp,
@@ -112,7 +121,10 @@ fn compile_seccomp(_profile: &LinuxSeccomp) -> Result<SeccompProgram, InitFailur
     ))
 }
 
-/// CALL SITE: the `seccomp` module's install function (seccomp(2) with the program).
+/// CALL SITE: install the filter. MERGE:
+/// ```ignore
+/// crate::seccomp::install(prog).map_err(|e| InitFailure::new(Stage::Seccomp, e.to_string()))
+/// ```
 fn install_seccomp(_prog: &SeccompProgram) -> Result<(), InitFailure> {
     Err(InitFailure::new(
         Stage::Seccomp,
@@ -120,17 +132,27 @@ fn install_seccomp(_prog: &SeccompProgram) -> Result<(), InitFailure> {
     ))
 }
 
-/// CALL SITE: `crate::caps`: drop every capability outside `caps.bounding` from the
-/// bounding set, then `PR_SET_KEEPCAPS` so the permitted set survives the uid switch.
-fn drop_bounding_and_keep(_caps: &LinuxCapabilities) -> Result<(), InitFailure> {
+/// CALL SITE: before the uid switch, keep the permitted set across it (the bounding set
+/// is cut by `apply` afterwards, which raises CAP_SETPCAP from the permitted set). MERGE:
+/// ```ignore
+/// if uid != 0 {
+///     crate::caps::keep_caps_across_setuid()
+///         .map_err(|e| InitFailure::new(Stage::Capabilities, e.to_string()))?;
+/// }
+/// Ok(())
+/// ```
+fn keep_caps_across_setuid(_caps: &LinuxCapabilities, _uid: u32) -> Result<(), InitFailure> {
     Err(InitFailure::new(
         Stage::Capabilities,
         "capability sets are not supported by this build (the caps module is not merged)",
     ))
 }
 
-/// CALL SITE: `crate::caps`: clear `PR_SET_KEEPCAPS`, set the effective, permitted and
-/// inheritable sets with capset, and raise/clear the ambient set.
+/// CALL SITE: after the uid switch: bounding, effective, permitted, inheritable and
+/// ambient sets exactly as `caps` says; clears keep-caps. MERGE:
+/// ```ignore
+/// crate::caps::apply(caps).map_err(|e| InitFailure::new(Stage::Capabilities, e.to_string()))
+/// ```
 fn apply_capabilities(_caps: &LinuxCapabilities) -> Result<(), InitFailure> {
     Err(InitFailure::new(
         Stage::Capabilities,
