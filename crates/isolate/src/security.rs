@@ -109,7 +109,7 @@ impl Security {
 pub(crate) struct SeccompProgram(());
 
 /// CALL SITE: compile the profile for this machine. MERGE:
-/// ```ignore
+/// ```text
 /// let arch = crate::seccomp::Arch::native()
 ///     .ok_or_else(|| InitFailure::new(Stage::Seccomp, "no seccomp support for this architecture"))?;
 /// crate::seccomp::compile(profile, arch).map_err(|e| InitFailure::new(Stage::Seccomp, e.to_string()))
@@ -122,7 +122,7 @@ fn compile_seccomp(_profile: &LinuxSeccomp) -> Result<SeccompProgram, InitFailur
 }
 
 /// CALL SITE: install the filter. MERGE:
-/// ```ignore
+/// ```text
 /// crate::seccomp::install(prog).map_err(|e| InitFailure::new(Stage::Seccomp, e.to_string()))
 /// ```
 fn install_seccomp(_prog: &SeccompProgram) -> Result<(), InitFailure> {
@@ -134,7 +134,7 @@ fn install_seccomp(_prog: &SeccompProgram) -> Result<(), InitFailure> {
 
 /// CALL SITE: before the uid switch, keep the permitted set across it (the bounding set
 /// is cut by `apply` afterwards, which raises CAP_SETPCAP from the permitted set). MERGE:
-/// ```ignore
+/// ```text
 /// if uid != 0 {
 ///     crate::caps::keep_caps_across_setuid()
 ///         .map_err(|e| InitFailure::new(Stage::Capabilities, e.to_string()))?;
@@ -150,7 +150,7 @@ fn keep_caps_across_setuid(_caps: &LinuxCapabilities, _uid: u32) -> Result<(), I
 
 /// CALL SITE: after the uid switch: bounding, effective, permitted, inheritable and
 /// ambient sets exactly as `caps` says; clears keep-caps. MERGE:
-/// ```ignore
+/// ```text
 /// crate::caps::apply(caps).map_err(|e| InitFailure::new(Stage::Capabilities, e.to_string()))
 /// ```
 fn apply_capabilities(_caps: &LinuxCapabilities) -> Result<(), InitFailure> {
