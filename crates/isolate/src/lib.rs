@@ -70,10 +70,46 @@
 //! # }
 //! ```
 //!
-//! For `-t`, set `process.terminal` (and `consoleSize` from the host terminal): the pty
-//! is allocated inside the container's devpts and its master comes back through
-//! [`Running::take_pty_master`]; run a [`PtyProxy`] on it (raw mode, window size,
-//! copying) while waiting. For `--init`, set [`SpawnOptions::reaper`].
+//! For `-t`, set `process.terminal` (and `consoleSize` from the host terminal, e.g.
+//! [`rustix::termios::tcgetwinsize`] on stdin): the pty is allocated inside the
+//! container's devpts, sized before the command starts, and its master comes back
+//! through [`Running::take_pty_master`]; run a [`PtyProxy`] on it (raw mode on the
+//! user's terminal, restored on drop; copying; SIGWINCH) while waiting:
+//!
+//! ```no_run
+//! # fn demo(mut running: isolate::Running) -> Result<(), Box<dyn std::error::Error>> {
+//! let proxy = match running.take_pty_master() {
+//!     Some(master) => Some(isolate::PtyProxy::start(master)?),
+//!     None => None,
+//! };
+//! let status = running.wait()?;
+//! if let Some(p) = proxy {
+//!     p.wait()?; // drains the output; the terminal mode is restored
+//! }
+//! # let _ = status; Ok(()) }
+//! ```
+//!
+//! For `--init`, set [`SpawnOptions::reaper`]: PID 1 is then our binary in a reaping,
+//! signal-forwarding loop, and the command is PID 2.
+//!
+//! cgroups: the CLI creates the container's cgroup before [`Container::spawn`] and
+//! writes [`Pending::pid`] to its `cgroup.procs` before [`Pending::start`]. To show the
+//! container its own cgroup at /sys/fs/cgroup (docker's read-only cgroup mount), pass
+//! `bind` mounts of the cgroup directories (a `tmpfs` at /sys/fs/cgroup, then a
+//! read-only [`spec::bind_mount`] of each v1 hierarchy's container directory, or of the
+//! v2 directory). Mounts of type `cgroup`/`cgroup2` are not performed: the init skips
+//! them with a warning. For a cgroup namespace (cgroup v2), add it to
+//! `linux.namespaces`: the init unshares it after the go-ahead.
+//!
+//! `exec`: [`Container::exec`] with the container's PID 1 pid, its process settings
+//! (args, env, cwd, user, capabilities), its seccomp profile and its `cgroup.procs`
+//! files in [`ExecOptions::cgroup_procs`]. The returned [`Running`] is the caller's child:
+//! always `wait()` it (an unreaped child in the container's PID namespace keeps the
+//! container's PID 1 from finishing its exit).
+//!
+//! Kernel: Linux 5.12 or later (new mount API, `mount_setattr`, `close_range`), run as
+//! root. Capabilities and seccomp are applied through the call sites in the `security`
+//! module (see its MERGE NOTE).
 
 pub mod caps;
 mod channel;

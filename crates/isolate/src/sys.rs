@@ -315,10 +315,20 @@ pub(crate) fn close_from(first: u32) -> io::Result<()> {
 ///
 /// # Safety
 /// `fd` must be open and owned by nobody else in this process.
-pub(crate) unsafe fn owned_fd(fd: RawFd) -> OwnedFd {
+unsafe fn owned_fd(fd: RawFd) -> OwnedFd {
     use std::os::fd::FromRawFd;
     // SAFETY: guaranteed by the caller.
     unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// Take ownership of the init's end of the channel, whose number the parent put in our
+/// environment. Called once, first thing in the init.
+pub(crate) fn take_inherited_channel(fd: RawFd) -> OwnedFd {
+    // SAFETY: the parent created this descriptor for the init alone, cleared its
+    // close-on-exec flag in the cloned child and named it in the environment; nothing
+    // else in this freshly executed process owns it. (A hand-made environment naming a
+    // closed number only makes the first read fail with EBADF.)
+    unsafe { owned_fd(fd) }
 }
 
 /// Duplicate `fd` onto the number `target` (close-on-exec).

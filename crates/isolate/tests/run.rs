@@ -141,3 +141,28 @@ fn setup_failure_is_a_clear_125() {
     }
     assert!(err.to_string().contains("no-such-volume-source"), "{err}");
 }
+
+#[test]
+fn no_command_and_impossible_workdir_are_clear_errors() {
+    let r = Rootfs::busybox();
+    let empty: [&str; 0] = [];
+    let err = run(&r.spec(&empty)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert_eq!(err.exit_code(), 125);
+    assert!(err.to_string().contains("no command"), "{err}");
+
+    let mut spec = r.spec(&["true"]);
+    spec.process_mut()
+        .as_mut()
+        .unwrap()
+        .set_cwd("/etc/passwd/sub".into());
+    let err = run(&spec).unwrap_err();
+    match &err {
+        Error::Init(f) => {
+            assert_eq!(f.stage, Stage::Cwd);
+            assert_eq!(f.errno, Some(libc::ENOTDIR));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(err.exit_code(), 125);
+}

@@ -105,8 +105,7 @@ fn start() -> Result<Infallible, i32> {
 }
 
 fn take_channel(fd: RawFd) -> std::io::Result<OwnedFd> {
-    // SAFETY: the parent passed this descriptor for us alone (it names it in our env).
-    let sock = unsafe { sys::owned_fd(fd) };
+    let sock = sys::take_inherited_channel(fd);
     let sock = if fd == CHANNEL_FD {
         rustix::io::fcntl_setfd(&sock, rustix::io::FdFlags::CLOEXEC)?;
         sock
