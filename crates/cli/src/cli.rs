@@ -296,8 +296,8 @@ pub(crate) struct RunArgs {
     /// Tune container pids limit (set -1 for unlimited)
     #[arg(long, value_name = "INT", allow_hyphen_values = true)]
     pub(crate) pids_limit: Option<i64>,
-    /// Optional parent cgroup for the container
-    #[arg(long, value_name = "PATH")]
+    /// Optional parent cgroup for the container [default: mydocker]
+    #[arg(long, env = "MYDOCKER_CGROUP_PARENT", value_name = "PATH")]
     pub(crate) cgroup_parent: Option<String>,
     /// Add Linux capabilities
     #[arg(long, value_name = "CAP")]

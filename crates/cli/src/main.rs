@@ -17,6 +17,7 @@ mod names;
 #[allow(dead_code)] // Wired into `run` and the container commands next.
 mod parse;
 mod progress;
+mod rootfs;
 mod seed;
 #[allow(dead_code)] // Wired into `run` and the container commands next.
 mod spec;
@@ -28,6 +29,10 @@ use std::ffi::OsString;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // The container's init: this binary re-executed inside the new namespaces.
+    if std::env::args_os().nth(1).is_some_and(|a| a == "init") {
+        isolate::init_main();
+    }
     let argv: Vec<OsString> = std::env::args_os().collect();
     let argv = rewrite_seed_syntax(argv);
     let matches = match cli::Cli::command().try_get_matches_from(argv) {

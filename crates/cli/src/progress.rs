@@ -55,8 +55,8 @@ impl Status {
 pub(crate) enum Progress {
     /// `-q`: nothing.
     Quiet,
-    /// Not a terminal: each state change once, as a line.
-    Plain(Mutex<HashMap<String, Status>>),
+    /// Not a terminal: each state change once, as a line (on stderr when the flag is set).
+    Plain(Mutex<HashMap<String, Status>>, bool),
     /// A terminal: one live line per layer.
     Tty {
         multi: MultiProgress,
@@ -68,7 +68,7 @@ impl std::fmt::Debug for Progress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Progress::Quiet => "Progress::Quiet",
-            Progress::Plain(_) => "Progress::Plain",
+            Progress::Plain(..) => "Progress::Plain",
             Progress::Tty { .. } => "Progress::Tty",
         })
     }
@@ -85,7 +85,29 @@ impl Progress {
                 bars: Mutex::new(HashMap::new()),
             }
         } else {
-            Progress::Plain(Mutex::new(HashMap::new()))
+            Progress::Plain(Mutex::new(HashMap::new()), false)
+        }
+    }
+
+    /// The same on stderr (`run` pulling an image: stdout belongs to the container).
+    pub(crate) fn to_stderr(quiet: bool) -> Self {
+        if quiet {
+            Progress::Quiet
+        } else if std::io::stderr().is_terminal() {
+            Progress::Tty {
+                multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)),
+                bars: Mutex::new(HashMap::new()),
+            }
+        } else {
+            Progress::Plain(Mutex::new(HashMap::new()), true)
+        }
+    }
+
+    fn write_line(to_stderr: bool, text: &str) {
+        if to_stderr {
+            let _ = writeln!(std::io::stderr().lock(), "{text}");
+        } else {
+            let _ = writeln!(std::io::stdout().lock(), "{text}");
         }
     }
 
@@ -93,10 +115,7 @@ impl Progress {
     pub(crate) fn line(&self, text: &str) {
         match self {
             Progress::Quiet => {}
-            Progress::Plain(_) => {
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "{text}");
-            }
+            Progress::Plain(_, err) => Self::write_line(*err, text),
             Progress::Tty { multi, .. } => {
                 let _ = multi.println(text);
             }
@@ -107,14 +126,13 @@ impl Progress {
     pub(crate) fn update(&self, id: &str, status: Status, bytes: Option<(u64, u64)>) {
         match self {
             Progress::Quiet => {}
-            Progress::Plain(seen) => {
+            Progress::Plain(seen, err) => {
                 if status.is_progress() {
                     return;
                 }
                 let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
                 if seen.insert(id.to_owned(), status) != Some(status) {
-                    let mut out = std::io::stdout().lock();
-                    let _ = writeln!(out, "{id}: {}", status.text());
+                    Self::write_line(*err, &format!("{id}: {}", status.text()));
                 }
             }
             Progress::Tty { multi, bars } => {

@@ -9,8 +9,8 @@ use anyhow::{Context, Result, bail};
 use oci_spec::image::Config as ImageConfig;
 use oci_spec::runtime::{
     LinuxCpuBuilder, LinuxMemoryBuilder, LinuxNamespace, LinuxNamespaceType, LinuxPidsBuilder,
-    LinuxResources, LinuxResourcesBuilder, Mount, PosixRlimit, PosixRlimitBuilder,
-    PosixRlimitType, Spec,
+    LinuxResources, LinuxResourcesBuilder, Mount, PosixRlimit, PosixRlimitBuilder, PosixRlimitType,
+    Spec,
 };
 use std::path::{Path, PathBuf};
 
@@ -408,7 +408,11 @@ pub(crate) fn security(run: &RunArgs) -> Result<Security> {
 /// pts, ptmx, tun). Privileged containers may use every device.
 pub(crate) fn device_rules(privileged: bool) -> Vec<oci_spec::runtime::LinuxDeviceCgroup> {
     use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
-    let rule = |allow: bool, typ: Option<LinuxDeviceType>, major: Option<i64>, minor: Option<i64>, access: &str| {
+    let rule = |allow: bool,
+                typ: Option<LinuxDeviceType>,
+                major: Option<i64>,
+                minor: Option<i64>,
+                access: &str| {
         let mut r = LinuxDeviceCgroup::default();
         r.set_allow(allow);
         r.set_typ(typ);

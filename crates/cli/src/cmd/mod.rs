@@ -5,6 +5,7 @@ pub(crate) mod images;
 mod info;
 pub(crate) mod pull;
 mod push;
+mod run;
 
 use crate::cli::{Command, ImageCommand, SystemCommand};
 use crate::ctx::Ctx;
@@ -37,8 +38,12 @@ impl std::error::Error for Status {}
 /// Runs `command` and returns the process exit code, printing a failure as one line.
 pub(crate) fn dispatch(ctx: &Ctx, command: Command) -> u8 {
     // Docker's CLI exits 1 when a command fails; `run` uses 125 for its own failures.
-    let fail_code = 1;
+    let fail_code = match command {
+        Command::Run(_) => run::EXIT_MYDOCKER,
+        _ => 1,
+    };
     let result = match command {
+        Command::Run(a) => run::run(ctx, &a),
         Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => pull::run(ctx, &a),
         Command::Push(a) | Command::Image(ImageCommand::Push(a)) => push::run(ctx, &a),
         Command::Login(a) => auth::login(ctx, &a),

@@ -140,3 +140,74 @@ pub fn blob_gets(registry: &test_support::Registry, digest: &str) -> usize {
         .filter(|l| l.contains("\"GET /v2/") && l.contains(&format!("/blobs/{digest}")))
         .count()
 }
+
+/// A cgroup parent of the test's own, removed (with anything left under it) at the end.
+pub struct CgroupParent {
+    pub name: String,
+}
+
+impl CgroupParent {
+    pub fn new(tag: &str) -> Self {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        CgroupParent {
+            name: format!("mydocker-test-{}-{tag}-{n}", std::process::id()),
+        }
+    }
+
+    /// The cgroup directories of this parent that exist, in every hierarchy.
+    pub fn dirs(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") else {
+            return out;
+        };
+        for e in entries.flatten() {
+            let d = e.path().join(&self.name);
+            if d.is_dir() {
+                out.push(d);
+            }
+        }
+        let d = Path::new("/sys/fs/cgroup").join(&self.name);
+        if d.is_dir() && !out.contains(&d) {
+            out.push(d);
+        }
+        out
+    }
+
+    /// Container cgroups left under this parent.
+    pub fn children(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for d in self.dirs() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                if e.path().is_dir() {
+                    out.push(e.path());
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Drop for CgroupParent {
+    fn drop(&mut self) {
+        for d in self.dirs() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                if e.path().is_dir() {
+                    let _ = std::fs::remove_dir(e.path());
+                }
+            }
+            let _ = std::fs::remove_dir(&d);
+        }
+    }
+}
+
+/// Mount points under `dir` (from /proc/self/mountinfo).
+pub fn mounts_under(dir: &Path) -> Vec<String> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let dir = dir.to_string_lossy().into_owned();
+    info.lines()
+        .filter_map(|l| l.split_whitespace().nth(4))
+        .filter(|m| m.starts_with(&dir))
+        .map(str::to_owned)
+        .collect()
+}

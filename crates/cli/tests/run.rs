@@ -1,0 +1,333 @@
+//! `mydocker run`: real containers from the fixture images, as root.
+
+mod common;
+
+use common::{CgroupParent, Mydocker, mounts_under};
+use test_support::Fixtures;
+
+/// A root with busybox pulled and a cgroup parent of its own.
+struct Env {
+    md: Mydocker,
+    cg: CgroupParent,
+    image: String,
+}
+
+impl Env {
+    fn new(tag: &str) -> Self {
+        let md = Mydocker::new();
+        let image = Fixtures::shared().busybox.reference.to_string();
+        md.ok(&["pull", "-q", &image]);
+        Env {
+            md,
+            cg: CgroupParent::new(tag),
+            image,
+        }
+    }
+
+    /// `run --rm --cgroup-parent P [flags] IMAGE cmd...`
+    fn run(&self, flags: &[&str], cmd: &[&str]) -> std::process::Output {
+        let mut args = vec!["run", "--rm", "--cgroup-parent", &self.cg.name];
+        args.extend_from_slice(flags);
+        args.push(&self.image);
+        args.extend_from_slice(cmd);
+        self.md.run(&args)
+    }
+
+    fn stdout(&self, flags: &[&str], cmd: &[&str]) -> String {
+        let out = self.run(flags, cmd);
+        assert!(
+            out.status.success(),
+            "run {flags:?} {cmd:?}: {:?}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Nothing of any container is left: no cgroup, no mount, no container state.
+    fn assert_clean(&self) {
+        assert!(
+            self.cg.children().is_empty(),
+            "cgroups left: {:?}",
+            self.cg.children()
+        );
+        assert!(
+            mounts_under(self.md.root()).is_empty(),
+            "mounts left: {:?}",
+            mounts_under(self.md.root())
+        );
+        let left: Vec<_> = std::fs::read_dir(self.md.root().join("containers"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name())
+            .filter(|n| n != "names")
+            .collect();
+        assert!(left.is_empty(), "container state left: {left:?}");
+    }
+}
+
+#[test]
+fn isolation_hostname_pid1_and_network_none() {
+    let env = Env::new("iso");
+    let out = env.stdout(
+        &["--network", "none"],
+        &[
+            "sh",
+            "-c",
+            "hostname; echo $$; ls /sys/class/net; cat /proc/1/cmdline | tr '\\0' ' '",
+        ],
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0].len(), 12, "hostname is the short ID: {out}");
+    assert!(lines[0].bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_eq!(lines[1], "1", "the command is PID 1: {out}");
+    assert_eq!(lines[2], "lo", "only lo in a new network namespace: {out}");
+    assert!(lines[3].starts_with("sh -c"), "{out}");
+    let named = env.stdout(&["--hostname", "web"], &["hostname"]);
+    assert_eq!(named.trim(), "web");
+    // Mount and IPC namespaces differ from the host's.
+    let ns = env.stdout(
+        &[],
+        &[
+            "sh",
+            "-c",
+            "readlink /proc/self/ns/mnt; readlink /proc/self/ns/ipc; readlink /proc/self/ns/uts",
+        ],
+    );
+    for (line, kind) in ns.lines().zip(["mnt", "ipc", "uts"]) {
+        let host = std::fs::read_link(format!("/proc/self/ns/{kind}")).unwrap();
+        assert_ne!(
+            line,
+            host.to_string_lossy(),
+            "{kind} namespace is the host's"
+        );
+    }
+    env.assert_clean();
+}
+
+#[test]
+fn exit_codes_follow_docker() {
+    let env = Env::new("exit");
+    assert_eq!(env.run(&[], &["true"]).status.code(), Some(0));
+    assert_eq!(env.run(&[], &["sh", "-c", "exit 3"]).status.code(), Some(3));
+    // PID 1 ignores signals from inside its namespace (as with docker); with --init the
+    // shell is the reaper's child, so it dies and the reaper reports 128+9.
+    assert_eq!(
+        env.run(&["--init"], &["sh", "-c", "kill -9 $$"])
+            .status
+            .code(),
+        Some(137)
+    );
+    let nf = env.run(&[], &["/no/such/command"]);
+    assert_eq!(
+        nf.status.code(),
+        Some(127),
+        "{}",
+        String::from_utf8_lossy(&nf.stderr)
+    );
+    let nx = env.run(&[], &["/etc/passwd"]);
+    assert_eq!(
+        nx.status.code(),
+        Some(126),
+        "{}",
+        String::from_utf8_lossy(&nx.stderr)
+    );
+    let bad = env.run(&["--memory", "1k"], &["true"]);
+    assert_eq!(bad.status.code(), Some(125));
+    assert_eq!(
+        String::from_utf8_lossy(&bad.stderr).trim().lines().count(),
+        1
+    );
+    env.assert_clean();
+}
+
+#[test]
+fn env_workdir_user_entrypoint_and_cmd() {
+    let env = Env::new("cfg");
+    let out = env.stdout(
+        &["-e", "FOO=bar", "-w", "/tmp/work", "-u", "1000:1000"],
+        &["sh", "-c", "echo $FOO; pwd; id -u; id -g"],
+    );
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["bar", "/tmp/work", "1000", "1000"]
+    );
+    let who = env.stdout(&["-u", "nobody"], &["id", "-un"]);
+    assert_eq!(who.trim(), "nobody");
+    let missing = env.run(&["-u", "mallory"], &["true"]);
+    assert_eq!(missing.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("unable to find user mallory"));
+    // The image's Cmd is `sh`; --entrypoint replaces the entrypoint and drops the Cmd.
+    let ep = env.stdout(&["--entrypoint", "echo"], &["from", "entrypoint"]);
+    assert_eq!(ep.trim(), "from entrypoint");
+    let path = env.stdout(&[], &["sh", "-c", "echo $PATH; echo $HOME; echo $HOSTNAME"]);
+    let lines: Vec<&str> = path.lines().collect();
+    assert!(lines[0].contains("/bin"), "{path}");
+    assert_eq!(lines[1], "/root");
+    assert_eq!(lines[2].len(), 12);
+    env.assert_clean();
+}
+
+#[test]
+fn stdin_is_piped_with_i() {
+    let env = Env::new("stdin");
+    let mut cmd = env.md.command(&[
+        "run",
+        "--rm",
+        "-i",
+        "--cgroup-parent",
+        &env.cg.name,
+        &env.image,
+        "cat",
+    ]);
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"hi\n").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n");
+    // Without -i, stdin is /dev/null: cat ends at once.
+    assert_eq!(env.stdout(&[], &["cat"]), "");
+    env.assert_clean();
+}
+
+#[test]
+fn volumes_tmpfs_and_read_only() {
+    let env = Env::new("vol");
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("in"), "from host").unwrap();
+    let vol = format!("{}:/data", host.path().display());
+    let out = env.stdout(
+        &["-v", &vol],
+        &["sh", "-c", "cat /data/in; echo out > /data/out"],
+    );
+    assert_eq!(out, "from host");
+    assert_eq!(
+        std::fs::read_to_string(host.path().join("out")).unwrap(),
+        "out\n"
+    );
+    let ro = format!("{}:/data:ro", host.path().display());
+    assert_ne!(
+        env.run(&["-v", &ro], &["sh", "-c", "echo x > /data/y"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let missing = host.path().join("created/by/run");
+    let vol = format!("{}:/m", missing.display());
+    env.stdout(&["-v", &vol], &["true"]);
+    assert!(
+        missing.is_dir(),
+        "a missing volume source is created, as docker does"
+    );
+    assert_ne!(
+        env.run(&["--read-only"], &["touch", "/x"]).status.code(),
+        Some(0)
+    );
+    let t = env.stdout(
+        &["--read-only", "--tmpfs", "/scratch"],
+        &["sh", "-c", "echo ok > /scratch/f && cat /scratch/f"],
+    );
+    assert_eq!(t, "ok\n");
+    env.assert_clean();
+}
+
+#[test]
+fn limits_memory_pids_and_cpu() {
+    let env = Env::new("lim");
+    // Past a 32 MiB limit the kernel's OOM killer ends the process: exit 137.
+    let oom = env.run(
+        &["-m", "32m"],
+        &[
+            "sh",
+            "-c",
+            "dd if=/dev/zero of=/dev/shm/fill bs=1M count=64",
+        ],
+    );
+    assert_eq!(
+        oom.status.code(),
+        Some(137),
+        "{}",
+        String::from_utf8_lossy(&oom.stderr)
+    );
+    assert!(String::from_utf8_lossy(&oom.stderr).contains("OOM"));
+    // Forking past --pids-limit 20 fails inside.
+    let pids = env.run(
+        &["--pids-limit", "20"],
+        &["sh", "-c", "for i in $(seq 40); do sleep 5 & done; wait"],
+    );
+    let err = String::from_utf8_lossy(&pids.stderr);
+    assert!(
+        err.contains("fork") || err.contains("Resource temporarily unavailable"),
+        "{err}"
+    );
+    env.assert_clean();
+}
+
+#[test]
+fn seed_syntax_runs() {
+    let env = Env::new("seed");
+    let out = env.md.run(&[
+        "run",
+        "-cpus",
+        "0.5",
+        "-mmem",
+        "200",
+        "-mpid",
+        "1000",
+        "--rm",
+        "--cgroup-parent",
+        &env.cg.name,
+        "-img",
+        &env.image,
+        "-cmds",
+        "sh -c 'echo seed ok'",
+        "-name",
+        "seedtest",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "seed ok\n");
+    env.assert_clean();
+}
+
+#[test]
+fn names_are_unique_and_kept_containers_are_recorded() {
+    let env = Env::new("names");
+    let out = env.md.run(&[
+        "run",
+        "--name",
+        "keep",
+        "--cgroup-parent",
+        &env.cg.name,
+        &env.image,
+        "true",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let again = env.md.run(&[
+        "run",
+        "--name",
+        "keep",
+        "--cgroup-parent",
+        &env.cg.name,
+        &env.image,
+        "true",
+    ]);
+    assert_eq!(again.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("is already in use"));
+    assert!(env.cg.children().is_empty(), "{:?}", env.cg.children());
+    assert!(mounts_under(env.md.root()).is_empty());
+}
