@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::files::{Peer, hosts_content, write_in_place};
 use crate::ipam::Pool;
 use crate::netlink::Netlink;
-use crate::networks::Networks;
+use crate::networks::{Networks, net_rules};
 use crate::ports::{PortSpec, PublishedPort, choose_host_ports};
 use crate::state::{EndpointRecord, HostsConfig, Locked, NetworkRecord};
 use crate::sys::{self, Netns};
@@ -195,6 +195,21 @@ impl Networks {
             }
             Err(e) => return Err(e),
         };
+        if record.default {
+            let option = if opts.ip.is_some() {
+                Some("--ip")
+            } else if !opts.aliases.is_empty() {
+                Some("--network-alias")
+            } else {
+                None
+            };
+            if let Some(option) = option {
+                return Err(Error::UserDefinedNetworkOnly {
+                    option,
+                    network: record.name,
+                });
+            }
+        }
         if record.endpoints.contains_key(container_id) {
             return Err(Error::AlreadyAttached {
                 container: container_id.to_string(),
@@ -287,7 +302,10 @@ impl Networks {
         }
         if !ep.ports.is_empty() {
             let nft = self.nft();
-            nft.apply(&nft.add_ports_script(ep.ip, &ep.ports))?;
+            nft.apply_elements(
+                &nft.add_ports_script(ep.ip, &ep.ports),
+                &nft.add_network_script(&net_rules(record)),
+            )?;
         }
         Ok(())
     }
@@ -304,7 +322,7 @@ impl Networks {
         };
         if !ep.ports.is_empty() {
             let nft = self.nft();
-            nft.apply(&nft.remove_ports_script(ep.ip, &ep.ports))?;
+            nft.apply_elements(&nft.remove_ports_script(ep.ip, &ep.ports), &nft.skeleton())?;
         }
         // Deleting the host end deletes the pair: the container loses the interface.
         Netlink::open()?.delete_link(&ep.host_veth)?;

@@ -214,6 +214,21 @@ pub enum Error {
         /// Who holds it: a container, or the OS error of the bind probe.
         holder: String,
     },
+    /// A port was to be published on an address the host does not have.
+    #[error("cannot publish on {host_ip}: not an address of this host")]
+    HostAddressUnavailable {
+        /// The address.
+        host_ip: Ipv4Addr,
+    },
+    /// An option docker only accepts on user-defined networks (`--ip`,
+    /// `--network-alias`) was given for the default network.
+    #[error("{option} is only supported on user-defined networks, not on {network}")]
+    UserDefinedNetworkOnly {
+        /// The option.
+        option: &'static str,
+        /// The default network's name.
+        network: String,
+    },
     /// A `--add-host` entry could not be parsed.
     #[error("invalid host entry {input:?}: expected HOST:IP")]
     InvalidHostEntry {
@@ -310,6 +325,8 @@ impl Error {
             | Error::InvalidHostEntry { .. }
             | Error::InvalidDns { .. }
             | Error::InvalidConfig { .. }
+            | Error::HostAddressUnavailable { .. }
+            | Error::UserDefinedNetworkOnly { .. }
             | Error::AmbiguousNetwork { .. } => ErrorKind::InvalidInput,
             Error::NetworkNotFound { .. } => ErrorKind::NotFound,
             Error::NetworkExists { .. }

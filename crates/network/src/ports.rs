@@ -267,7 +267,7 @@ pub(crate) fn choose_host_ports(
                 if let Some(who) = holder(&p) {
                     return Err(port_in_use(&p, who));
                 }
-                probe(host_ip, port, spec.protocol).map_err(|e| port_in_use(&p, e.to_string()))?;
+                probe(host_ip, port, spec.protocol).map_err(|e| probe_error(&p, e))?;
                 p
             }
             HostPort::Range(lo, hi) => {
@@ -286,13 +286,8 @@ pub(crate) fn choose_host_ports(
                 // we already published (DNAT does not hold a socket).
                 let mut found = None;
                 for _ in 0..32 {
-                    let port =
-                        random_port(host_ip, spec.protocol).map_err(|e| Error::PortInUse {
-                            host_ip,
-                            port: 0,
-                            protocol: spec.protocol,
-                            holder: e.to_string(),
-                        })?;
+                    let port = random_port(host_ip, spec.protocol)
+                        .map_err(|e| probe_error(&candidate(0), e))?;
                     let p = candidate(port);
                     if holder(&p).is_none() {
                         found = Some(p);
@@ -310,6 +305,14 @@ pub(crate) fn choose_host_ports(
         chosen.push(published);
     }
     Ok(chosen)
+}
+
+fn probe_error(p: &PublishedPort, e: std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::AddrNotAvailable {
+        Error::HostAddressUnavailable { host_ip: p.host_ip }
+    } else {
+        port_in_use(p, e.to_string())
+    }
 }
 
 fn port_in_use(p: &PublishedPort, holder: String) -> Error {
@@ -462,6 +465,19 @@ mod tests {
         drop(listener);
         let ok = choose_host_ports(&[spec], &[]).unwrap();
         assert_eq!(ok[0].host_port, port);
+    }
+
+    #[test]
+    fn an_address_the_host_lacks_is_its_own_error() {
+        // 198.51.100.0/24 is TEST-NET-2: never an address of this host. Only bind() is
+        // attempted; nothing is sent.
+        for spec in ["198.51.100.55:8080:80", "198.51.100.55::80"] {
+            let err = choose_host_ports(&[one(spec)], &[]).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "cannot publish on 198.51.100.55: not an address of this host"
+            );
+        }
     }
 
     #[test]

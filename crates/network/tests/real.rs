@@ -139,6 +139,14 @@ fn user_network_containers_talk_by_ip_name_and_tcp_but_not_across_networks() {
         assert!(sent, "nc client could not connect");
         assert_eq!(listener.output().trim(), "hello-over-tcp");
 
+        // Outbound traffic of both networks is masqueraded (only the rule can be
+        // checked: there is no outside network here).
+        let masq = t.nft_elements("masq_nets");
+        for net in ["10.31.1.0", "10.31.2.0"] {
+            let want = serde_json::json!({"prefix": {"addr": net, "len": 24}});
+            assert!(masq.contains(&want), "{masq:?}");
+        }
+
         // Another network cannot reach them, although the host routes between bridges
         // (ip_forward was turned on for these non-internal networks).
         assert_eq!(
@@ -205,6 +213,12 @@ fn internal_network_has_no_default_route_and_no_way_out() {
         assert!(
             c1.ping("10.32.1.3"),
             "containers of one internal network talk"
+        );
+        // Not masqueraded (no way out), and marked internal in the firewall.
+        assert!(t.nft_elements("masq_nets").is_empty());
+        assert_eq!(
+            t.nft_elements("internal"),
+            vec![serde_json::json!(info.bridge())]
         );
 
         // With forwarding on (another, non-internal network), traffic leaving the
@@ -782,17 +796,17 @@ fn default_network_on_first_use_and_clear_errors() {
             err.to_string(),
             "address 10.0.0.5 is outside subnet 172.19.0.0/16 of network auto"
         );
-        let taken = AttachOptions {
-            ip: Some(att.ip),
+        let on_default = AttachOptions {
+            ip: Some(Ipv4Addr::new(172, 18, 0, 9)),
             ..AttachOptions::default()
         };
         let err = t
             .nets
-            .attach(&c2.netns(), "c2", "bridge", &taken)
+            .attach(&c2.netns(), "c2", "bridge", &on_default)
             .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "address 172.18.0.2 is already in use in network bridge by container c"
+            "--ip is only supported on user-defined networks, not on bridge"
         );
         assert!(
             t.nets.attachments("c2").unwrap().is_empty(),
@@ -805,10 +819,31 @@ fn default_network_on_first_use_and_clear_errors() {
             "only lo in c2: {c2_links}"
         );
 
-        // rm refused while attached; prune keeps used networks.
-        t.nets
+        // A taken address; rm refused while attached; prune keeps used networks.
+        let a2 = t
+            .nets
             .attach(&c2.netns(), "c2", "auto", &named("c2"))
             .unwrap();
+        let c3 = NsHolder::new();
+        let taken = AttachOptions {
+            ip: Some(a2.ip),
+            ..AttachOptions::default()
+        };
+        let err = t
+            .nets
+            .attach(&c3.netns(), "c3", "auto", &taken)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "address {} is already in use in network auto by container c2",
+                a2.ip
+            )
+        );
+        assert!(
+            c3.ip_json(&["link"]).as_array().unwrap().len() == 1,
+            "failed attach leaves no interface"
+        );
         let err = t.nets.remove("auto").unwrap_err();
         assert_eq!(err.to_string(), "network auto has active endpoints: c2");
         t.nets
@@ -855,4 +890,50 @@ fn loopback_up_for_network_none() {
             .any(|f| f == "UP")
     );
     assert!(c.ping("127.0.0.1"));
+}
+
+#[test]
+fn a_table_deleted_behind_our_back_is_restored_by_the_next_publish() {
+    require_root!();
+    let sandbox = Sandbox::new();
+    sandbox.run(|| {
+        let t = TestNet::new();
+        let info = t
+            .nets
+            .create(
+                "repair",
+                &CreateOptions {
+                    subnet: subnet("10.39.0.0/24"),
+                    ..CreateOptions::default()
+                },
+            )
+            .unwrap();
+        let out = std::process::Command::new("nft")
+            .args(["delete", "table", "ip", &t.table()])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        assert!(t.nft_table_json().is_none());
+        let c = NsHolder::new();
+        let opts = AttachOptions {
+            ports: PortSpec::parse("127.0.0.1::80").unwrap(),
+            ..AttachOptions::default()
+        };
+        let att = t.nets.attach(&c.netns(), "c", "repair", &opts).unwrap();
+        assert_eq!(t.nft_elements("publish_ip").len(), 1);
+        let bridges = t.nft_elements("bridges");
+        assert_eq!(
+            bridges,
+            vec![serde_json::json!(info.bridge())],
+            "network elements restored"
+        );
+        // Detach after another deletion is still fine (idempotent removal).
+        let out = std::process::Command::new("nft")
+            .args(["delete", "table", "ip", &t.table()])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        assert!(t.nets.detach("c", "repair").unwrap().detached);
+        assert!(!host_links().contains(&att.host_veth));
+    });
 }
