@@ -178,10 +178,14 @@ impl Netlink {
             .collect())
     }
 
-    /// Creates a Linux bridge (down, no address).
-    pub(crate) fn create_bridge(&mut self, name: &str) -> Result<(), Error> {
+    /// Creates a Linux bridge (down, no IP address) with a fixed MAC. A bridge whose MAC
+    /// was not set takes the lowest MAC of its ports, so it would change as containers
+    /// come and go, and containers' ARP entries for the gateway would go stale.
+    pub(crate) fn create_bridge(&mut self, name: &str, mac: MacAddr) -> Result<(), Error> {
         let mut msg = LinkMessage::default();
         msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+        msg.attributes
+            .push(LinkAttribute::Address(mac.octets().to_vec()));
         msg.attributes
             .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
                 InfoKind::Bridge,

@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::addr::Ipv4Net;
+use crate::addr::{Ipv4Net, MacAddr};
 use crate::config::{BRIDGE_ID_LEN, Config};
 use crate::error::Error;
 use crate::ipam::choose_gateway;
@@ -363,7 +363,8 @@ impl Networks {
         let index = match nl.link_index(&record.bridge)? {
             Some(index) => index,
             None => {
-                nl.create_bridge(&record.bridge)?;
+                // docker's MAC scheme applied to the gateway: never a container's MAC.
+                nl.create_bridge(&record.bridge, MacAddr::from_ipv4(record.gateway))?;
                 nl.link_index(&record.bridge)?.ok_or_else(|| {
                     Error::netlink(
                         format!("find bridge {} after creating it", record.bridge),

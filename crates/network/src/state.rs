@@ -283,6 +283,63 @@ mod tests {
     }
 
     #[test]
+    fn concurrent_lockers_never_hand_out_the_same_address() {
+        use crate::ipam::Pool;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        store
+            .lock_exclusive()
+            .unwrap()
+            .save(&record("cafe", "n"))
+            .unwrap();
+        let ips: Vec<Ipv4Addr> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..10)
+                .map(|i| {
+                    let store = store.clone();
+                    s.spawn(move || {
+                        let mut l = store.lock_exclusive().unwrap();
+                        let mut r = l.find("n").unwrap().clone();
+                        let used = r.used_addresses();
+                        let ip = Pool {
+                            network: &r.name,
+                            subnet: r.subnet,
+                            gateway: r.gateway,
+                            used: &used,
+                            last: r.last_allocated,
+                        }
+                        .allocate(None)
+                        .unwrap();
+                        let id = format!("c{i}");
+                        r.endpoints.insert(
+                            id.clone(),
+                            EndpointRecord {
+                                container_id: id,
+                                name: None,
+                                ip,
+                                mac: MacAddr::from_ipv4(ip),
+                                host_veth: format!("veth{i}"),
+                                ifname: "eth0".into(),
+                                aliases: vec![],
+                                ports: vec![],
+                                hosts: None,
+                                attached_at: 0,
+                            },
+                        );
+                        r.last_allocated = Some(ip);
+                        l.save(&r).unwrap();
+                        ip
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let distinct: std::collections::BTreeSet<_> = ips.iter().collect();
+        assert_eq!(distinct.len(), 10, "{ips:?}");
+        let l = store.lock_shared().unwrap();
+        assert_eq!(l.find("n").unwrap().endpoints.len(), 10);
+    }
+
+    #[test]
     fn corrupt_record_is_reported_with_its_path() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("bad.json"), b"{not json").unwrap();

@@ -470,6 +470,16 @@ fn fifty_attach_detach_cycles_leave_nothing_behind() {
                 },
             )
             .unwrap();
+        let bridge_mac = || {
+            let out = std::process::Command::new("ip")
+                .args(["-j", "link", "show", info.bridge()])
+                .output()
+                .unwrap();
+            let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            json[0]["address"].as_str().unwrap().to_string()
+        };
+        // Fixed, derived from the gateway 10.34.0.1, and never changed by ports.
+        assert_eq!(bridge_mac(), "02:42:0a:22:00:01");
         let links_before: BTreeSet<String> = host_links().into_iter().collect();
         let containers: Vec<NsHolder> = (0..5).map(|_| NsHolder::new()).collect();
         let mut seen_ips = BTreeSet::new();
@@ -488,6 +498,7 @@ fn fifty_attach_detach_cycles_leave_nothing_behind() {
             seen_ips.insert(att.ip);
             assert!(host_links().contains(&att.host_veth));
             assert_eq!(t.nft_elements("publish_ip").len(), 1);
+            assert_eq!(bridge_mac(), "02:42:0a:22:00:01");
             assert!(t.nets.detach(&id, "cycle").unwrap().detached);
             assert!(
                 !t.nets.detach(&id, "cycle").unwrap().detached,
