@@ -184,6 +184,14 @@ impl Networks {
         }
         let ns_path = netns.path();
         let ns_fd = netns.open()?;
+        if sys::is_own_netns(&ns_fd, &ns_path)? {
+            return Err(Error::Netns {
+                path: ns_path,
+                source: std::io::Error::other(
+                    "this is the host's own network namespace, not a container's",
+                ),
+            });
+        }
         let mut cnl = Netlink::open_in(ns_fd.as_fd(), &ns_path)?;
 
         let mut locked = self.store.lock_exclusive()?;

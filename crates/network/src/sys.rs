@@ -39,6 +39,19 @@ impl Netns {
     }
 }
 
+/// Whether `ns` is the calling thread's own network namespace (attaching "a container"
+/// there would put its interface into the host).
+pub(crate) fn is_own_netns(ns: &OwnedFd, path: &Path) -> Result<bool, Error> {
+    use std::os::unix::fs::MetadataExt;
+    let err = |source| Error::Netns {
+        path: path.to_path_buf(),
+        source,
+    };
+    let target = rustix::fs::fstat(ns).map_err(|e| err(e.into()))?;
+    let own = std::fs::metadata("/proc/thread-self/ns/net").map_err(err)?;
+    Ok(target.st_ino == own.ino() && target.st_dev == own.dev())
+}
+
 impl From<u32> for Netns {
     fn from(pid: u32) -> Self {
         Netns::Pid(pid)

@@ -759,6 +759,19 @@ fn default_network_on_first_use_and_clear_errors() {
         assert_eq!(json["Containers"]["c"]["Name"], "c");
         assert!(c.ping("172.18.0.1"));
 
+        // Attaching the caller's own namespace is refused (it would put the interface
+        // into the host).
+        let own = network::Netns::Path("/proc/thread-self/ns/net".into());
+        let err = t
+            .nets
+            .attach(&own, "self", "bridge", &AttachOptions::default())
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("host's own network namespace"),
+            "{err}"
+        );
+        assert!(t.nets.attachments("self").unwrap().is_empty());
+
         let err = t.nets.remove("bridge").unwrap_err();
         assert!(matches!(err, Error::PredefinedNetwork { .. }), "{err}");
         let err = t
