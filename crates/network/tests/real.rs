@@ -18,6 +18,15 @@ fn subnet(s: &str) -> Option<network::Ipv4Net> {
     Some(s.parse().expect("subnet"))
 }
 
+/// Creates a user network with a subnet.
+fn create(t: &TestNet, name: &str, cidr: &str) -> network::NetworkInfo {
+    let opts = CreateOptions {
+        subnet: subnet(cidr),
+        ..CreateOptions::default()
+    };
+    t.nets.create(name, &opts).expect("create network")
+}
+
 fn named(name: &str) -> AttachOptions {
     AttachOptions {
         name: Some(name.to_string()),
@@ -223,15 +232,7 @@ fn internal_network_has_no_default_route_and_no_way_out() {
 
         // With forwarding on (another, non-internal network), traffic leaving the
         // internal bridge is still dropped.
-        t.nets
-            .create(
-                "open",
-                &CreateOptions {
-                    subnet: subnet("10.32.2.0/24"),
-                    ..CreateOptions::default()
-                },
-            )
-            .unwrap();
+        create(&t, "open", "10.32.2.0/24");
         let c3 = NsHolder::new();
         t.nets
             .attach(&c3.netns(), "c3", "open", &named("c"))
@@ -256,15 +257,7 @@ fn published_port_serves_busybox_httpd_to_localhost_host_addresses_and_container
     let sandbox = Sandbox::new();
     sandbox.run(|| {
         let t = TestNet::new();
-        t.nets
-            .create(
-                "web",
-                &CreateOptions {
-                    subnet: subnet("10.33.1.0/24"),
-                    ..CreateOptions::default()
-                },
-            )
-            .unwrap();
+        create(&t, "web", "10.33.1.0/24");
         let content: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
         let www = support::www(t.dir.path(), &content);
         let server = NsHolder::new();
@@ -283,15 +276,7 @@ fn published_port_serves_busybox_httpd_to_localhost_host_addresses_and_container
         assert_eq!(att.ports[0].host_ip, Ipv4Addr::LOCALHOST);
         assert_eq!(att.ports[0].host_port, p_local);
         assert_eq!(att.ports[1].host_ip, Ipv4Addr::UNSPECIFIED);
-        let _httpd = server.spawn(&[
-            "busybox",
-            "httpd",
-            "-f",
-            "-p",
-            "80",
-            "-h",
-            www.to_str().unwrap(),
-        ]);
+        let _httpd = server.httpd(&www);
 
         // From the host over 127.0.0.1, through the published port.
         let body = http_get(Ipv4Addr::LOCALHOST, p_local, "/file.bin").expect("GET via 127.0.0.1");
@@ -435,15 +420,7 @@ fn host_namespace_publish_on_localhost() {
         "0",
         "route_localnet is set on our bridge only"
     );
-    let _httpd = c.spawn(&[
-        "busybox",
-        "httpd",
-        "-f",
-        "-p",
-        "80",
-        "-h",
-        www.to_str().unwrap(),
-    ]);
+    let _httpd = c.httpd(&www);
     let body = http_get(Ipv4Addr::LOCALHOST, port, "/file.bin").expect("GET via 127.0.0.1");
     assert_eq!(body, content);
     t.nets.detach("hostc", "hostnet").unwrap();
@@ -460,16 +437,7 @@ fn fifty_attach_detach_cycles_leave_nothing_behind() {
     let sandbox = Sandbox::new();
     sandbox.run(|| {
         let t = TestNet::new();
-        let info = t
-            .nets
-            .create(
-                "cycle",
-                &CreateOptions {
-                    subnet: subnet("10.34.0.0/24"),
-                    ..CreateOptions::default()
-                },
-            )
-            .unwrap();
+        let info = create(&t, "cycle", "10.34.0.0/24");
         let bridge_mac = || {
             let out = std::process::Command::new("ip")
                 .args(["-j", "link", "show", info.bridge()])
@@ -557,15 +525,7 @@ fn ten_concurrent_attaches_get_ten_distinct_addresses() {
     let sandbox = Sandbox::new();
     sandbox.run(|| {
         let t = TestNet::new();
-        t.nets
-            .create(
-                "busy",
-                &CreateOptions {
-                    subnet: subnet("10.35.0.0/24"),
-                    ..CreateOptions::default()
-                },
-            )
-            .unwrap();
+        create(&t, "busy", "10.35.0.0/24");
         let containers: Vec<NsHolder> = (0..10).map(|_| NsHolder::new()).collect();
         // Each thread gets its own handle, as separate processes would.
         let config = t.nets.config().clone();
@@ -606,15 +566,7 @@ fn recover_cleans_up_after_a_killed_container() {
     let sandbox = Sandbox::new();
     sandbox.run(|| {
         let t = TestNet::new();
-        t.nets
-            .create(
-                "crash",
-                &CreateOptions {
-                    subnet: subnet("10.36.0.0/24"),
-                    ..CreateOptions::default()
-                },
-            )
-            .unwrap();
+        create(&t, "crash", "10.36.0.0/24");
         let mut dead = NsHolder::new();
         let alive = NsHolder::new();
         let ports = AttachOptions {
@@ -870,15 +822,7 @@ fn default_network_on_first_use_and_clear_errors() {
         );
         let err = t.nets.remove("auto").unwrap_err();
         assert_eq!(err.to_string(), "network auto has active endpoints: c2");
-        t.nets
-            .create(
-                "empty",
-                &CreateOptions {
-                    subnet: subnet("10.38.0.0/24"),
-                    ..CreateOptions::default()
-                },
-            )
-            .unwrap();
+        create(&t, "empty", "10.38.0.0/24");
         assert_eq!(t.nets.prune().unwrap(), vec!["empty".to_string()]);
         let names: Vec<String> = t.nets.list().unwrap().into_iter().map(|n| n.name).collect();
         assert_eq!(names, vec!["bridge", "auto"]);
@@ -922,16 +866,7 @@ fn a_table_deleted_behind_our_back_is_restored_by_the_next_publish() {
     let sandbox = Sandbox::new();
     sandbox.run(|| {
         let t = TestNet::new();
-        let info = t
-            .nets
-            .create(
-                "repair",
-                &CreateOptions {
-                    subnet: subnet("10.39.0.0/24"),
-                    ..CreateOptions::default()
-                },
-            )
-            .unwrap();
+        let info = create(&t, "repair", "10.39.0.0/24");
         let out = std::process::Command::new("nft")
             .args(["delete", "table", "ip", &t.table()])
             .output()

@@ -114,6 +114,12 @@ impl NsHolder {
         Guard { child }
     }
 
+    /// busybox httpd serving `www` on port 80 inside this namespace; killed on drop.
+    pub fn httpd(&self, www: &Path) -> Guard {
+        let dir = www.to_str().expect("utf-8 path");
+        self.spawn(&["busybox", "httpd", "-f", "-p", "80", "-h", dir])
+    }
+
     /// `busybox ping -c 1 -W 1`, retried up to 3 times (a fresh veth may need a moment).
     pub fn ping(&self, target: &str) -> bool {
         (0..3).any(|_| {
