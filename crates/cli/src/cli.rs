@@ -56,6 +56,37 @@ pub(crate) struct GlobalOpts {
     )]
     pub(crate) insecure_registries: Vec<String>,
 
+    /// Linux bridge of the default network [default: mydocker0]
+    #[arg(
+        long,
+        global = true,
+        env = "MYDOCKER_DEFAULT_BRIDGE",
+        value_name = "NAME"
+    )]
+    pub(crate) default_bridge: Option<String>,
+
+    /// Subnet of the default network [default: 172.18.0.0/16]
+    #[arg(
+        long,
+        global = true,
+        env = "MYDOCKER_DEFAULT_SUBNET",
+        value_name = "CIDR"
+    )]
+    pub(crate) default_subnet: Option<String>,
+
+    /// nftables table holding mydocker's NAT and filter rules [default: mydocker]
+    #[arg(long, global = true, env = "MYDOCKER_NFT_TABLE", value_name = "NAME")]
+    pub(crate) nft_table: Option<String>,
+
+    /// Prefix of user networks' bridge names (at most 3 characters) [default: br-]
+    #[arg(
+        long,
+        global = true,
+        env = "MYDOCKER_BRIDGE_PREFIX",
+        value_name = "PREFIX"
+    )]
+    pub(crate) bridge_prefix: Option<String>,
+
     /// Set the logging level
     #[arg(short = 'l', long, global = true, value_enum, default_value_t = LogLevel::Info)]
     pub(crate) log_level: LogLevel,
@@ -323,6 +354,33 @@ pub(crate) struct RunArgs {
     /// Connect a container to a network (bridge, none, host, NAME)
     #[arg(long, alias = "net", value_name = "NETWORK")]
     pub(crate) network: Option<String>,
+    /// IPv4 address (e.g. 172.30.100.104) on a user network
+    #[arg(long, value_name = "IP")]
+    pub(crate) ip: Option<String>,
+    /// Add a network-scoped alias for the container
+    #[arg(long, value_name = "ALIAS")]
+    pub(crate) network_alias: Vec<String>,
+    /// Publish a container's port(s) to the host ([HOSTIP:][HOSTPORT:]CONTAINERPORT[/PROTO])
+    #[arg(short, long, value_name = "PORTS")]
+    pub(crate) publish: Vec<String>,
+    /// Publish all exposed ports to random ports
+    #[arg(short = 'P', long)]
+    pub(crate) publish_all: bool,
+    /// Expose a port or a range of ports
+    #[arg(long, value_name = "PORT")]
+    pub(crate) expose: Vec<String>,
+    /// Set custom DNS servers
+    #[arg(long, value_name = "IP")]
+    pub(crate) dns: Vec<String>,
+    /// Set DNS search domains
+    #[arg(long, value_name = "DOMAIN")]
+    pub(crate) dns_search: Vec<String>,
+    /// Set DNS options
+    #[arg(long, value_name = "OPT")]
+    pub(crate) dns_option: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long, value_name = "HOST:IP")]
+    pub(crate) add_host: Vec<String>,
     /// Log driver options (max-size=10m, max-file=3)
     #[arg(long, value_name = "OPT")]
     pub(crate) log_opt: Vec<String>,

@@ -112,8 +112,14 @@ pub(crate) struct Record {
     pub(crate) open_stdin: bool,
     /// `--rm`.
     pub(crate) auto_remove: bool,
+    /// `--init`.
+    #[serde(default)]
+    pub(crate) init: bool,
     /// Network mode: `bridge`, `none`, `host` or a network name.
     pub(crate) network: String,
+    /// How the container is networked (for `start`).
+    #[serde(default)]
+    pub(crate) net: crate::launch::NetSettings,
     #[serde(default)]
     pub(crate) ports: Vec<PortBinding>,
     /// `--log-opt`.
@@ -323,7 +329,9 @@ mod tests {
             tty: false,
             open_stdin: false,
             auto_remove: false,
+            init: false,
             network: "none".into(),
+            net: crate::launch::NetSettings::default(),
             ports: vec![],
             log_opts: vec![],
             run_args: serde_json::Value::Null,

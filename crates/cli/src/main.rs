@@ -10,6 +10,7 @@ mod cmd;
 mod container;
 mod ctx;
 mod format;
+mod launch;
 #[allow(dead_code)] // Wired into `run` and the container commands next.
 mod logs;
 #[allow(dead_code)] // Wired into `run` and the container commands next.

@@ -5,7 +5,7 @@ pub(crate) mod images;
 mod info;
 pub(crate) mod pull;
 mod push;
-mod run;
+pub(crate) mod run;
 
 use crate::cli::{Command, ImageCommand, SystemCommand};
 use crate::ctx::Ctx;
@@ -67,7 +67,12 @@ pub(crate) fn dispatch(ctx: &Ctx, command: Command) -> u8 {
                 return *code;
             }
             if e.downcast_ref::<Reported>().is_none() {
-                eprintln!("Error: {e:#}");
+                // `run` failures read like docker's `docker: Error ...`.
+                if fail_code == run::EXIT_MYDOCKER {
+                    eprintln!("mydocker: {e:#}");
+                } else {
+                    eprintln!("Error: {e:#}");
+                }
             }
             fail_code
         }

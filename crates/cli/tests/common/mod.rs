@@ -8,19 +8,47 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// A private mydocker root (and run root) removed at the end of the test.
+/// A private mydocker root (and run root) removed at the end of the test, with network
+/// names of its own: default bridge, nft table, default subnet and user-bridge prefix.
 pub struct Mydocker {
     pub root: tempfile::TempDir,
+    pub bridge: String,
+    pub nft_table: String,
+    pub subnet: String,
+    pub bridge_prefix: String,
 }
 
 impl Mydocker {
     pub fn new() -> Self {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let pid = std::process::id();
         Mydocker {
             root: tempfile::Builder::new()
                 .prefix("mydocker-test-")
                 .tempdir()
                 .expect("temp root"),
+            // IFNAMSIZ allows 15 characters.
+            bridge: format!("mdt{}x{n}", pid % 100_000),
+            nft_table: format!("mydocker_test_{pid}_{n}"),
+            subnet: format!("10.{}.{}.0/24", 100 + pid % 100, n % 256),
+            bridge_prefix: format!(
+                "{}",
+                [
+                    "t0-", "t1-", "t2-", "t3-", "t4-", "t5-", "t6-", "t7-", "t8-", "t9-"
+                ][n % 10]
+            ),
         }
+    }
+
+    /// The network manager with this root's settings (for checks and clean-up).
+    pub fn networks(&self) -> network::Networks {
+        let mut c = network::Config::new(self.root().join("networks"));
+        c.default_bridge = self.bridge.clone();
+        c.nft_table = self.nft_table.clone();
+        c.default_subnet = self.subnet.parse().expect("subnet");
+        c.bridge_prefix = self.bridge_prefix.clone();
+        network::Networks::new(c).expect("networks")
     }
 
     pub fn root(&self) -> &Path {
@@ -31,6 +59,12 @@ impl Mydocker {
         let mut c = Command::new(env!("CARGO_BIN_EXE_mydocker"));
         c.arg("--root").arg(self.root()).args(args);
         c.env_remove("MYDOCKER_STORAGE_DRIVER");
+        c.env("MYDOCKER_DEFAULT_BRIDGE", &self.bridge);
+        c.env("MYDOCKER_NFT_TABLE", &self.nft_table);
+        c.env("MYDOCKER_DEFAULT_SUBNET", &self.subnet);
+        c.env("MYDOCKER_BRIDGE_PREFIX", &self.bridge_prefix);
+        // The host's sysctls are not the tests' to change.
+        c.env("MYDOCKER_MANAGE_IP_FORWARD", "0");
         c.env("DOCKER_CONFIG", self.root().join("docker-config"));
         c
     }
@@ -76,6 +110,20 @@ impl Mydocker {
         let mut out = Vec::new();
         walk(&self.root().join(sub), &mut out);
         out
+    }
+}
+
+impl Drop for Mydocker {
+    fn drop(&mut self) {
+        // Containers first (they hold mounts, cgroups and veths), then the networks.
+        if let Ok(out) = self.command(&["ps", "-aq"]).output() {
+            for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                let _ = self.command(&["rm", "-f", id]).output();
+            }
+        }
+        if self.root().join("networks").exists() {
+            let _ = self.networks().purge();
+        }
     }
 }
 
