@@ -1,0 +1,268 @@
+//! Debian packages fetched with `apt-get download` and unpacked with `dpkg -x` into the
+//! cache, never installed on the host (installing Debian's qemu-system-x86 would remove the
+//! newer qemu-utils this machine has; the guest kernel has no business in /boot).
+
+use anyhow::{Context, Result, bail};
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// A package at the version apt would install.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Pkg {
+    pub(crate) name: String,
+    pub(crate) version: String,
+}
+
+impl Pkg {
+    /// A directory-name-safe `name_version`.
+    pub(crate) fn key(&self) -> String {
+        format!("{}_{}", self.name, self.version)
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "._+-".contains(c) {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect()
+    }
+}
+
+static APT_UPDATED: AtomicBool = AtomicBool::new(false);
+
+fn apt_update_once() -> Result<()> {
+    if !APT_UPDATED.swap(true, Ordering::SeqCst) {
+        crate::run_cmd(Command::new("apt-get").args(["update", "-q"]))?;
+    }
+    Ok(())
+}
+
+fn output(cmd: &mut Command) -> Result<String> {
+    let out = cmd
+        .output()
+        .with_context(|| format!("running {:?}", cmd.get_program()))?;
+    if !out.status.success() {
+        bail!(
+            "{:?} {:?} failed: {}",
+            cmd.get_program(),
+            cmd.get_args().collect::<Vec<_>>(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The version apt would install of `name` (runs `apt-get update` once if apt knows none).
+pub(crate) fn candidate(name: &str) -> Result<Pkg> {
+    for attempt in 0..2 {
+        let text = output(Command::new("apt-cache").args(["policy", name]))?;
+        if let Some(version) = parse_candidate(&text) {
+            return Ok(Pkg {
+                name: name.to_owned(),
+                version,
+            });
+        }
+        if attempt == 0 {
+            apt_update_once()?;
+        }
+    }
+    bail!("apt knows no installable version of {name}")
+}
+
+fn parse_candidate(policy: &str) -> Option<String> {
+    policy
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Candidate:"))
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && *v != "(none)")
+        .map(str::to_owned)
+}
+
+/// Hard dependencies of `name`: one group per `A | B | C` alternative, real packages only.
+pub(crate) fn depends(name: &str) -> Result<Vec<Vec<String>>> {
+    let text = output(Command::new("apt-cache").args(["depends", name]))?;
+    Ok(parse_depends(&text))
+}
+
+/// Parses `apt-cache depends`: a `|Depends:` line opens an alternative group that the next
+/// `Depends:` line closes; virtual packages show as `<name>` and are left out.
+pub(crate) fn parse_depends(text: &str) -> Vec<Vec<String>> {
+    let mut out: Vec<Vec<String>> = Vec::new();
+    let mut group: Vec<String> = Vec::new();
+    for line in text.lines() {
+        let l = line.trim();
+        let (alt, rest) = if let Some(r) = l.strip_prefix("|Depends:") {
+            (true, r)
+        } else if let Some(r) = l.strip_prefix("Depends:") {
+            (false, r)
+        } else if l.starts_with("PreDepends:") || l.starts_with("|PreDepends:") {
+            (l.starts_with('|'), l.split_once(':').map_or("", |x| x.1))
+        } else {
+            continue;
+        };
+        let dep = rest.trim();
+        if !dep.starts_with('<') {
+            group.push(dep.to_owned());
+        }
+        if !alt {
+            if !group.is_empty() && !out.contains(&group) {
+                out.push(std::mem::take(&mut group));
+            }
+            group.clear();
+        }
+    }
+    out
+}
+
+pub(crate) fn is_installed(name: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", name])
+        .output()
+        .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).ends_with(" installed"))
+        .unwrap_or(false)
+}
+
+/// Downloads `pkgs` and unpacks each into `root`, skipping those already unpacked there
+/// (recorded in `root/.pkgs`). With `only` non-empty, unpacks just the members matching
+/// those GNU tar patterns (`*` does not cross `/`; a directory brings its content).
+pub(crate) fn fetch_into(pkgs: &[Pkg], root: &Path, only: &[&str]) -> Result<()> {
+    fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
+    let record = root.join(".pkgs");
+    let done: BTreeSet<String> = fs::read_to_string(&record)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    // What was unpacked, and how: a change of `only` unpacks again.
+    let entry = |p: &Pkg| {
+        if only.is_empty() {
+            p.key()
+        } else {
+            format!("{} only={}", p.key(), only.join(","))
+        }
+    };
+    let todo: Vec<&Pkg> = pkgs.iter().filter(|p| !done.contains(&entry(p))).collect();
+    if todo.is_empty() {
+        return Ok(());
+    }
+    let dl = root.join(".download");
+    let _ = fs::remove_dir_all(&dl);
+    fs::create_dir_all(&dl)?;
+    let specs: Vec<String> = todo
+        .iter()
+        .map(|p| format!("{}={}", p.name, p.version))
+        .collect();
+    let download = |specs: &[String]| {
+        crate::run_cmd(
+            Command::new("apt-get")
+                // Root downloading into a directory the _apt user cannot write is fine here.
+                .args(["download", "-q", "-o", "APT::Sandbox::User=root"])
+                .args(specs)
+                .current_dir(&dl),
+        )
+    };
+    if download(&specs).is_err() {
+        // Stale package lists name files the mirror no longer has: refresh once and retry.
+        apt_update_once()?;
+        download(&specs).context("apt-get download")?;
+    }
+    let mut debs: Vec<PathBuf> = fs::read_dir(&dl)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "deb"))
+        .collect();
+    debs.sort();
+    if debs.len() != todo.len() {
+        bail!(
+            "apt-get download of {} packages left {} .deb files in {}",
+            todo.len(),
+            debs.len(),
+            dl.display()
+        );
+    }
+    for deb in &debs {
+        if only.is_empty() {
+            crate::run_cmd(Command::new("dpkg").arg("-x").arg(deb).arg(root))?;
+        } else {
+            extract_some(deb, root, only)?;
+        }
+    }
+    let mut all = done;
+    all.extend(todo.iter().map(|p| entry(p)));
+    let text: String = all.iter().map(|k| format!("{k}\n")).collect();
+    fs::write(&record, text)?;
+    fs::remove_dir_all(&dl)?;
+    Ok(())
+}
+
+/// `dpkg-deb --fsys-tarfile DEB | tar -x` of the members matching `patterns`.
+fn extract_some(deb: &Path, root: &Path, patterns: &[&str]) -> Result<()> {
+    eprintln!(
+        "xtask: $ dpkg-deb --fsys-tarfile {} | tar -x {}",
+        deb.display(),
+        patterns.join(" ")
+    );
+    let mut lister = Command::new("dpkg-deb")
+        .arg("--fsys-tarfile")
+        .arg(deb)
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("running dpkg-deb")?;
+    let tar_in = lister.stdout.take().context("dpkg-deb stdout")?;
+    let tar = Command::new("tar")
+        .args(["-x", "-C"])
+        .arg(root)
+        .args(["--wildcards", "--no-wildcards-match-slash"])
+        .args(patterns)
+        .stdin(tar_in)
+        .status()
+        .context("running tar")?;
+    let dpkg = lister.wait()?;
+    if !tar.success() || !dpkg.success() {
+        bail!(
+            "unpacking {} failed: dpkg-deb {dpkg}, tar {tar}",
+            deb.display()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn candidate_is_read_from_apt_cache_policy() {
+        let text = "qemu-system-x86:\n  Installed: (none)\n  Candidate: 1:7.2+dfsg-7+deb12u18+b3\n  Version table:\n";
+        assert_eq!(
+            parse_candidate(text).as_deref(),
+            Some("1:7.2+dfsg-7+deb12u18+b3")
+        );
+        assert_eq!(
+            parse_candidate("x:\n  Installed: (none)\n  Candidate: (none)\n"),
+            None
+        );
+        assert_eq!(parse_candidate(""), None);
+    }
+
+    #[test]
+    fn depends_groups_alternatives_and_skips_virtuals() {
+        let text = "qemu-system-x86\n  Depends: libaio1\n  |Depends: libfoo1\n  Depends: libbar1\n  Depends: <virt>\n  PreDepends: dpkg\n  Breaks: <qemu-kvm>\n  Recommends: qemu-utils\n  Depends: libaio1\n";
+        assert_eq!(
+            parse_depends(text),
+            [vec!["libaio1"], vec!["libfoo1", "libbar1"], vec!["dpkg"]]
+        );
+    }
+
+    #[test]
+    fn key_is_path_safe() {
+        let p = Pkg {
+            name: "qemu-system-x86".into(),
+            version: "1:7.2+dfsg-7".into(),
+        };
+        assert_eq!(p.key(), "qemu-system-x86_1-7.2+dfsg-7");
+    }
+}

@@ -1,0 +1,695 @@
+//! `cargo xtask vm-test`: the workspace's tests (the root integration suite included) run as
+//! root inside qemu VMs booted with a Debian kernel, once per cgroup layout.
+//!
+//! Everything the VMs need is prepared and cached under `target/vm/` and rebuilt only when its
+//! inputs change: the kernel package (`kernel/`), qemu with its firmware and missing
+//! libraries (`qemu/`), and a base initramfs (`base.cpio`, keyed by a hash of its content
+//! list). Per run and layout, `target/vm/<layout>/` holds `console.log` (kept), the 9p
+//! output directory `out/` (test logs, kept on failure or with `--keep`) and a scratch
+//! ext4 disk. The guest sees the workspace read-only at its host path, so the paths compiled
+//! into test binaries work unchanged; it has no network card.
+
+mod cpio;
+mod debs;
+mod initramfs;
+mod json;
+mod kernel;
+mod payload;
+mod qemu;
+mod report;
+
+use anyhow::{Context, Result, bail};
+use payload::{TestBinary, Workspace};
+use report::Layout;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const HELP: &str = "\
+cargo xtask vm-test [OPTIONS]
+
+Builds the workspace's test binaries and runs them as root in qemu VMs (Debian kernel,
+KVM when usable, TCG otherwise), one VM per cgroup layout, and fails with the names of the
+failing tests. Caches under target/vm/; console logs in target/vm/<layout>/console.log.
+
+Options:
+  --cgroup v2|v1|hybrid|all  layouts to boot, in that order for `all` (default: all)
+      v2:     only cgroup2 at /sys/fs/cgroup, every controller enabled for children
+      v1:     tmpfs with every v1 controller (systemd style: cpu,cpuacct co-mounted)
+      hybrid: one v1 hierarchy per controller plus cgroup2 at /sys/fs/cgroup/unified
+  --filter PATTERN           run only tests whose name contains PATTERN (repeatable)
+  --keep                     keep target/vm/<layout>/out (test logs) and the scratch disk
+  --timeout SECS             host-side limit per VM (default 1800)
+  --test-timeout SECS        guest-side limit per test binary (default 600)
+  --memory MB                guest memory (default 2048)
+  --smp N                    guest CPUs, also --test-threads (default 2)
+  --selftest                 prove the harness catches failures: asks the guest to fail
+                             vm::tests::selftest_deliberate_failure and succeeds only if the
+                             run fails naming exactly that test (default layout: v2)
+
+Environment: MYDOCKER_VMTEST_SELFTEST_FAIL=1 is passed into the guest (makes the run fail).
+";
+
+/// Debian packages the host needs to build the guest image and its scratch disk.
+const HOST_PACKAGES: &[&str] = &[
+    "busybox-static",
+    "iproute2",
+    "nftables",
+    "docker-registry",
+    "skopeo",
+    "umoci",
+    "apache2-utils",
+    "e2fsprogs",
+    "xz-utils",
+];
+
+const SELFTEST_ENV: &str = "MYDOCKER_VMTEST_SELFTEST_FAIL";
+const SELFTEST_NAME: &str = "vm::tests::selftest_deliberate_failure";
+const DISK_BYTES: u64 = 8 << 30;
+
+#[derive(Debug, Clone, PartialEq)]
+struct Options {
+    layouts: Vec<Layout>,
+    filters: Vec<String>,
+    keep: bool,
+    timeout: Duration,
+    test_timeout: u64,
+    memory_mb: u32,
+    smp: u32,
+    selftest: bool,
+}
+
+impl Options {
+    /// `Ok(None)` for `--help`.
+    fn parse(args: &[String]) -> Result<Option<Options>> {
+        let mut o = Options {
+            layouts: Vec::new(),
+            filters: Vec::new(),
+            keep: false,
+            timeout: Duration::from_secs(1800),
+            test_timeout: 600,
+            memory_mb: 2048,
+            smp: 2,
+            selftest: false,
+        };
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            let (flag, inline) = match arg.split_once('=') {
+                Some((f, v)) if f.starts_with("--") => (f, Some(v.to_owned())),
+                _ => (arg.as_str(), None),
+            };
+            let mut value = || -> Result<String> {
+                inline
+                    .clone()
+                    .or_else(|| it.next().cloned())
+                    .with_context(|| format!("{flag} needs a value"))
+            };
+            let number = |v: String| -> Result<u64> {
+                v.parse::<u64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .with_context(|| format!("{flag}: {v:?} is not a positive number"))
+            };
+            match flag {
+                "-h" | "--help" => return Ok(None),
+                "--cgroup" => {
+                    let v = value()?;
+                    if v == "all" {
+                        o.layouts.extend(Layout::ALL);
+                    } else {
+                        o.layouts.push(Layout::parse(&v).with_context(|| {
+                            format!("--cgroup {v:?}: expected v2, v1, hybrid or all")
+                        })?);
+                    }
+                }
+                "--filter" => o.filters.push(value()?),
+                "--keep" => o.keep = true,
+                "--selftest" => o.selftest = true,
+                "--timeout" => o.timeout = Duration::from_secs(number(value()?)?),
+                "--test-timeout" => o.test_timeout = number(value()?)?,
+                "--memory" => o.memory_mb = u32::try_from(number(value()?)?)?,
+                "--smp" => o.smp = u32::try_from(number(value()?)?)?,
+                other => {
+                    bail!("vm-test: unknown argument {other:?}; see `cargo xtask vm-test --help`")
+                }
+            }
+        }
+        if o.layouts.is_empty() {
+            o.layouts = if o.selftest {
+                vec![Layout::V2]
+            } else {
+                Layout::ALL.to_vec()
+            };
+        }
+        let mut seen = Vec::new();
+        o.layouts.retain(|l| {
+            let new = !seen.contains(l);
+            seen.push(*l);
+            new
+        });
+        Ok(Some(o))
+    }
+}
+
+/// Everything a VM run needs, prepared once.
+struct Ctx {
+    ws: Workspace,
+    cache: PathBuf,
+    kernel: kernel::Kernel,
+    qemu: qemu::Qemu,
+    initrd: PathBuf,
+    binaries: Vec<TestBinary>,
+    opts: Options,
+    kvm: bool,
+    selftest_fail: bool,
+}
+
+pub(crate) fn run(args: &[String]) -> Result<()> {
+    let Some(opts) = Options::parse(args)? else {
+        print!("{HELP}");
+        return Ok(());
+    };
+    let all = Instant::now();
+    crate::deps::install(HOST_PACKAGES)?;
+    let ws = payload::workspace()?;
+    let cache = ws.target.join("vm");
+    fs::create_dir_all(&cache)?;
+
+    let t = Instant::now();
+    let kernel = kernel::prepare(&cache)?;
+    let qemu = qemu::prepare(&cache)?;
+    let qemu_version = qemu::version_line(&qemu)?;
+    let mut prepare_secs = t.elapsed().as_secs_f64();
+
+    let t = Instant::now();
+    let (binaries, programs) = payload::build()?;
+    let build_secs = t.elapsed().as_secs_f64();
+
+    let t = Instant::now();
+    let base = initramfs::prepare(&cache, &kernel, &programs)?;
+    prepare_secs += t.elapsed().as_secs_f64();
+    let kvm = qemu::kvm_usable();
+    eprintln!(
+        "xtask: vm: build {build_secs:.1}s; prepare {prepare_secs:.1}s (kernel {}, {}, base image {} entries {}); {}",
+        kernel.release,
+        qemu_version,
+        base.files,
+        if base.built { "written" } else { "cached" },
+        if kvm { "KVM" } else { "TCG (no vmx/svm)" },
+    );
+    let selftest_fail = opts.selftest || std::env::var(SELFTEST_ENV).as_deref() == Ok("1");
+    let ctx = Ctx {
+        ws,
+        cache,
+        kernel,
+        qemu,
+        initrd: base.cpio,
+        binaries,
+        opts,
+        kvm,
+        selftest_fail,
+    };
+
+    let mut results = Vec::new();
+    for layout in &ctx.opts.layouts {
+        let r = run_layout(&ctx, *layout)?;
+        r.print_details();
+        results.push(r);
+    }
+    eprintln!(
+        "xtask: vm: total {:.1}s for {} layout(s)",
+        all.elapsed().as_secs_f64(),
+        results.len()
+    );
+    for r in &results {
+        println!("{}", r.summary_line());
+    }
+    if ctx.opts.selftest {
+        return check_selftest(&results);
+    }
+    let bad: Vec<String> = results.iter().filter_map(LayoutResult::problem).collect();
+    if !bad.is_empty() {
+        bail!("vm-test failed:\n  {}", bad.join("\n  "));
+    }
+    Ok(())
+}
+
+/// `--selftest` passes only when every layout failed with exactly the deliberate failure.
+fn check_selftest(results: &[LayoutResult]) -> Result<()> {
+    for r in results {
+        let expected_name = r.failures.len() == 1 && r.failures[0].ends_with(SELFTEST_NAME);
+        if !(matches!(r.outcome, Outcome::TestsFailed) && expected_name && r.failed == 1) {
+            bail!(
+                "selftest: vm({}) should have failed with only {SELFTEST_NAME}, got {:?} with failures {:?}",
+                r.layout,
+                r.outcome,
+                r.failures
+            );
+        }
+        println!(
+            "selftest: vm({}) failed as asked, naming {}",
+            r.layout, r.failures[0]
+        );
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Outcome {
+    Passed,
+    TestsFailed,
+    /// The guest ran but is not what the tests need (wrong cgroup layout, a failed check).
+    BrokenEnvironment(String),
+    /// The guest died or stopped without reporting (kernel panic, init failure).
+    Crashed(String),
+    TimedOut(Duration),
+}
+
+#[derive(Debug)]
+struct LayoutResult {
+    layout: Layout,
+    outcome: Outcome,
+    passed: u32,
+    failed: u32,
+    skipped: u32,
+    /// `label: test` of each failure.
+    failures: Vec<String>,
+    /// What to print for the failures (libtest's failure sections, crash notes).
+    details: String,
+    notes: Vec<String>,
+    wall: Duration,
+    boot_to_payload: Option<f64>,
+    payload_secs: Option<f64>,
+    dir: PathBuf,
+}
+
+impl LayoutResult {
+    fn summary_line(&self) -> String {
+        format!(
+            "vm({}): {} passed, {} failed, {} skipped",
+            self.layout, self.passed, self.failed, self.skipped
+        )
+    }
+
+    fn problem(&self) -> Option<String> {
+        let console = self.dir.join("console.log");
+        match &self.outcome {
+            Outcome::Passed => None,
+            Outcome::TestsFailed => Some(format!(
+                "vm({}): tests failed: {}",
+                self.layout,
+                self.failures.join(", ")
+            )),
+            Outcome::BrokenEnvironment(why) => Some(format!(
+                "vm({}): guest environment broken: {why}",
+                self.layout
+            )),
+            Outcome::Crashed(why) => Some(format!(
+                "vm({}): guest crashed: {why} (see {})",
+                self.layout,
+                console.display()
+            )),
+            Outcome::TimedOut(t) => Some(format!(
+                "vm({}): timed out after {}s (see {})",
+                self.layout,
+                t.as_secs(),
+                console.display()
+            )),
+        }
+    }
+
+    fn print_details(&self) {
+        if !self.details.is_empty() {
+            eprintln!("{}", self.details.trim_end());
+        }
+        for n in &self.notes {
+            eprintln!("xtask: vm({}): {n}", self.layout);
+        }
+        eprintln!(
+            "xtask: vm({}): VM wall {:.1}s, boot-to-payload {}, tests {}",
+            self.layout,
+            self.wall.as_secs_f64(),
+            self.boot_to_payload
+                .map_or("?".into(), |s| format!("{s:.1}s (guest uptime)")),
+            self.payload_secs.map_or("?".into(), |s| format!("{s:.1}s")),
+        );
+    }
+}
+
+/// Single-quotes `s` for the guest shell.
+fn sq(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+fn path_str(p: &Path) -> Result<&str> {
+    p.to_str()
+        .with_context(|| format!("{} is not UTF-8", p.display()))
+}
+
+fn run_layout(ctx: &Ctx, layout: Layout) -> Result<LayoutResult> {
+    let dir = ctx.cache.join(layout.name());
+    let out = dir.join("out");
+    if out.exists() {
+        fs::remove_dir_all(&out).with_context(|| format!("removing {}", out.display()))?;
+    }
+    fs::create_dir_all(out.join("tests"))?;
+
+    // What the guest reads from the output share.
+    let target_tmp = ctx.ws.target.join("tmp");
+    fs::create_dir_all(&target_tmp)?;
+    let mut config = String::new();
+    writeln!(config, "LAYOUT={}", sq(layout.name()))?;
+    writeln!(config, "THREADS={}", ctx.opts.smp)?;
+    writeln!(config, "TEST_TIMEOUT={}", ctx.opts.test_timeout)?;
+    writeln!(config, "TARGET_TMPDIR={}", sq(path_str(&target_tmp)?))?;
+    if ctx.selftest_fail {
+        writeln!(config, "export {SELFTEST_ENV}=1")?;
+    }
+    fs::write(out.join("config.sh"), config)?;
+    let mut shares = vec![qemu::Share {
+        tag: "vmtest_out".into(),
+        host: out.clone(),
+        readonly: false,
+    }];
+    let mut share_list = String::new();
+    for (tag, path) in [("ws", &ctx.ws.root), ("tgt", &ctx.ws.target)] {
+        if tag == "tgt" && ctx.ws.target.starts_with(&ctx.ws.root) {
+            continue;
+        }
+        writeln!(share_list, "{tag} {}", path_str(path)?)?;
+        shares.push(qemu::Share {
+            tag: tag.into(),
+            host: path.clone(),
+            readonly: true,
+        });
+    }
+    fs::write(out.join("shares"), share_list)?;
+    let mut script = String::new();
+    for b in &ctx.binaries {
+        write!(
+            script,
+            "run_test {} {} {}",
+            sq(&b.id),
+            sq(path_str(&b.manifest_dir)?),
+            sq(path_str(&b.exe)?)
+        )?;
+        for f in &ctx.opts.filters {
+            write!(script, " {}", sq(f))?;
+        }
+        script.push('\n');
+    }
+    fs::write(out.join("payload.sh"), script)?;
+
+    let disk = dir.join("scratch.img");
+    make_disk(&disk)?;
+
+    let cmdline = [
+        "console=ttyS0",
+        "panic=-1",
+        "rdinit=/init",
+        "loglevel=4",
+        "mitigations=off",
+        "i8042.noaux",
+        "i8042.nokbd",
+        "i8042.nopnp",
+        "random.trust_cpu=on",
+        "nowatchdog",
+    ]
+    .join(" ");
+    let spec = qemu::VmSpec {
+        kernel: ctx.kernel.image.clone(),
+        initrd: ctx.initrd.clone(),
+        cmdline,
+        console_log: dir.join("console.log"),
+        marker: dir.join("exit-marker"),
+        qemu_log: dir.join("qemu.log"),
+        disk: disk.clone(),
+        shares,
+        memory_mb: ctx.opts.memory_mb,
+        smp: ctx.opts.smp,
+        timeout: ctx.opts.timeout,
+        kvm: ctx.kvm,
+    };
+    eprintln!(
+        "xtask: vm({layout}): booting {} with {} test binaries",
+        ctx.kernel
+            .image
+            .file_name()
+            .map_or("".into(), |n| n.to_string_lossy()),
+        ctx.binaries.len()
+    );
+    let (end, wall) = qemu::boot(&ctx.qemu, &spec)?;
+    let result = analyze(ctx, layout, &dir, end, wall);
+    let clean = matches!(result.outcome, Outcome::Passed);
+    if !ctx.opts.keep {
+        let _ = fs::remove_file(&disk);
+        if clean {
+            let _ = fs::remove_dir_all(&out);
+        }
+    }
+    Ok(result)
+}
+
+fn make_disk(disk: &Path) -> Result<()> {
+    let _ = fs::remove_file(disk);
+    let f = fs::File::create(disk).with_context(|| format!("creating {}", disk.display()))?;
+    f.set_len(DISK_BYTES)?;
+    drop(f);
+    let out = Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-L", "vmtest", "-m", "0", "-O", "^has_journal"])
+        .args(["-E", "lazy_itable_init=1,nodiscard"])
+        .arg(disk)
+        .output()
+        .context("running mkfs.ext4 (e2fsprogs)")?;
+    if !out.status.success() {
+        bail!(
+            "mkfs.ext4 {} failed: {}",
+            disk.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+fn read(p: &Path) -> String {
+    fs::read(p)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}
+
+fn analyze(
+    ctx: &Ctx,
+    layout: Layout,
+    dir: &Path,
+    end: qemu::VmEnd,
+    wall: Duration,
+) -> LayoutResult {
+    let out = dir.join("out");
+    let console = read(&dir.join("console.log"));
+    let marker = report::exit_marker(&read(&dir.join("exit-marker")));
+    let timings = read(&out.join("timings"));
+    let statuses = report::parse_status(&read(&out.join("status")));
+    let mut r = LayoutResult {
+        layout,
+        outcome: Outcome::Passed,
+        passed: 0,
+        failed: 0,
+        skipped: 0,
+        failures: Vec::new(),
+        details: String::new(),
+        notes: report::kernel_trouble(&console)
+            .into_iter()
+            .map(|l| format!("kernel: {l}"))
+            .collect(),
+        wall,
+        boot_to_payload: report::timing(&timings, "payload-start"),
+        payload_secs: report::timing(&timings, "payload-end")
+            .zip(report::timing(&timings, "payload-start"))
+            .map(|(e, s)| e - s),
+        dir: dir.to_owned(),
+    };
+
+    // Tests first: whatever ran is counted even if the guest died later.
+    for b in &ctx.binaries {
+        let Some(st) = statuses.iter().find(|s| s.id == b.id) else {
+            continue;
+        };
+        let res = report::parse_libtest(&read(&out.join("tests").join(format!("{}.log", b.id))));
+        let skipped = res.skipped.len() as u32;
+        r.passed += res.passed.saturating_sub(skipped);
+        r.skipped += skipped + res.ignored;
+        r.failed += res.failed;
+        r.failures
+            .extend(res.failures.iter().map(|f| format!("{}: {f}", b.label)));
+        if !res.failure_output.is_empty() {
+            let _ = writeln!(
+                r.details,
+                "---- {} failures ----\n{}",
+                b.label, res.failure_output
+            );
+        }
+        if st.rc != 0 && (!res.finished || res.failed == 0) {
+            let why = if st.rc == 137 && st.seconds + 1.0 >= ctx.opts.test_timeout as f64 {
+                format!(
+                    "killed after the {}s guest-side timeout",
+                    ctx.opts.test_timeout
+                )
+            } else if !res.finished {
+                format!("exited with status {} before its summary", st.rc)
+            } else {
+                format!("exited with status {}", st.rc)
+            };
+            r.failed += 1;
+            r.failures.push(format!("{} ({why})", b.label));
+            let log = out.join("tests").join(format!("{}.log", b.id));
+            let _ = writeln!(
+                r.details,
+                "---- {} {why}; log: {} ----",
+                b.label,
+                log.display()
+            );
+        }
+    }
+    let ran = ctx
+        .binaries
+        .iter()
+        .filter(|b| statuses.iter().any(|s| s.id == b.id))
+        .count();
+
+    r.outcome = match end {
+        qemu::VmEnd::TimedOut => Outcome::TimedOut(wall),
+        qemu::VmEnd::Exited(status) => match marker {
+            None => Outcome::Crashed(match report::kernel_panic(&console) {
+                Some(p) => p,
+                None => format!(
+                    "the guest stopped without reporting a result (qemu {status}; {ran}/{} test binaries ran)",
+                    ctx.binaries.len()
+                ),
+            }),
+            Some(code) => {
+                let layout_check = report::classify_mounts(&read(&out.join("cgroup-mounts")));
+                let missing =
+                    report::missing_v2_controllers(layout, &read(&out.join("cgroup-controllers")));
+                let preflight: Vec<String> = read(&out.join("preflight"))
+                    .lines()
+                    .filter(|l| !l.starts_with("ok "))
+                    .map(str::to_owned)
+                    .collect();
+                match layout_check {
+                    Err(e) => Outcome::BrokenEnvironment(format!("cgroup layout: {e}")),
+                    Ok(seen) if seen != layout => Outcome::BrokenEnvironment(format!(
+                        "asked for cgroup {layout}, the guest had {seen}"
+                    )),
+                    Ok(_) if !missing.is_empty() => Outcome::BrokenEnvironment(format!(
+                        "the cgroup2 root lacks controllers {missing:?}"
+                    )),
+                    Ok(_) if !preflight.is_empty() => {
+                        Outcome::BrokenEnvironment(preflight.join("; "))
+                    }
+                    Ok(_) if ran < ctx.binaries.len() => Outcome::BrokenEnvironment(format!(
+                        "only {ran} of {} test binaries ran",
+                        ctx.binaries.len()
+                    )),
+                    Ok(_) if r.failed > 0 => Outcome::TestsFailed,
+                    Ok(_) if code != 0 => Outcome::BrokenEnvironment(format!(
+                        "the guest reported exit {code} but no test failed"
+                    )),
+                    Ok(_) => Outcome::Passed,
+                }
+            }
+        },
+    };
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_owned).collect()
+    }
+
+    /// The harness's proof that it cannot pass vacuously: `cargo xtask vm-test --selftest`
+    /// (or `MYDOCKER_VMTEST_SELFTEST_FAIL=1`) asks the guest to make this test fail, and the
+    /// run must then fail naming it. Anywhere else it passes.
+    #[test]
+    fn selftest_deliberate_failure() {
+        let asked = std::env::var_os("MYDOCKER_VMTEST").is_some()
+            && std::env::var(SELFTEST_ENV).as_deref() == Ok("1");
+        assert!(
+            !asked,
+            "deliberate failure requested by vm-test's self-test"
+        );
+    }
+
+    /// Inside a vm-test guest, the cgroup mounts are the layout the host asked for.
+    #[test]
+    fn guest_cgroup_layout_is_the_one_asked_for() {
+        let Ok(asked) = std::env::var("MYDOCKER_VMTEST_CGROUP") else {
+            println!("skipped: not inside a vm-test guest");
+            return;
+        };
+        let mounts = fs::read_to_string("/proc/self/mounts").unwrap();
+        let only_cgroup: String = mounts
+            .lines()
+            .filter(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .is_some_and(|p| p.starts_with("/sys/fs/cgroup"))
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_eq!(
+            report::classify_mounts(&only_cgroup).map(Layout::name),
+            Ok(asked.as_str()),
+            "{only_cgroup}"
+        );
+    }
+
+    #[test]
+    fn options_are_parsed() {
+        let o = Options::parse(&[]).unwrap().unwrap();
+        assert_eq!(o.layouts, Layout::ALL);
+        assert!(!o.keep && !o.selftest && o.filters.is_empty());
+        let o = Options::parse(&args(
+            "--cgroup v1 --filter a --filter=b --keep --timeout 5 --smp 1",
+        ))
+        .unwrap()
+        .unwrap();
+        assert_eq!(o.layouts, [Layout::V1]);
+        assert_eq!(o.filters, ["a", "b"]);
+        assert!(o.keep);
+        assert_eq!((o.timeout, o.smp), (Duration::from_secs(5), 1));
+        let o = Options::parse(&args("--cgroup=hybrid --cgroup v2 --cgroup v2"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(o.layouts, [Layout::Hybrid, Layout::V2]);
+        let o = Options::parse(&args("--selftest")).unwrap().unwrap();
+        assert_eq!(o.layouts, [Layout::V2]);
+        assert!(Options::parse(&args("--help")).unwrap().is_none());
+        for bad in [
+            "--cgroup v3",
+            "--cgroup",
+            "--timeout 0",
+            "--smp x",
+            "--bogus",
+        ] {
+            assert!(Options::parse(&args(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn shell_quoting_survives_quotes() {
+        assert_eq!(sq("a b"), "'a b'");
+        assert_eq!(sq("it's"), r"'it'\''s'");
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!("printf %s {}", sq("x'y \"$HOME\" `z`")))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "x'y \"$HOME\" `z`");
+    }
+}
