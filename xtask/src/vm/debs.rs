@@ -3,10 +3,12 @@
 //! newer qemu-utils this machine has; the guest kernel has no business in /boot).
 
 use anyhow::{Context, Result, bail};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A package at the version apt would install.
@@ -34,6 +36,90 @@ impl Pkg {
 
 static APT_UPDATED: AtomicBool = AtomicBool::new(false);
 
+/// Answers of `apt-cache` (over a second each here: this apt keeps no binary cache), kept in
+/// a file and trusted while the package lists they came from are unchanged.
+static MEMO: Mutex<Option<Memo>> = Mutex::new(None);
+
+#[derive(Debug)]
+struct Memo {
+    path: PathBuf,
+    lists: String,
+    answers: BTreeMap<String, String>,
+}
+
+/// Remembers apt answers in `path` from now on (for this process and the next runs).
+pub(crate) fn use_memo(path: &Path) {
+    let lists = lists_fingerprint();
+    let mut answers = BTreeMap::new();
+    if let Ok(text) = fs::read_to_string(path) {
+        let mut lines = text.lines();
+        if lines.next() == Some(lists.as_str()) {
+            for l in lines {
+                if let Some((q, a)) = l.split_once('\t') {
+                    answers.insert(q.to_owned(), a.to_owned());
+                }
+            }
+        }
+    }
+    if let Ok(mut m) = MEMO.lock() {
+        *m = Some(Memo {
+            path: path.to_owned(),
+            lists,
+            answers,
+        });
+    }
+}
+
+/// Names, sizes and times of apt's package lists: what apt-cache answers from.
+fn lists_fingerprint() -> String {
+    let mut entries: Vec<String> = fs::read_dir("/var/lib/apt/lists")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    let m = e.metadata().ok()?;
+                    Some(format!("{:?} {} {}", e.file_name(), m.len(), m.mtime()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    entries.sort();
+    let mut h = super::Fnv::new();
+    for e in &entries {
+        h.put(e.as_bytes());
+    }
+    format!("apt-lists {:016x}", h.finish())
+}
+
+/// `answer(question)` through the memo.
+fn memoized(question: &str, answer: impl FnOnce() -> Result<String>) -> Result<String> {
+    if let Some(a) = MEMO
+        .lock()
+        .ok()
+        .and_then(|m| m.as_ref().and_then(|m| m.answers.get(question).cloned()))
+    {
+        return Ok(a);
+    }
+    let a = answer()?;
+    if let Ok(mut guard) = MEMO.lock()
+        && let Some(m) = guard.as_mut()
+    {
+        // After an `apt-get update` the lists differ: start over with the new fingerprint.
+        let now = lists_fingerprint();
+        if now != m.lists {
+            m.lists = now;
+            m.answers.clear();
+        }
+        m.answers.insert(question.to_owned(), a.clone());
+        let mut text = format!("{}\n", m.lists);
+        for (q, a) in &m.answers {
+            text.push_str(&format!("{q}\t{a}\n"));
+        }
+        // A memo that cannot be written only costs time next run.
+        let _ = fs::write(&m.path, text);
+    }
+    Ok(a)
+}
+
 fn apt_update_once() -> Result<()> {
     if !APT_UPDATED.swap(true, Ordering::SeqCst) {
         crate::run_cmd(Command::new("apt-get").args(["update", "-q"]))?;
@@ -58,13 +144,18 @@ fn output(cmd: &mut Command) -> Result<String> {
 
 /// The version apt would install of `name` (runs `apt-get update` once if apt knows none).
 pub(crate) fn candidate(name: &str) -> Result<Pkg> {
+    let version = memoized(&format!("candidate {name}"), || candidate_version(name))?;
+    Ok(Pkg {
+        name: name.to_owned(),
+        version,
+    })
+}
+
+fn candidate_version(name: &str) -> Result<String> {
     for attempt in 0..2 {
         let text = output(Command::new("apt-cache").args(["policy", name]))?;
         if let Some(version) = parse_candidate(&text) {
-            return Ok(Pkg {
-                name: name.to_owned(),
-                version,
-            });
+            return Ok(version);
         }
         if attempt == 0 {
             apt_update_once()?;
@@ -84,8 +175,20 @@ fn parse_candidate(policy: &str) -> Option<String> {
 
 /// Hard dependencies of `name`: one group per `A | B | C` alternative, real packages only.
 pub(crate) fn depends(name: &str) -> Result<Vec<Vec<String>>> {
-    let text = output(Command::new("apt-cache").args(["depends", name]))?;
-    Ok(parse_depends(&text))
+    // Memo form: groups split by `,`, alternatives by `|`.
+    let flat = memoized(&format!("depends {name}"), || {
+        let text = output(Command::new("apt-cache").args(["depends", name]))?;
+        Ok(parse_depends(&text)
+            .iter()
+            .map(|g| g.join("|"))
+            .collect::<Vec<_>>()
+            .join(","))
+    })?;
+    Ok(flat
+        .split(',')
+        .filter(|g| !g.is_empty())
+        .map(|g| g.split('|').map(str::to_owned).collect())
+        .collect())
 }
 
 /// Parses `apt-cache depends`: a `|Depends:` line opens an alternative group that the next

@@ -181,7 +181,7 @@ impl Tree {
 
     /// A stable hash of everything that ends up in the archive.
     pub(crate) fn key(&self) -> String {
-        let mut h = Fnv::new();
+        let mut h = super::Fnv::new();
         h.put(FORMAT.as_bytes());
         for (path, node) in &self.nodes {
             h.put(path.as_bytes());
@@ -190,7 +190,7 @@ impl Tree {
                 h.put(bytes);
             }
         }
-        format!("{:016x}", h.0)
+        format!("{:016x}", h.finish())
     }
 
     pub(crate) fn write_cpio(&self, dest: &Path) -> Result<()> {
@@ -227,24 +227,6 @@ impl Tree {
 
     pub(crate) fn len(&self) -> usize {
         self.nodes.len()
-    }
-}
-
-/// 64-bit FNV-1a: stable across Rust versions, unlike `DefaultHasher`.
-struct Fnv(u64);
-
-impl Fnv {
-    fn new() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-    fn put(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 ^= u64::from(*b);
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
-        }
-        // Field separator, so ("ab","c") and ("a","bc") differ.
-        self.0 ^= 0xff;
-        self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
     }
 }
 

@@ -153,6 +153,27 @@ impl Options {
     }
 }
 
+/// 64-bit FNV-1a, for cache keys: stable across Rust versions, unlike `DefaultHasher`.
+pub(crate) struct Fnv(u64);
+
+impl Fnv {
+    pub(crate) fn new() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+
+    /// Hashes `bytes` as one field (a separator follows, so ("ab","c") != ("a","bc")).
+    pub(crate) fn put(&mut self, bytes: &[u8]) {
+        for b in bytes.iter().chain(&[0xff]) {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    pub(crate) fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// Everything a VM run needs, prepared once.
 struct Ctx {
     ws: Workspace,
@@ -176,12 +197,15 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let ws = payload::workspace()?;
     let cache = ws.target.join("vm");
     fs::create_dir_all(&cache)?;
+    debs::use_memo(&cache.join("apt-memo"));
 
     let t = Instant::now();
     let kernel = kernel::prepare(&cache)?;
+    let kernel_secs = t.elapsed().as_secs_f64();
+    let t = Instant::now();
     let qemu = qemu::prepare(&cache)?;
     let qemu_version = qemu::version_line(&qemu)?;
-    let mut prepare_secs = t.elapsed().as_secs_f64();
+    let qemu_secs = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
     let (binaries, programs) = payload::build()?;
@@ -189,10 +213,11 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
 
     let t = Instant::now();
     let base = initramfs::prepare(&cache, &kernel, &programs)?;
-    prepare_secs += t.elapsed().as_secs_f64();
+    let image_secs = t.elapsed().as_secs_f64();
     let kvm = qemu::kvm_usable();
     eprintln!(
-        "xtask: vm: build {build_secs:.1}s; prepare {prepare_secs:.1}s (kernel {}, {}, base image {} entries {}); {}",
+        "xtask: vm: build {build_secs:.1}s; prepare {:.1}s: kernel {} {kernel_secs:.1}s, {} {qemu_secs:.1}s, base image ({} entries, {}) {image_secs:.1}s; {}",
+        kernel_secs + qemu_secs + image_secs,
         kernel.release,
         qemu_version,
         base.files,
@@ -679,6 +704,20 @@ mod tests {
         ] {
             assert!(Options::parse(&args(bad)).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn fnv_is_stable_and_field_separated() {
+        let hash = |fields: &[&str]| {
+            let mut h = Fnv::new();
+            for f in fields {
+                h.put(f.as_bytes());
+            }
+            h.finish()
+        };
+        assert_eq!(hash(&["a"]), hash(&["a"]));
+        assert_ne!(hash(&["ab", "c"]), hash(&["a", "bc"]));
+        assert_ne!(hash(&[""]), hash(&[]));
     }
 
     #[test]
