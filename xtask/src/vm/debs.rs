@@ -90,34 +90,43 @@ fn lists_fingerprint() -> String {
     format!("apt-lists {:016x}", h.finish())
 }
 
-/// `answer(question)` through the memo.
-fn memoized(question: &str, answer: impl FnOnce() -> Result<String>) -> Result<String> {
-    if let Some(a) = MEMO
-        .lock()
+fn memo_get(question: &str) -> Option<String> {
+    MEMO.lock()
         .ok()
         .and_then(|m| m.as_ref().and_then(|m| m.answers.get(question).cloned()))
-    {
-        return Ok(a);
+}
+
+fn memo_put(answers: &[(String, String)]) {
+    let Ok(mut guard) = MEMO.lock() else { return };
+    let Some(m) = guard.as_mut() else { return };
+    // After an `apt-get update` the lists differ: start over with the new fingerprint.
+    let now = lists_fingerprint();
+    if now != m.lists {
+        m.lists = now;
+        m.answers.clear();
     }
-    let a = answer()?;
-    if let Ok(mut guard) = MEMO.lock()
-        && let Some(m) = guard.as_mut()
-    {
-        // After an `apt-get update` the lists differ: start over with the new fingerprint.
-        let now = lists_fingerprint();
-        if now != m.lists {
-            m.lists = now;
-            m.answers.clear();
-        }
-        m.answers.insert(question.to_owned(), a.clone());
-        let mut text = format!("{}\n", m.lists);
-        for (q, a) in &m.answers {
-            text.push_str(&format!("{q}\t{a}\n"));
-        }
-        // A memo that cannot be written only costs time next run.
-        let _ = fs::write(&m.path, text);
+    m.answers.extend(answers.iter().cloned());
+    let mut text = format!("{}\n", m.lists);
+    for (q, a) in &m.answers {
+        text.push_str(&format!("{q}\t{a}\n"));
     }
-    Ok(a)
+    // A memo that cannot be written only costs time next run.
+    let _ = fs::write(&m.path, text);
+}
+
+/// Splits `apt-cache` output for several packages into (package, section) pairs: a section
+/// starts at a line without indentation (`name` or `name:`).
+fn sections(text: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in text.lines() {
+        if !line.is_empty() && !line.starts_with(char::is_whitespace) {
+            out.push((line.trim_end_matches(':').to_owned(), String::new()));
+        } else if let Some((_, body)) = out.last_mut() {
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
+    out
 }
 
 fn apt_update_once() -> Result<()> {
@@ -144,24 +153,45 @@ fn output(cmd: &mut Command) -> Result<String> {
 
 /// The version apt would install of `name` (runs `apt-get update` once if apt knows none).
 pub(crate) fn candidate(name: &str) -> Result<Pkg> {
-    let version = memoized(&format!("candidate {name}"), || candidate_version(name))?;
-    Ok(Pkg {
-        name: name.to_owned(),
-        version,
-    })
+    let mut v = candidates(&[name.to_owned()])?;
+    v.pop().context("no candidate")
 }
 
-fn candidate_version(name: &str) -> Result<String> {
-    for attempt in 0..2 {
-        let text = output(Command::new("apt-cache").args(["policy", name]))?;
-        if let Some(version) = parse_candidate(&text) {
-            return Ok(version);
+/// The versions apt would install, asking apt once for all those not remembered.
+pub(crate) fn candidates(names: &[String]) -> Result<Vec<Pkg>> {
+    let question = |n: &str| format!("candidate {n}");
+    let unknown: Vec<&String> = names
+        .iter()
+        .filter(|n| memo_get(&question(n)).is_none())
+        .collect();
+    if !unknown.is_empty() {
+        let mut found = Vec::new();
+        for attempt in 0..2 {
+            let text = output(Command::new("apt-cache").arg("policy").args(&unknown))?;
+            found = sections(&text)
+                .into_iter()
+                .filter_map(|(n, body)| Some((question(&n), parse_candidate(&body)?)))
+                .collect();
+            if found.len() == unknown.len() {
+                break;
+            }
+            if attempt == 0 {
+                apt_update_once()?;
+            }
         }
-        if attempt == 0 {
-            apt_update_once()?;
-        }
+        memo_put(&found);
     }
-    bail!("apt knows no installable version of {name}")
+    names
+        .iter()
+        .map(|n| {
+            let version = memo_get(&question(n))
+                .with_context(|| format!("apt knows no installable version of {n}"))?;
+            Ok(Pkg {
+                name: n.clone(),
+                version,
+            })
+        })
+        .collect()
 }
 
 fn parse_candidate(policy: &str) -> Option<String> {
@@ -175,20 +205,44 @@ fn parse_candidate(policy: &str) -> Option<String> {
 
 /// Hard dependencies of `name`: one group per `A | B | C` alternative, real packages only.
 pub(crate) fn depends(name: &str) -> Result<Vec<Vec<String>>> {
+    Ok(depends_of(&[name.to_owned()])?.pop().unwrap_or_default())
+}
+
+/// [`depends`] of several packages, asking apt once for all those not remembered.
+pub(crate) fn depends_of(names: &[String]) -> Result<Vec<Vec<Vec<String>>>> {
     // Memo form: groups split by `,`, alternatives by `|`.
-    let flat = memoized(&format!("depends {name}"), || {
-        let text = output(Command::new("apt-cache").args(["depends", name]))?;
-        Ok(parse_depends(&text)
-            .iter()
-            .map(|g| g.join("|"))
-            .collect::<Vec<_>>()
-            .join(","))
-    })?;
-    Ok(flat
-        .split(',')
-        .filter(|g| !g.is_empty())
-        .map(|g| g.split('|').map(str::to_owned).collect())
-        .collect())
+    let question = |n: &str| format!("depends {n}");
+    let unknown: Vec<&String> = names
+        .iter()
+        .filter(|n| memo_get(&question(n)).is_none())
+        .collect();
+    if !unknown.is_empty() {
+        let text = output(Command::new("apt-cache").arg("depends").args(&unknown))?;
+        let found: Vec<(String, String)> = sections(&text)
+            .into_iter()
+            .map(|(n, body)| {
+                let flat = parse_depends(&body)
+                    .iter()
+                    .map(|g| g.join("|"))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                (question(&n), flat)
+            })
+            .collect();
+        memo_put(&found);
+    }
+    names
+        .iter()
+        .map(|n| {
+            let flat = memo_get(&question(n))
+                .with_context(|| format!("apt-cache depends knows no {n}"))?;
+            Ok(flat
+                .split(',')
+                .filter(|g| !g.is_empty())
+                .map(|g| g.split('|').map(str::to_owned).collect())
+                .collect())
+        })
+        .collect()
 }
 
 /// Parses `apt-cache depends`: a `|Depends:` line opens an alternative group that the next
@@ -357,6 +411,23 @@ mod tests {
         assert_eq!(
             parse_depends(text),
             [vec!["libaio1"], vec!["libfoo1", "libbar1"], vec!["dpkg"]]
+        );
+    }
+
+    #[test]
+    fn output_for_several_packages_is_split() {
+        let policy = "libfdt1:\n  Installed: (none)\n  Candidate: 1.6.1-4+b1\nseabios:\n  Installed: (none)\n  Candidate: 1.16.2-1\n";
+        let s = sections(policy);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].0, "libfdt1");
+        assert_eq!(parse_candidate(&s[1].1).as_deref(), Some("1.16.2-1"));
+        let deps =
+            "libfdt1\n  Depends: libc6\nlibslirp0\n  Depends: libc6\n  Depends: libglib2.0-0\n";
+        let s = sections(deps);
+        assert_eq!(s[1].0, "libslirp0");
+        assert_eq!(
+            parse_depends(&s[1].1),
+            [vec!["libc6"], vec!["libglib2.0-0"]]
         );
     }
 

@@ -1,7 +1,7 @@
 //! qemu from Debian's packages, unpacked into the cache with the runtime libraries the host
 //! lacks, and one bounded VM run.
 
-use super::debs::{self, Pkg};
+use super::debs;
 use anyhow::{Context, Result, bail};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -50,11 +50,8 @@ pub(crate) fn prepare(cache: &Path) -> Result<Qemu> {
         .join(":");
     let ready = root.join(".ready");
     if !ready.is_file() {
-        let mut pkgs: Vec<Pkg> = Vec::new();
-        for name in PACKAGES {
-            pkgs.push(debs::candidate(name)?);
-        }
-        debs::fetch_into(&pkgs, &root, &[])?;
+        let names: Vec<String> = PACKAGES.iter().map(|s| (*s).to_owned()).collect();
+        debs::fetch_into(&debs::candidates(&names)?, &root, &[])?;
         // Libraries: follow the Depends of what we unpacked, taking only library packages
         // the host lacks, until ldd is satisfied (bounded: the closure is small).
         // Only the emulator's own package: qemu-system-common's libraries serve its helper
@@ -66,8 +63,8 @@ pub(crate) fn prepare(cache: &Path) -> Result<Qemu> {
                 break;
             }
             let mut wanted = Vec::new();
-            for p in &frontier {
-                for group in debs::depends(p)? {
+            for groups in debs::depends_of(&frontier)? {
+                for group in groups {
                     if group
                         .iter()
                         .any(|d| seen.contains(d) || debs::is_installed(d))
@@ -83,10 +80,7 @@ pub(crate) fn prepare(cache: &Path) -> Result<Qemu> {
             if wanted.is_empty() {
                 break;
             }
-            let pkgs = wanted
-                .iter()
-                .map(|n| debs::candidate(n))
-                .collect::<Result<Vec<_>>>()?;
+            let pkgs = debs::candidates(&wanted)?;
             eprintln!("xtask: vm: qemu needs {}", wanted.join(" "));
             debs::fetch_into(&pkgs, &root, &[])?;
             frontier = wanted;
