@@ -18,6 +18,15 @@ use std::process::Command;
 /// Bump when the image layout changes in a way the tree hash would not see.
 const FORMAT: &str = "vmtest-initramfs-1";
 
+/// Big host programs the guest gets through the `vmtest_tools` 9p share (a copy in
+/// `target/vm/tools/`) rather than in the initramfs: the kernel unpacks every byte of the
+/// initramfs at each boot, slowly under TCG, while a share is read on demand. Their shared
+/// libraries are in the image; the image has symlinks at their host paths.
+pub(crate) const SHARED_TOOLS: &[&str] = &["docker-registry", "skopeo", "umoci"];
+
+/// Where the guest mounts the tools share.
+pub(crate) const TOOLS_MOUNT: &str = "/vmtest/tools";
+
 /// Host programs the guest gets, found on the host's PATH.
 pub(crate) const TOOLS: &[&str] = &[
     "busybox",
@@ -300,7 +309,8 @@ pub(crate) fn prepare(
     kernel: &Kernel,
     extra_programs: &[PathBuf],
 ) -> Result<BaseImage> {
-    let tree = describe(kernel, extra_programs)?;
+    let (tree, shared) = describe(kernel, extra_programs)?;
+    copy_shared_tools(&cache.join("tools"), &shared)?;
     let key = tree.key();
     let cpio = cache.join("base.cpio");
     let key_file = cache.join("base.key");
@@ -321,7 +331,8 @@ pub(crate) fn prepare(
     })
 }
 
-fn describe(kernel: &Kernel, extra_programs: &[PathBuf]) -> Result<Tree> {
+/// The image's tree, and the (host path, name) of the tools to serve over the tools share.
+fn describe(kernel: &Kernel, extra_programs: &[PathBuf]) -> Result<(Tree, Vec<(PathBuf, String)>)> {
     let mut t = Tree::default();
     // Merged /usr like the host, so absolute paths baked into programs keep working.
     for link in ["bin", "sbin", "lib", "lib64"] {
@@ -374,12 +385,27 @@ fn describe(kernel: &Kernel, extra_programs: &[PathBuf]) -> Result<Tree> {
 
     let mut real = BTreeSet::new();
     let mut busybox = None;
+    let mut shared = Vec::new();
     for tool in TOOLS {
         let path = which(tool).with_context(|| {
             format!("the VM image needs `{tool}` from the host; run `cargo xtask deps`")
         })?;
-        let at = t.host_program(&path)?;
         real.insert((*tool).to_owned());
+        if SHARED_TOOLS.contains(tool) {
+            for lib in shared_libs(&path)? {
+                if !t.contains(&lib.to_string_lossy()) {
+                    t.host_file(&lib)?;
+                }
+            }
+            let meta = fs::metadata(&path)?;
+            t.add(
+                &path.to_string_lossy(),
+                Node::Symlink(format!("{TOOLS_MOUNT}/{tool}")),
+            );
+            shared.push((path, (*tool).to_owned(), meta.len(), meta.mtime()));
+            continue;
+        }
+        let at = t.host_program(&path)?;
         if *tool == "busybox" {
             busybox = Some((path, at));
         }
@@ -444,7 +470,33 @@ fn describe(kernel: &Kernel, extra_programs: &[PathBuf]) -> Result<Tree> {
     let order: String = boot.iter().map(|m| format!("{}\n", m.rel)).collect();
     t.data("etc/vmtest/modules", 0o644, order);
     t.data("init", 0o755, INIT);
-    Ok(t)
+    // The shared tools' identity, so the key changes with them.
+    let list: String = shared
+        .iter()
+        .map(|(p, name, len, mtime)| format!("{name} {} {len} {mtime}\n", p.display()))
+        .collect();
+    t.data("etc/vmtest/shared-tools", 0o644, list);
+    Ok((
+        t,
+        shared.into_iter().map(|(p, name, ..)| (p, name)).collect(),
+    ))
+}
+
+/// Copies the shared tools into `dir` (the tools share) where missing or different.
+fn copy_shared_tools(dir: &Path, tools: &[(PathBuf, String)]) -> Result<()> {
+    fs::create_dir_all(dir)?;
+    for (host, name) in tools {
+        let dest = dir.join(name);
+        let src_meta = fs::metadata(host)?;
+        let same = fs::metadata(&dest)
+            .is_ok_and(|d| d.len() == src_meta.len() && d.mtime() >= src_meta.mtime());
+        if !same {
+            let tmp = dir.join(format!(".{name}.tmp"));
+            fs::copy(host, &tmp).with_context(|| format!("copying {}", host.display()))?;
+            fs::rename(&tmp, &dest)?;
+        }
+    }
+    Ok(())
 }
 
 fn etc_files(t: &mut Tree) -> Result<()> {

@@ -41,8 +41,8 @@ Options:
       hybrid: one v1 hierarchy per controller plus cgroup2 at /sys/fs/cgroup/unified
   --filter PATTERN           run only tests whose name contains PATTERN (repeatable)
   --keep                     keep target/vm/<layout>/out (test logs) and the scratch disk
-  --timeout SECS             host-side limit per VM (default 1800)
-  --test-timeout SECS        guest-side limit per test binary (default 600)
+  --timeout SECS             host-side limit per VM (default 900)
+  --test-timeout SECS        guest-side limit per test binary (default 300)
   --memory MB                guest memory (default 2048)
   --smp N                    guest CPUs, also --test-threads (default 2)
   --selftest                 prove the harness catches failures: asks the guest to fail
@@ -88,8 +88,8 @@ impl Options {
             layouts: Vec::new(),
             filters: Vec::new(),
             keep: false,
-            timeout: Duration::from_secs(1800),
-            test_timeout: 600,
+            timeout: Duration::from_secs(900),
+            test_timeout: 300,
             memory_mb: 2048,
             smp: 2,
             selftest: false,
@@ -197,6 +197,15 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let ws = payload::workspace()?;
     let cache = ws.target.join("vm");
     fs::create_dir_all(&cache)?;
+    // One vm-test at a time per target directory: they share the cache and output dirs.
+    let lock = fs::File::create(cache.join(".lock"))?;
+    if lock.try_lock().is_err() {
+        eprintln!(
+            "xtask: vm: another vm-test uses {}; waiting",
+            cache.display()
+        );
+        lock.lock()?;
+    }
     debs::use_memo(&cache.join("apt-memo"));
 
     let t = Instant::now();
@@ -399,6 +408,12 @@ fn run_layout(ctx: &Ctx, layout: Layout) -> Result<LayoutResult> {
         readonly: false,
     }];
     let mut share_list = String::new();
+    writeln!(share_list, "vmtest_tools {}", initramfs::TOOLS_MOUNT)?;
+    shares.push(qemu::Share {
+        tag: "vmtest_tools".into(),
+        host: ctx.cache.join("tools"),
+        readonly: true,
+    });
     for (tag, path) in [("ws", &ctx.ws.root), ("tgt", &ctx.ws.target)] {
         if tag == "tgt" && ctx.ws.target.starts_with(&ctx.ws.root) {
             continue;
@@ -586,12 +601,18 @@ fn analyze(
     r.outcome = match end {
         qemu::VmEnd::TimedOut => Outcome::TimedOut(wall),
         qemu::VmEnd::Exited(status) => match marker {
-            None => Outcome::Crashed(match report::kernel_panic(&console) {
-                Some(p) => p,
-                None => format!(
-                    "the guest stopped without reporting a result (qemu {status}; {ran}/{} test binaries ran)",
+            None => Outcome::Crashed(if let Some(p) = report::kernel_panic(&console) {
+                p
+            } else if let Some(f) = report::guest_fatal(&console) {
+                f
+            } else if !status.success() {
+                let log = read(&dir.join("qemu.log"));
+                format!("qemu {status}: {}", log.trim())
+            } else {
+                format!(
+                    "the guest stopped without reporting a result ({ran}/{} test binaries ran)",
                     ctx.binaries.len()
-                ),
+                )
             }),
             Some(code) => {
                 let layout_check = report::classify_mounts(&read(&out.join("cgroup-mounts")));

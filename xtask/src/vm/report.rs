@@ -201,6 +201,14 @@ pub(crate) fn kernel_panic(console: &str) -> Option<String> {
         .map(|l| l.trim().to_owned())
 }
 
+/// The guest init's own fatal error (`vmtest: FATAL: ...`), if it printed one.
+pub(crate) fn guest_fatal(console: &str) -> Option<String> {
+    console
+        .lines()
+        .find(|l| l.contains("vmtest: FATAL:"))
+        .map(|l| l.trim().to_owned())
+}
+
 /// Kernel warnings worth showing even when the run passed (oopses, BUGs, warnings).
 pub(crate) fn kernel_trouble(console: &str) -> Vec<String> {
     console
@@ -391,6 +399,10 @@ test result: FAILED. 2 passed; 1 failed; 1 ignored; 0 measured; 0 filtered out; 
             Some("[ 2.0] Kernel panic - not syncing: Attempted to kill init!")
         );
         assert_eq!(kernel_panic("[ 1.0] fine\n"), None);
+        assert_eq!(
+            guest_fatal("x\nvmtest: FATAL: cannot mount the scratch disk\n").as_deref(),
+            Some("vmtest: FATAL: cannot mount the scratch disk")
+        );
         assert_eq!(
             kernel_trouble("[ 3.0] BUG: unable to handle page fault\n").len(),
             1
