@@ -544,6 +544,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn init_script_parses() {
+        // A syntax error would only show as a kernel panic ("Attempted to kill init") at boot.
+        let mut child = Command::new("dash")
+            .arg("-n")
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), INIT.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(INIT.contains("VMTEST-EXIT") && INIT.contains("poweroff -f"));
+    }
+
+    #[test]
     fn resolve_follows_directory_symlinks() {
         let mut t = Tree::default();
         t.add("usr/lib64", Node::Dir(0o755));

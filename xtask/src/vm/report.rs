@@ -193,12 +193,14 @@ pub(crate) fn exit_marker(text: &str) -> Option<i32> {
         .find_map(|c| c.trim().parse().ok())
 }
 
-/// The kernel's panic line, if the console log has one.
+/// The kernel's panic line, if the console log has one, with the init's last error when
+/// init died (a shell error in the init script shows as `/init: LINE: ...`).
 pub(crate) fn kernel_panic(console: &str) -> Option<String> {
-    console
-        .lines()
-        .find(|l| l.contains("Kernel panic"))
-        .map(|l| l.trim().to_owned())
+    let panic = console.lines().find(|l| l.contains("Kernel panic"))?.trim();
+    match console.lines().rfind(|l| l.starts_with("/init:")) {
+        Some(err) if panic.contains("kill init") => Some(format!("{panic} ({})", err.trim())),
+        _ => Some(panic.to_owned()),
+    }
 }
 
 /// The guest init's own fatal error (`vmtest: FATAL: ...`), if it printed one.
@@ -399,6 +401,10 @@ test result: FAILED. 2 passed; 1 failed; 1 ignored; 0 measured; 0 filtered out; 
             Some("[ 2.0] Kernel panic - not syncing: Attempted to kill init!")
         );
         assert_eq!(kernel_panic("[ 1.0] fine\n"), None);
+        assert_eq!(
+            kernel_panic("/init: 179: Syntax error: \"done\" unexpected\n[ 9.1] Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000200\n").as_deref(),
+            Some("[ 9.1] Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000200 (/init: 179: Syntax error: \"done\" unexpected)")
+        );
         assert_eq!(
             guest_fatal("x\nvmtest: FATAL: cannot mount the scratch disk\n").as_deref(),
             Some("vmtest: FATAL: cannot mount the scratch disk")
