@@ -50,6 +50,10 @@ Options:
                              run fails naming exactly that test (default layout: v2)
 
 Environment: MYDOCKER_VMTEST_SELFTEST_FAIL=1 is passed into the guest (makes the run fail).
+
+Exit status (the worst over the layouts): 0 all passed, 1 tests failed, 2 the guest was not
+what the tests need (cgroup layout, environment checks), 3 the guest crashed (kernel panic,
+init failure), 4 a VM timed out; the per-layout lines above the error tell which layout.
 ";
 
 /// Debian packages the host needs to build the guest image and its scratch disk.
@@ -265,7 +269,14 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     }
     let bad: Vec<String> = results.iter().filter_map(LayoutResult::problem).collect();
     if !bad.is_empty() {
-        bail!("vm-test failed:\n  {}", bad.join("\n  "));
+        // The exit status tells the kind of failure (the worst over the layouts).
+        let code = results
+            .iter()
+            .map(|r| r.outcome.exit_code())
+            .max()
+            .unwrap_or(1);
+        eprintln!("xtask: error: vm-test failed:\n  {}", bad.join("\n  "));
+        std::process::exit(code);
     }
     Ok(())
 }
@@ -299,6 +310,19 @@ enum Outcome {
     /// The guest died or stopped without reporting (kernel panic, init failure).
     Crashed(String),
     TimedOut(Duration),
+}
+
+impl Outcome {
+    /// `vm-test`'s exit status for this outcome (see HELP).
+    fn exit_code(&self) -> i32 {
+        match self {
+            Outcome::Passed => 0,
+            Outcome::TestsFailed => 1,
+            Outcome::BrokenEnvironment(_) => 2,
+            Outcome::Crashed(_) => 3,
+            Outcome::TimedOut(_) => 4,
+        }
+    }
 }
 
 #[derive(Debug)]
