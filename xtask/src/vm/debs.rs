@@ -217,7 +217,15 @@ pub(crate) fn depends_of(names: &[String]) -> Result<Vec<Vec<Vec<String>>>> {
         .filter(|n| memo_get(&question(n)).is_none())
         .collect();
     if !unknown.is_empty() {
-        let text = output(Command::new("apt-cache").arg("depends").args(&unknown))?;
+        let ask = || output(Command::new("apt-cache").arg("depends").args(&unknown));
+        // apt-cache fails on a name it does not know: maybe the lists are missing or old.
+        let text = match ask() {
+            Ok(text) => text,
+            Err(_) => {
+                apt_update_once()?;
+                ask()?
+            }
+        };
         let found: Vec<(String, String)> = sections(&text)
             .into_iter()
             .map(|(n, body)| {

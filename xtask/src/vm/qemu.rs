@@ -49,7 +49,8 @@ pub(crate) fn prepare(cache: &Path) -> Result<Qemu> {
         .collect::<Vec<_>>()
         .join(":");
     let ready = root.join(".ready");
-    if !ready.is_file() {
+    // Also redone when a host library it relied on went away since.
+    if !ready.is_file() || !missing_libs(&bin, &lib_path)?.is_empty() {
         let names: Vec<String> = PACKAGES.iter().map(|s| (*s).to_owned()).collect();
         debs::fetch_into(&debs::candidates(&names)?, &root, &[])?;
         // Libraries: follow the Depends of what we unpacked, taking only library packages
