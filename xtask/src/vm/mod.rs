@@ -346,6 +346,59 @@ mod tests {
         );
     }
 
+    /// Inside a vm-test guest, the cgroup layout is usable, not only mounted: a pids limit
+    /// set in a new cgroup (v2 root, or the v1 pids hierarchy) stops a fork.
+    #[test]
+    fn guest_cgroup_pids_limit_is_enforced() {
+        let Ok(layout) = std::env::var("MYDOCKER_VMTEST_CGROUP") else {
+            return println!("skipped: not inside a vm-test guest");
+        };
+        let parent = if layout == "v2" {
+            "/sys/fs/cgroup"
+        } else {
+            "/sys/fs/cgroup/pids"
+        };
+        let dir = format!("{parent}/vmtest-probe-{}", std::process::id());
+        struct Remove<'a>(&'a str);
+        impl Drop for Remove<'_> {
+            fn drop(&mut self) {
+                // The shell that joined may take a moment to leave: bounded retries.
+                for _ in 0..50 {
+                    if fs::remove_dir(self.0).is_ok() {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        }
+        fs::create_dir(&dir).unwrap();
+        let _remove = Remove(&dir);
+        let join_and_fork = |limit: &str| {
+            fs::write(format!("{dir}/pids.max"), limit).unwrap();
+            Command::new("sh")
+                .arg("-c")
+                .arg(format!("echo $$ > {dir}/cgroup.procs && /bin/true"))
+                .output()
+                .unwrap()
+        };
+        let free = join_and_fork("max");
+        assert!(
+            free.status.success(),
+            "{}",
+            String::from_utf8_lossy(&free.stderr)
+        );
+        let limited = join_and_fork("1");
+        assert!(
+            !limited.status.success(),
+            "fork succeeded despite pids.max=1"
+        );
+        assert!(
+            String::from_utf8_lossy(&limited.stderr).contains("fork"),
+            "{}",
+            String::from_utf8_lossy(&limited.stderr)
+        );
+    }
+
     /// Inside a vm-test guest, every program of the image runs (its libraries are all
     /// there). Checked in the v2 guest only: the programs do not depend on the layout, and Go
     /// programs are slow to start under TCG.
