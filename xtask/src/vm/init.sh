@@ -165,15 +165,16 @@ check_pivot_root() {
     unshare -m sh -c 'd=/tmp/.vmtest-preflight/pivot; mkdir -p $d && mount -t tmpfs t $d &&
         mkdir $d/old && cd $d && pivot_root . old'
 }
+# One process per tool: each start costs under TCG.
 check_veth_bridge() {
-    ip link add vmtpf0 type veth peer name vmtpf1 && ip link add vmtpfbr type bridge &&
-        ip link set vmtpf0 master vmtpfbr && ip link del vmtpf0 && ip link del vmtpfbr
+    printf '%s\n' 'link add vmtpf0 type veth peer name vmtpf1' 'link add vmtpfbr type bridge' \
+        'link set vmtpf0 master vmtpfbr' 'link del vmtpf0' 'link del vmtpfbr' | ip -batch -
 }
-check_nft_nat() {
-    nft add table inet vmtest_pf &&
-        nft add chain inet vmtest_pf post '{ type nat hook postrouting priority 100; }' &&
-        nft add rule inet vmtest_pf post ip saddr 10.99.0.0/24 masquerade &&
-        nft delete table inet vmtest_pf
+check_nft_nat() { # a NAT chain and a masquerade rule: the nft modules load on demand
+    printf '%s\n' 'add table inet vmtest_pf' \
+        'add chain inet vmtest_pf post { type nat hook postrouting priority 100; }' \
+        'add rule inet vmtest_pf post ip saddr 10.99.0.0/24 masquerade' \
+        'delete table inet vmtest_pf' | nft -f -
 }
 check_netns() { unshare -n ip link show lo; }
 # The registry (a big Go program, slow to start under TCG) starts first and is polled last.
