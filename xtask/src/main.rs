@@ -5,6 +5,7 @@
 
 mod deps;
 mod test;
+mod vm;
 
 use anyhow::{Result, bail};
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ cargo xtask <task>
 Tasks:
   deps        install the Debian packages the tests, demo and benchmarks need (idempotent)
   test        install deps, check formatting and clippy, run every test (this is CI)
+  vm-test     run the tests as root in qemu VMs per cgroup layout (see vm-test --help)
   help        this text
 ";
 
@@ -34,6 +36,7 @@ fn run() -> Result<()> {
     match task.as_str() {
         "deps" => deps::install(deps::ALL),
         "test" => test::run(&rest),
+        "vm-test" => vm::run(&rest),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())

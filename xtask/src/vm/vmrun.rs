@@ -1,0 +1,404 @@
+//! One VM per cgroup layout: its inputs written to the output share, the boot, and what
+//! the guest left behind, turned into a verdict.
+
+use super::{Ctx, SELFTEST_ENV, initramfs, qemu, report};
+use anyhow::{Context, Result, bail};
+use report::Layout;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// Size of the (sparse) scratch disk the guest mounts on /tmp.
+const DISK_BYTES: u64 = 8 << 30;
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Outcome {
+    Passed,
+    TestsFailed,
+    /// The guest ran but is not what the tests need (wrong cgroup layout, a failed check).
+    BrokenEnvironment(String),
+    /// The guest died or stopped without reporting (kernel panic, init failure).
+    Crashed(String),
+    TimedOut(Duration),
+}
+
+impl Outcome {
+    /// `vm-test`'s exit status for this outcome (see HELP).
+    pub(crate) fn exit_code(&self) -> i32 {
+        match self {
+            Outcome::Passed => 0,
+            Outcome::TestsFailed => 1,
+            Outcome::BrokenEnvironment(_) => 2,
+            Outcome::Crashed(_) => 3,
+            Outcome::TimedOut(_) => 4,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct LayoutResult {
+    pub(crate) layout: Layout,
+    pub(crate) outcome: Outcome,
+    pub(crate) passed: u32,
+    pub(crate) failed: u32,
+    pub(crate) skipped: u32,
+    /// `label: test` of each failure.
+    pub(crate) failures: Vec<String>,
+    /// What to print for the failures (libtest's failure sections, crash notes).
+    pub(crate) details: String,
+    pub(crate) notes: Vec<String>,
+    pub(crate) wall: Duration,
+    pub(crate) boot_to_payload: Option<f64>,
+    pub(crate) payload_secs: Option<f64>,
+    pub(crate) dir: PathBuf,
+}
+
+impl LayoutResult {
+    pub(crate) fn summary_line(&self) -> String {
+        format!(
+            "vm({}): {} passed, {} failed, {} skipped",
+            self.layout, self.passed, self.failed, self.skipped
+        )
+    }
+
+    pub(crate) fn problem(&self) -> Option<String> {
+        let console = self.dir.join("console.log");
+        match &self.outcome {
+            Outcome::Passed => None,
+            Outcome::TestsFailed => Some(format!(
+                "vm({}): tests failed: {}",
+                self.layout,
+                self.failures.join(", ")
+            )),
+            Outcome::BrokenEnvironment(why) => Some(format!(
+                "vm({}): guest environment broken: {why}",
+                self.layout
+            )),
+            Outcome::Crashed(why) => Some(format!(
+                "vm({}): guest crashed: {why} (see {})",
+                self.layout,
+                console.display()
+            )),
+            Outcome::TimedOut(t) => Some(format!(
+                "vm({}): timed out after {}s (see {})",
+                self.layout,
+                t.as_secs(),
+                console.display()
+            )),
+        }
+    }
+
+    pub(crate) fn print_details(&self) {
+        if !self.details.is_empty() {
+            eprintln!("{}", self.details.trim_end());
+        }
+        for n in &self.notes {
+            eprintln!("xtask: vm({}): {n}", self.layout);
+        }
+        eprintln!(
+            "xtask: vm({}): VM wall {:.1}s, boot-to-payload {}, tests {}",
+            self.layout,
+            self.wall.as_secs_f64(),
+            self.boot_to_payload
+                .map_or("?".into(), |s| format!("{s:.1}s (guest uptime)")),
+            self.payload_secs.map_or("?".into(), |s| format!("{s:.1}s")),
+        );
+    }
+}
+
+/// Single-quotes `s` for the guest shell.
+fn sq(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+fn path_str(p: &Path) -> Result<&str> {
+    p.to_str()
+        .with_context(|| format!("{} is not UTF-8", p.display()))
+}
+
+pub(crate) fn run_layout(ctx: &Ctx, layout: Layout) -> Result<LayoutResult> {
+    let dir = ctx.cache.join(layout.name());
+    let out = dir.join("out");
+    if out.exists() {
+        fs::remove_dir_all(&out).with_context(|| format!("removing {}", out.display()))?;
+    }
+    fs::create_dir_all(out.join("tests"))?;
+
+    // What the guest reads from the output share.
+    let target_tmp = ctx.ws.target.join("tmp");
+    fs::create_dir_all(&target_tmp)?;
+    let mut config = String::new();
+    writeln!(config, "LAYOUT={}", sq(layout.name()))?;
+    writeln!(config, "THREADS={}", ctx.opts.smp)?;
+    writeln!(config, "TEST_TIMEOUT={}", ctx.opts.test_timeout)?;
+    writeln!(config, "TARGET_TMPDIR={}", sq(path_str(&target_tmp)?))?;
+    if ctx.selftest_fail {
+        writeln!(config, "export {SELFTEST_ENV}=1")?;
+    }
+    fs::write(out.join("config.sh"), config)?;
+    let mut shares = vec![qemu::Share {
+        tag: "vmtest_out".into(),
+        host: out.clone(),
+        readonly: false,
+    }];
+    let mut share_list = String::new();
+    writeln!(share_list, "vmtest_tools {}", initramfs::TOOLS_MOUNT)?;
+    shares.push(qemu::Share {
+        tag: "vmtest_tools".into(),
+        host: ctx.cache.join("tools"),
+        readonly: true,
+    });
+    for (tag, path) in [("ws", &ctx.ws.root), ("tgt", &ctx.ws.target)] {
+        if tag == "tgt" && ctx.ws.target.starts_with(&ctx.ws.root) {
+            continue;
+        }
+        writeln!(share_list, "{tag} {}", path_str(path)?)?;
+        shares.push(qemu::Share {
+            tag: tag.into(),
+            host: path.clone(),
+            readonly: true,
+        });
+    }
+    fs::write(out.join("shares"), share_list)?;
+    let mut script = String::new();
+    for b in &ctx.binaries {
+        write!(
+            script,
+            "run_test {} {} {}",
+            sq(&b.id),
+            sq(path_str(&b.manifest_dir)?),
+            sq(path_str(&b.exe)?)
+        )?;
+        for f in &ctx.opts.filters {
+            write!(script, " {}", sq(f))?;
+        }
+        script.push('\n');
+    }
+    fs::write(out.join("payload.sh"), script)?;
+
+    let disk = dir.join("scratch.img");
+    make_disk(&disk)?;
+
+    let cmdline = [
+        "console=ttyS0",
+        "panic=-1",
+        "rdinit=/init",
+        "loglevel=4",
+        "mitigations=off",
+        "i8042.noaux",
+        "i8042.nokbd",
+        "i8042.nopnp",
+        "random.trust_cpu=on",
+        "nowatchdog",
+    ]
+    .join(" ");
+    let spec = qemu::VmSpec {
+        kernel: ctx.kernel.image.clone(),
+        initrd: ctx.initrd.clone(),
+        cmdline,
+        console_log: dir.join("console.log"),
+        marker: dir.join("exit-marker"),
+        qemu_log: dir.join("qemu.log"),
+        disk: disk.clone(),
+        shares,
+        memory_mb: ctx.opts.memory_mb,
+        smp: ctx.opts.smp,
+        timeout: ctx.opts.timeout,
+        kvm: ctx.kvm,
+    };
+    eprintln!(
+        "xtask: vm({layout}): booting {} with {} test binaries",
+        ctx.kernel
+            .image
+            .file_name()
+            .map_or("".into(), |n| n.to_string_lossy()),
+        ctx.binaries.len()
+    );
+    let (end, wall) = qemu::boot(&ctx.qemu, &spec)?;
+    let result = analyze(ctx, layout, &dir, end, wall);
+    let clean = matches!(result.outcome, Outcome::Passed);
+    if !ctx.opts.keep {
+        let _ = fs::remove_file(&disk);
+        if clean {
+            let _ = fs::remove_dir_all(&out);
+        }
+    }
+    Ok(result)
+}
+
+fn make_disk(disk: &Path) -> Result<()> {
+    let _ = fs::remove_file(disk);
+    let f = fs::File::create(disk).with_context(|| format!("creating {}", disk.display()))?;
+    f.set_len(DISK_BYTES)?;
+    drop(f);
+    let out = Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-L", "vmtest", "-m", "0", "-O", "^has_journal"])
+        .args(["-E", "lazy_itable_init=1,nodiscard"])
+        .arg(disk)
+        .output()
+        .context("running mkfs.ext4 (e2fsprogs)")?;
+    if !out.status.success() {
+        bail!(
+            "mkfs.ext4 {} failed: {}",
+            disk.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+fn read(p: &Path) -> String {
+    fs::read(p)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}
+
+fn analyze(
+    ctx: &Ctx,
+    layout: Layout,
+    dir: &Path,
+    end: qemu::VmEnd,
+    wall: Duration,
+) -> LayoutResult {
+    let out = dir.join("out");
+    let console = read(&dir.join("console.log"));
+    let marker = report::exit_marker(&read(&dir.join("exit-marker")));
+    let timings = read(&out.join("timings"));
+    let statuses = report::parse_status(&read(&out.join("status")));
+    let mut r = LayoutResult {
+        layout,
+        outcome: Outcome::Passed,
+        passed: 0,
+        failed: 0,
+        skipped: 0,
+        failures: Vec::new(),
+        details: String::new(),
+        notes: report::kernel_trouble(&console)
+            .into_iter()
+            .map(|l| format!("kernel: {l}"))
+            .collect(),
+        wall,
+        boot_to_payload: report::timing(&timings, "payload-start"),
+        payload_secs: report::timing(&timings, "payload-end")
+            .zip(report::timing(&timings, "payload-start"))
+            .map(|(e, s)| e - s),
+        dir: dir.to_owned(),
+    };
+
+    // Tests first: whatever ran is counted even if the guest died later.
+    for b in &ctx.binaries {
+        let Some(st) = statuses.iter().find(|s| s.id == b.id) else {
+            continue;
+        };
+        let res = report::parse_libtest(&read(&out.join("tests").join(format!("{}.log", b.id))));
+        let skipped = res.skipped.len() as u32;
+        r.passed += res.passed.saturating_sub(skipped);
+        r.skipped += skipped + res.ignored;
+        r.failed += res.failed;
+        r.failures
+            .extend(res.failures.iter().map(|f| format!("{}: {f}", b.label)));
+        if !res.failure_output.is_empty() {
+            let _ = writeln!(
+                r.details,
+                "---- {} failures ----\n{}",
+                b.label, res.failure_output
+            );
+        }
+        if st.rc != 0 && (!res.finished || res.failed == 0) {
+            let why = if st.rc == 137 && st.seconds + 1.0 >= ctx.opts.test_timeout as f64 {
+                format!(
+                    "killed after the {}s guest-side timeout",
+                    ctx.opts.test_timeout
+                )
+            } else if !res.finished {
+                format!("exited with status {} before its summary", st.rc)
+            } else {
+                format!("exited with status {}", st.rc)
+            };
+            r.failed += 1;
+            r.failures.push(format!("{} ({why})", b.label));
+            let log = out.join("tests").join(format!("{}.log", b.id));
+            let _ = writeln!(
+                r.details,
+                "---- {} {why}; log: {} ----",
+                b.label,
+                log.display()
+            );
+        }
+    }
+    let ran = ctx
+        .binaries
+        .iter()
+        .filter(|b| statuses.iter().any(|s| s.id == b.id))
+        .count();
+
+    r.outcome = match end {
+        qemu::VmEnd::TimedOut => Outcome::TimedOut(wall),
+        qemu::VmEnd::Exited(status) => match marker {
+            None => Outcome::Crashed(if let Some(p) = report::kernel_panic(&console) {
+                p
+            } else if let Some(f) = report::guest_fatal(&console) {
+                f
+            } else if !status.success() {
+                let log = read(&dir.join("qemu.log"));
+                format!("qemu {status}: {}", log.trim())
+            } else {
+                format!(
+                    "the guest stopped without reporting a result ({ran}/{} test binaries ran)",
+                    ctx.binaries.len()
+                )
+            }),
+            Some(code) => {
+                let layout_check = report::classify_mounts(&read(&out.join("cgroup-mounts")));
+                let missing =
+                    report::missing_v2_controllers(layout, &read(&out.join("cgroup-controllers")));
+                let preflight: Vec<String> = read(&out.join("preflight"))
+                    .lines()
+                    .filter(|l| !l.starts_with("ok "))
+                    .map(str::to_owned)
+                    .collect();
+                match layout_check {
+                    Err(e) => Outcome::BrokenEnvironment(format!("cgroup layout: {e}")),
+                    Ok(seen) if seen != layout => Outcome::BrokenEnvironment(format!(
+                        "asked for cgroup {layout}, the guest had {seen}"
+                    )),
+                    Ok(_) if !missing.is_empty() => Outcome::BrokenEnvironment(format!(
+                        "the cgroup2 root lacks controllers {missing:?}"
+                    )),
+                    Ok(_) if !preflight.is_empty() => {
+                        Outcome::BrokenEnvironment(preflight.join("; "))
+                    }
+                    Ok(_) if ran < ctx.binaries.len() => Outcome::BrokenEnvironment(format!(
+                        "only {ran} of {} test binaries ran",
+                        ctx.binaries.len()
+                    )),
+                    Ok(_) if r.failed > 0 => Outcome::TestsFailed,
+                    Ok(_) if code != 0 => Outcome::BrokenEnvironment(format!(
+                        "the guest reported exit {code} but no test failed"
+                    )),
+                    Ok(_) => Outcome::Passed,
+                }
+            }
+        },
+    };
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_quoting_survives_quotes() {
+        assert_eq!(sq("a b"), "'a b'");
+        assert_eq!(sq("it's"), r"'it'\''s'");
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!("printf %s {}", sq("x'y \"$HOME\" `z`")))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "x'y \"$HOME\" `z`");
+    }
+}
