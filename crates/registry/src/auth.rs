@@ -18,7 +18,7 @@ use crate::reference::{DOCKER_HUB, DOCKER_HUB_AUTH_KEY};
 /// A user name and password (or access token used as a password).
 ///
 /// `Debug` never prints the password.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Credentials {
     /// The user name.
     pub username: String,
@@ -230,6 +230,21 @@ pub fn auth_key(registry: &str) -> String {
     }
 }
 
+/// `$DOCKER_CONFIG/config.json`, else `$HOME/.docker/config.json` (empty values count as
+/// unset, as in docker).
+fn config_path_from(
+    docker_config: Option<std::ffi::OsString>,
+    home: Option<std::ffi::OsString>,
+) -> Result<PathBuf, Error> {
+    if let Some(dir) = docker_config.filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir).join("config.json"));
+    }
+    match home.filter(|h| !h.is_empty()) {
+        Some(home) => Ok(PathBuf::from(home).join(".docker").join("config.json")),
+        None => Err(Error::NoConfigDir),
+    }
+}
+
 /// Docker's client configuration file (`config.json`), as far as credentials go. Other
 /// fields are kept untouched when saving.
 #[derive(Clone)]
@@ -260,13 +275,7 @@ impl DockerConfig {
     /// # Errors
     /// [`Error::NoConfigDir`] when neither variable is set.
     pub fn default_path() -> Result<PathBuf, Error> {
-        if let Some(dir) = std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
-            return Ok(PathBuf::from(dir).join("config.json"));
-        }
-        match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
-            Some(home) => Ok(PathBuf::from(home).join(".docker").join("config.json")),
-            None => Err(Error::NoConfigDir),
-        }
+        config_path_from(std::env::var_os("DOCKER_CONFIG"), std::env::var_os("HOME"))
     }
 
     /// Loads the config at [`DockerConfig::default_path`].
@@ -636,6 +645,26 @@ mod tests {
             & 0o777;
         assert_eq!(mode, 0o700);
         assert!(path.exists());
+    }
+
+    #[test]
+    fn config_location_honours_docker_config() {
+        let p = |d: Option<&str>, h: Option<&str>| {
+            config_path_from(d.map(Into::into), h.map(Into::into))
+        };
+        assert_eq!(
+            p(Some("/cfg"), Some("/home/u")).unwrap(),
+            PathBuf::from("/cfg/config.json")
+        );
+        assert_eq!(
+            p(Some(""), Some("/home/u")).unwrap(),
+            PathBuf::from("/home/u/.docker/config.json")
+        );
+        assert_eq!(
+            p(None, Some("/home/u")).unwrap(),
+            PathBuf::from("/home/u/.docker/config.json")
+        );
+        assert!(matches!(p(None, None), Err(Error::NoConfigDir)));
     }
 
     #[test]

@@ -107,8 +107,12 @@ pub(crate) struct Inner {
     agent: ureq::Agent,
     credentials: CredentialStore,
     schemes: Mutex<HashMap<String, HostScheme>>,
-    tokens: Mutex<HashMap<(String, String), CachedToken>>,
+    tokens: Mutex<HashMap<TokenKey, CachedToken>>,
 }
+
+/// Tokens are cached per registry host, scope, and the credentials they were obtained
+/// with (so checking other credentials never reuses a token).
+type TokenKey = (String, String, Option<Credentials>);
 
 enum CredentialStore {
     None,
@@ -349,7 +353,12 @@ impl Client {
             };
             lock(&self.inner.schemes).insert(target.host.clone(), scheme);
             // Whatever token we sent is no good (expired or insufficient scope).
-            lock(&self.inner.tokens).remove(&(target.host.clone(), target.scope_key()));
+            let key = (
+                target.host.clone(),
+                target.scope_key(),
+                self.credentials_for(target)?,
+            );
+            lock(&self.inner.tokens).remove(&key);
             return Ok(true);
         }
         if basic.is_some() {
@@ -368,7 +377,11 @@ impl Client {
             None => Ok(None),
             Some(HostScheme::Basic) => Ok(self.credentials_for(target)?.map(|c| c.basic_header())),
             Some(HostScheme::Bearer { realm, service }) => {
-                let key = (target.host.clone(), target.scope_key());
+                let key = (
+                    target.host.clone(),
+                    target.scope_key(),
+                    self.credentials_for(target)?,
+                );
                 if let Some(t) = lock(&self.inner.tokens).get(&key) {
                     if t.is_fresh() {
                         return Ok(Some(format!("Bearer {}", t.token)));

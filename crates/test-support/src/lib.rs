@@ -19,6 +19,7 @@
 //! Registries stop, and their directories disappear, when dropped or when the test
 //! process ends, even by a crash: see [`Registry`].
 
+mod big;
 mod error;
 mod fixtures;
 mod http;
@@ -26,6 +27,7 @@ mod image;
 mod server;
 mod token;
 
+pub use big::{BIG_SEED, BigImage, BigLayer, big_image};
 pub use error::Error;
 pub use fixtures::{
     BUSYBOX, Expect, Fixture, Fixtures, GROUP, PASSWD, add_busybox_rootfs, busybox_image,
