@@ -52,6 +52,9 @@ pub struct UnpackOptions {
     pub whiteouts: Whiteouts,
     /// Entries claiming more than this many bytes are rejected (default 64 GiB).
     pub max_entry_size: u64,
+    /// Whether device nodes may be created (default: when running as root). Without it
+    /// a device entry is an error.
+    pub allow_devices: bool,
 }
 
 impl UnpackOptions {
@@ -60,6 +63,7 @@ impl UnpackOptions {
         UnpackOptions {
             whiteouts,
             max_entry_size: 64 << 30,
+            allow_devices: rustix::process::geteuid().is_root(),
         }
     }
 }
@@ -390,7 +394,7 @@ impl Unpacker {
                 self.hardlink(parent, base, &key, &target)?
             }
             T::Char | T::Block | T::Fifo => {
-                if etype != T::Fifo && !self.is_root {
+                if etype != T::Fifo && !self.opts.allow_devices {
                     return Err(UnpackReason::DeviceNotPermitted);
                 }
                 let h = entry.header();
