@@ -618,7 +618,7 @@ impl Unpacker {
             Mode::empty(),
         )
         .map_err(uerr("open dir"))?;
-        self.fd_meta(&fd, meta, true)?;
+        self.fd_meta(&fd, meta)?;
         self.dir_times.push((key.to_vec(), meta.mtime.clone()));
         Ok(())
     }
@@ -635,7 +635,7 @@ impl Unpacker {
             Mode::empty(),
         )
         .map_err(uerr("open dir"))?;
-        self.fd_meta(&fd, meta, true)?;
+        self.fd_meta(&fd, meta)?;
         self.dir_times.push((Vec::new(), meta.mtime.clone()));
         Ok(())
     }
@@ -679,7 +679,7 @@ impl Unpacker {
             written += n as u64;
         }
         let fd = OwnedFd::from(file);
-        self.fd_meta(&fd, meta, false)?;
+        self.fd_meta(&fd, meta)?;
         rustix::fs::futimens(&fd, &meta.mtime).map_err(uerr("utimes"))?;
         self.files.insert(key.to_vec());
         Ok(())
@@ -955,12 +955,7 @@ impl Unpacker {
         Ok(())
     }
 
-    fn fd_meta(
-        &self,
-        fd: &OwnedFd,
-        meta: &Meta,
-        is_dir: bool,
-    ) -> std::result::Result<(), UnpackReason> {
+    fn fd_meta(&self, fd: &OwnedFd, meta: &Meta) -> std::result::Result<(), UnpackReason> {
         if self.is_root {
             rustix::fs::fchown(fd, Some(uid(meta.uid)?), Some(gid(meta.gid)?))
                 .map_err(uerr("chown"))?;
@@ -977,7 +972,6 @@ impl Unpacker {
             )
             .map_err(uerr("setxattr"))?;
         }
-        let _ = is_dir;
         Ok(())
     }
 
