@@ -529,3 +529,27 @@ fn umoci_unpack_matches_the_copy_driver() {
         diff.join("\n")
     );
 }
+
+#[test]
+fn writable_layer_on_an_empty_image() {
+    let f = fixture();
+    for d in drivers(&f.store, "empty image") {
+        let (g, root) = rootfs(&d, None);
+        assert_eq!(fs::read_dir(&root).unwrap().count(), 0, "{}", d.name());
+        fs::write(root.join("hello"), b"hi").unwrap();
+        d.unmount(&g.id).unwrap();
+        let mut tar = Vec::new();
+        d.changes(&g.id, &mut tar).unwrap();
+        let names: Vec<String> = tar::Archive::new(&tar[..])
+            .entries()
+            .unwrap()
+            .map(|e| String::from_utf8_lossy(&e.unwrap().path_bytes()).into_owned())
+            .collect();
+        assert_eq!(names, ["hello"], "{}", d.name());
+        // Creating it twice is an error; removing it twice is not.
+        assert!(d.create_writable(&g.id, None).is_err());
+        d.remove_writable(&g.id).unwrap();
+        d.remove_writable(&g.id).unwrap();
+        assert!(!f.store.containers_dir().join(&g.id).join("rw").exists());
+    }
+}
