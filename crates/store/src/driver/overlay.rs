@@ -260,6 +260,21 @@ impl StorageDriver for OverlayDriver {
         for (rel, src) in sources {
             super::copytree::copy_dir_meta(&src, &dir.join("diff").join(rel))?;
         }
+        for wh in &stats.whiteouts {
+            let p = dir.join("diff").join(wh);
+            let still_whiteout = fs::symlink_metadata(&p).is_ok_and(|m| {
+                use std::os::unix::fs::{FileTypeExt, MetadataExt};
+                m.file_type().is_char_device() && m.rdev() == 0
+            });
+            if still_whiteout && !crate::unpack::lower_has(&dir.join("diff"), &lowers, wh) {
+                match fs::remove_file(&p) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(e).ctx("remove", &p);
+                    }
+                    _ => {}
+                }
+            }
+        }
         let short = Self::short_name(&staged.chain_id)?;
         let lower = match &staged.parent {
             Some(p) => self.lowerdir(p)?,
