@@ -360,6 +360,13 @@ fn overlay_mounts_an_image_of_125_layers() {
         );
     }
     assert_eq!(fs::read_dir(&root).unwrap().count(), 125);
+    let data = store::driver::OverlayDriver::new(&f.store)
+        .unwrap()
+        .mount_data(&g.id)
+        .unwrap();
+    assert!(data.len() < 4096, "{} bytes", data.len());
+    assert!(data.starts_with("lowerdir=l/"), "{data}");
+    assert_eq!(data.matches(":l/").count(), 124);
     d.unmount(&g.id).unwrap();
     assert!(fs::read_dir(&root).unwrap().next().is_none(), "unmounted");
     // Mounting again works (idempotent mount state).

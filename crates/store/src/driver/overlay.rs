@@ -80,9 +80,19 @@ impl OverlayDriver {
             Some(top) => self.lowerdir(top)?,
             None => format!("{rel}/empty"),
         };
-        Ok(format!(
-            "lowerdir={lower},upperdir={rel}/upper,workdir={rel}/work"
-        ))
+        let mut data = format!("lowerdir={lower},upperdir={rel}/upper,workdir={rel}/work");
+        // The change export reads the upper directory as plain files and whiteouts:
+        // features that store renames or metadata-only copy-ups in xattrs must be off
+        // whatever the kernel's defaults are.
+        for opt in ["redirect_dir", "index", "metacopy"] {
+            if Path::new("/sys/module/overlay/parameters")
+                .join(opt)
+                .exists()
+            {
+                data.push_str(&format!(",{opt}=off"));
+            }
+        }
+        Ok(data)
     }
 
     fn mount_overlay(&self, data: String, target: &Path) -> Result<()> {
