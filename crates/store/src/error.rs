@@ -270,6 +270,10 @@ impl Error {
                 io::ErrorKind::Unsupported => ErrorKind::Unsupported,
                 _ => ErrorKind::Io,
             },
+            Error::Unpack {
+                reason: UnpackReason::Io { .. },
+                ..
+            } => ErrorKind::Io,
             Error::BlobNotFound { .. }
             | Error::ImageNotFound { .. }
             | Error::LayerNotFound { .. }

@@ -4,28 +4,48 @@
 //! This crate knows nothing about HTTP or processes: the registry client hands it
 //! `std::io::Read` streams, the CLI decides what to pull and run.
 //!
-//! # Example: store a pulled image
+//! # Example: pull, then run
 //!
 //! ```no_run
-//! use std::io::Write;
-//! use store::{NewImage, Store};
+//! use store::{LayerSource, NewImage, Store, driver};
 //!
 //! # fn main() -> store::Result<()> {
-//! let store = Store::open("/var/lib/mydocker")?;
-//! let _lease = store.lease()?; // keeps GC away for the whole pull
 //! # let (manifest_bytes, config_bytes): (Vec<u8>, Vec<u8>) = (vec![], vec![]);
+//! # let layers: Vec<LayerSource> = vec![];
+//! # fn download(_: &LayerSource) -> std::io::Result<std::fs::File> { todo!() }
+//! let store = Store::open("/var/lib/mydocker")?;
+//! let drv = driver::choose(&store, None)?; // overlay, else aufs, else copy
+//! let lease = store.lease()?; // keeps GC away for the whole pull
 //! let manifest = store.blobs().write_bytes(&manifest_bytes, None)?;
 //! store.blobs().write_bytes(&config_bytes, None)?;
-//! // ... for each layer: take store.blobs().lock(&digest), stream into a BlobWriter ...
-//! let image = store.add_image(&NewImage {
+//!
+//! // Each layer streams into the blob store and is unpacked as it arrives (layers may be
+//! // ingested on several threads at once); commits go base first.
+//! let diff_ids: Vec<_> = layers.iter().map(|l| l.diff_id.clone()).collect();
+//! let chains = store::chain_ids(&diff_ids)?;
+//! for (i, layer) in layers.iter().enumerate() {
+//!     let parent = i.checked_sub(1).map(|p| &chains[p]);
+//!     let (staged, _how) = store.ingest_layer(&*drv, parent, layer, || download(layer))?;
+//!     drv.commit_layer(staged)?;
+//! }
+//! let image = store.add_unpacked_image(&NewImage {
 //!     repository: "docker.io/library/busybox".into(),
 //!     tag: Some("latest".into()),
 //!     repo_digest: Some(manifest.clone()),
 //!     manifest_digest: manifest,
-//! })?;
-//! println!("{}", image.short_id());
+//! }, &*drv)?;
+//! drop(lease);
+//!
+//! // Run: a writable layer on the image, mounted as the container's rootfs.
+//! drv.create_writable("c0ffee", image.top_chain_id())?;
+//! let rootfs = drv.mount("c0ffee")?;
+//! # let _ = rootfs;
+//! drv.remove_writable("c0ffee")?;
 //! # Ok(()) }
 //! ```
+//!
+//! See [`driver`] for the storage driver contract and [`Store`] for the on-disk layout and
+//! the locking rules.
 
 mod blob;
 mod chain;

@@ -52,6 +52,9 @@ pub struct UnpackOptions {
     pub whiteouts: Whiteouts,
     /// Entries claiming more than this many bytes are rejected (default 64 GiB).
     pub max_entry_size: u64,
+    /// Whether device nodes may be created (default: when running as root). Without it
+    /// a device entry is an error.
+    pub allow_devices: bool,
 }
 
 impl UnpackOptions {
@@ -60,6 +63,7 @@ impl UnpackOptions {
         UnpackOptions {
             whiteouts,
             max_entry_size: 64 << 30,
+            allow_devices: rustix::process::geteuid().is_root(),
         }
     }
 }
@@ -73,6 +77,8 @@ pub struct UnpackStats {
     pub tar_size: u64,
     /// Parent directories created implicitly (relative paths), in creation order.
     pub implicit_dirs: Vec<PathBuf>,
+    /// Whiteout devices created ([`Whiteouts::Overlay`] only), relative paths.
+    pub whiteouts: Vec<PathBuf>,
 }
 
 /// Unpacks the layer tar `tar` into the existing directory `dest`.
@@ -184,6 +190,11 @@ fn unpack_inner(dest: &Path, tar: &mut dyn Read, opts: &UnpackOptions) -> Result
         tar_size: 0,
         implicit_dirs: u
             .implicit
+            .iter()
+            .map(|p| PathBuf::from(OsStr::from_bytes(p)))
+            .collect(),
+        whiteouts: u
+            .overlay_whiteouts
             .iter()
             .map(|p| PathBuf::from(OsStr::from_bytes(p)))
             .collect(),
@@ -390,7 +401,7 @@ impl Unpacker {
                 self.hardlink(parent, base, &key, &target)?
             }
             T::Char | T::Block | T::Fifo => {
-                if etype != T::Fifo && !self.is_root {
+                if etype != T::Fifo && !self.opts.allow_devices {
                     return Err(UnpackReason::DeviceNotPermitted);
                 }
                 let h = entry.header();
@@ -423,6 +434,7 @@ impl Unpacker {
             }
             other => return Err(UnpackReason::UnsupportedType(other.as_byte())),
         }
+        self.overlay_whiteouts.remove(&key);
         self.touched.insert(key);
         Ok(())
     }
@@ -614,7 +626,7 @@ impl Unpacker {
             Mode::empty(),
         )
         .map_err(uerr("open dir"))?;
-        self.fd_meta(&fd, meta, true)?;
+        self.fd_meta(&fd, meta)?;
         self.dir_times.push((key.to_vec(), meta.mtime.clone()));
         Ok(())
     }
@@ -631,7 +643,7 @@ impl Unpacker {
             Mode::empty(),
         )
         .map_err(uerr("open dir"))?;
-        self.fd_meta(&fd, meta, true)?;
+        self.fd_meta(&fd, meta)?;
         self.dir_times.push((Vec::new(), meta.mtime.clone()));
         Ok(())
     }
@@ -675,7 +687,7 @@ impl Unpacker {
             written += n as u64;
         }
         let fd = OwnedFd::from(file);
-        self.fd_meta(&fd, meta, false)?;
+        self.fd_meta(&fd, meta)?;
         rustix::fs::futimens(&fd, &meta.mtime).map_err(uerr("utimes"))?;
         self.files.insert(key.to_vec());
         Ok(())
@@ -887,9 +899,11 @@ impl Unpacker {
                 }
             }
             Whiteouts::Delete => {
-                let Some(dir) = self.parent_fd(parent, false)? else {
-                    return Ok(());
-                };
+                // Like any entry, a whiteout implies its directory (as the overlay and aufs
+                // forms, which must create it to hold the marker, show it).
+                let dir = self
+                    .parent_fd(parent, true)?
+                    .ok_or(UnpackReason::InvalidPath)?;
                 if opaque {
                     self.clear_lower_children(&dir, &pkey)?;
                     self.ancestors.insert(pkey);
@@ -951,12 +965,7 @@ impl Unpacker {
         Ok(())
     }
 
-    fn fd_meta(
-        &self,
-        fd: &OwnedFd,
-        meta: &Meta,
-        is_dir: bool,
-    ) -> std::result::Result<(), UnpackReason> {
+    fn fd_meta(&self, fd: &OwnedFd, meta: &Meta) -> std::result::Result<(), UnpackReason> {
         if self.is_root {
             rustix::fs::fchown(fd, Some(uid(meta.uid)?), Some(gid(meta.gid)?))
                 .map_err(uerr("chown"))?;
@@ -973,7 +982,6 @@ impl Unpacker {
             )
             .map_err(uerr("setxattr"))?;
         }
-        let _ = is_dir;
         Ok(())
     }
 
@@ -1211,6 +1219,52 @@ pub(crate) fn check_implicit_dirs(
         }
     }
     Ok(sources)
+}
+
+/// Whether `path` names something in the lower layers as seen through the staged layer
+/// (overlay form): directories merge down unless opaque, whiteouts and non-directories stop
+/// the search. A whiteout that hides nothing must not be kept: overlayfs lists it in
+/// directories that are not merged.
+pub(crate) fn lower_has(staged: &Path, lowers: &[PathBuf], path: &Path) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let comps: Vec<_> = path.components().collect();
+    let Some((last, parents)) = comps.split_last() else {
+        return false;
+    };
+    let mut layers: Vec<(PathBuf, bool)> = std::iter::once((staged.to_path_buf(), true))
+        .chain(lowers.iter().map(|l| (l.clone(), false)))
+        .collect();
+    for comp in parents {
+        let mut next = Vec::new();
+        for (layer, is_staged) in &layers {
+            let q = layer.join(comp);
+            let Ok(m) = std::fs::symlink_metadata(&q) else {
+                continue;
+            };
+            if !m.is_dir() {
+                break;
+            }
+            let mut buf = [0u8; 4];
+            let opaque = matches!(rustix::fs::lgetxattr(&q, "trusted.overlay.opaque", &mut buf), Ok(1) if buf[0] == b'y');
+            next.push((q, *is_staged));
+            if opaque {
+                break;
+            }
+        }
+        if next.is_empty() {
+            return false;
+        }
+        layers = next;
+    }
+    for (layer, is_staged) in &layers {
+        if *is_staged {
+            continue;
+        }
+        if let Ok(m) = std::fs::symlink_metadata(layer.join(last)) {
+            return !(m.file_type().is_char_device() && m.rdev() == 0);
+        }
+    }
+    false
 }
 
 #[cfg(test)]

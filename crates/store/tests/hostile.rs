@@ -431,3 +431,21 @@ fn replacing_a_symlink_by_a_directory_never_touches_its_target() {
         mode_before.permissions().mode()
     );
 }
+
+#[test]
+fn device_nodes_are_refused_when_not_permitted() {
+    // As a non-root process would: devices disabled (the corpus covers it for real when
+    // the suite runs without root).
+    let f = fixture();
+    let dest = f._dir.path().join("dest");
+    fs::create_dir(&dest).unwrap();
+    let layer = LayerTar::new().char_dev("dev/mem", 1, 1, 0o600).finish();
+    let mut opts = store::UnpackOptions::new(store::Whiteouts::Delete);
+    opts.allow_devices = false;
+    let e = store::unpack(&dest, &layer[..], Some(&diff_id(&layer)), &opts).unwrap_err();
+    assert!(
+        matches!(&e, Error::Unpack { entry, reason: UnpackReason::DeviceNotPermitted } if entry == "dev/mem"),
+        "{e}"
+    );
+    assert!(!dest.join("dev/mem").exists());
+}

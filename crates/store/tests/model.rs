@@ -21,6 +21,10 @@ enum Op {
     Delete(String),
     Opaque(String),
     Hardlink(String, String),
+    /// A whiteout emitted whatever the model holds (possibly for nothing).
+    RawWhiteout(String),
+    /// An opaque marker without a directory entry.
+    RawOpaque(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +47,8 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         2 => path_strategy().prop_map(Op::Delete),
         1 => path_strategy().prop_map(Op::Opaque),
         1 => (path_strategy(), path_strategy()).prop_map(|(p, t)| Op::Hardlink(p, t)),
+        1 => path_strategy().prop_map(Op::RawWhiteout),
+        1 => path_strategy().prop_map(Op::RawOpaque),
     ]
 }
 
@@ -150,17 +156,49 @@ fn build_layer(model: &mut BTreeMap<String, MNode>, ops: &[Op]) -> Vec<u8> {
                     model.remove(&k);
                 }
             }
+            Op::RawWhiteout(p) => {
+                parents(&mut t, model, &mut added, &mut marks, p);
+                t.whiteout(p);
+                if !added.contains(p) && !marks.iter().any(|m| m.starts_with(&format!("{p}/"))) {
+                    remove_subtree(model, p);
+                }
+                marks.push(p.clone());
+            }
+            Op::RawOpaque(d) => {
+                // Only where the directory is a directory in the merged view, or absent.
+                if model.get(d).is_some_and(|n| *n != MNode::Dir) {
+                    continue;
+                }
+                parents(&mut t, model, &mut added, &mut marks, d);
+                t.opaque(d);
+                model.insert(d.clone(), MNode::Dir);
+                let prefix = format!("{d}/");
+                let doomed: Vec<String> = model
+                    .keys()
+                    .filter(|k| k.starts_with(&prefix))
+                    .filter(|k| {
+                        !added.contains(*k)
+                            && !marks.iter().any(|m| m.starts_with(&format!("{k}/")))
+                    })
+                    .cloned()
+                    .collect();
+                for k in doomed {
+                    model.remove(&k);
+                }
+                marks.push(prefix);
+            }
             Op::Hardlink(p, target) => {
                 if p == target
                     || !files_added.contains(target)
                     || target.starts_with(&format!("{p}/"))
+                    || p.starts_with(&format!("{target}/"))
                 {
                     continue;
                 }
-                parents(&mut t, model, &mut added, &mut marks, p);
                 let Some(MNode::File(content)) = model.get(target).cloned() else {
                     continue;
                 };
+                parents(&mut t, model, &mut added, &mut marks, p);
                 t.hardlink(p, target);
                 remove_subtree(model, p);
                 model.insert(p.clone(), MNode::File(content));

@@ -110,7 +110,7 @@ impl StorageDriver for AufsDriver {
         tar: &mut dyn Read,
     ) -> Result<Staged> {
         let mut staged = self.base.begin_stage(parent, diff_id)?;
-        if staged._lock.is_none() {
+        if staged.lock.is_none() {
             return Ok(staged);
         }
         let (dir, _hold) = self.base.new_staging_dir("layer")?;

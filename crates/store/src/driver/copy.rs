@@ -94,7 +94,7 @@ impl StorageDriver for CopyDriver {
         tar: &mut dyn Read,
     ) -> Result<Staged> {
         let mut staged = self.base.begin_stage(parent, diff_id)?;
-        if staged._lock.is_none() {
+        if staged.lock.is_none() {
             return Ok(staged);
         }
         let parent_ready = match parent {

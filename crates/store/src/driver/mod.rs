@@ -5,7 +5,7 @@
 //! - **Layer**: one image layer, unpacked from its tar (a "diff") and read-only once
 //!   committed. A layer is stored once per driver and shared by every image containing it.
 //! - **Chain ID**: a layer's identity, which covers the layer *and everything below it*
-//!   ([`chain_id`](crate::chain_id)): the same diff on another parent is another layer.
+//!   ([`chain_id`](crate::chain_id())): the same diff on another parent is another layer.
 //!   Layers live under `ROOT/layers/<driver>/<chain hex>/` and are never shared between
 //!   drivers.
 //! - **Writable layer**: a container's private read-write layer on top of an image's top
@@ -117,7 +117,7 @@ pub struct Staged {
     pub(crate) diff_id: Digest,
     pub(crate) parent: Option<Digest>,
     pub(crate) state: StagedState,
-    pub(crate) _lock: Option<FileLock>,
+    pub(crate) lock: Option<FileLock>,
 }
 
 impl Staged {
@@ -406,7 +406,7 @@ impl Base {
             diff_id: diff_id.clone(),
             parent: parent.cloned(),
             state: StagedState::Present,
-            _lock: if present { None } else { Some(lock) },
+            lock: if present { None } else { Some(lock) },
         })
     }
 

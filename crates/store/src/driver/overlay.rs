@@ -80,9 +80,19 @@ impl OverlayDriver {
             Some(top) => self.lowerdir(top)?,
             None => format!("{rel}/empty"),
         };
-        Ok(format!(
-            "lowerdir={lower},upperdir={rel}/upper,workdir={rel}/work"
-        ))
+        let mut data = format!("lowerdir={lower},upperdir={rel}/upper,workdir={rel}/work");
+        // The change export reads the upper directory as plain files and whiteouts:
+        // features that store renames or metadata-only copy-ups in xattrs must be off
+        // whatever the kernel's defaults are.
+        for opt in ["redirect_dir", "index", "metacopy"] {
+            if Path::new("/sys/module/overlay/parameters")
+                .join(opt)
+                .exists()
+            {
+                data.push_str(&format!(",{opt}=off"));
+            }
+        }
+        Ok(data)
     }
 
     fn mount_overlay(&self, data: String, target: &Path) -> Result<()> {
@@ -199,7 +209,7 @@ impl StorageDriver for OverlayDriver {
         tar: &mut dyn Read,
     ) -> Result<Staged> {
         let mut staged = self.base.begin_stage(parent, diff_id)?;
-        if staged._lock.is_none() {
+        if staged.lock.is_none() {
             return Ok(staged);
         }
         let (dir, _hold) = self.base.new_staging_dir("layer")?;
@@ -259,6 +269,21 @@ impl StorageDriver for OverlayDriver {
         })?;
         for (rel, src) in sources {
             super::copytree::copy_dir_meta(&src, &dir.join("diff").join(rel))?;
+        }
+        for wh in &stats.whiteouts {
+            let p = dir.join("diff").join(wh);
+            let still_whiteout = fs::symlink_metadata(&p).is_ok_and(|m| {
+                use std::os::unix::fs::{FileTypeExt, MetadataExt};
+                m.file_type().is_char_device() && m.rdev() == 0
+            });
+            if still_whiteout && !crate::unpack::lower_has(&dir.join("diff"), &lowers, wh) {
+                match fs::remove_file(&p) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(e).ctx("remove", &p);
+                    }
+                    _ => {}
+                }
+            }
         }
         let short = Self::short_name(&staged.chain_id)?;
         let lower = match &staged.parent {
