@@ -3,11 +3,12 @@
 mod auth;
 pub(crate) mod images;
 mod info;
+mod network;
 pub(crate) mod pull;
 mod push;
 pub(crate) mod run;
 
-use crate::cli::{Command, ImageCommand, SystemCommand};
+use crate::cli::{Command, ImageCommand, NetworkCommand, SystemCommand};
 use crate::ctx::Ctx;
 
 /// An error whose message was already printed (for example one line per failed image of
@@ -54,6 +55,13 @@ pub(crate) fn dispatch(ctx: &Ctx, command: Command) -> u8 {
         Command::Image(ImageCommand::Prune(a)) => images::prune(ctx, &a),
         Command::System(SystemCommand::Df) => images::df(ctx),
         Command::Info | Command::System(SystemCommand::Info) => info::run(ctx),
+        Command::Network(NetworkCommand::Create(a)) => network::create(ctx, &a),
+        Command::Network(NetworkCommand::Ls(a)) => network::ls(ctx, &a),
+        Command::Network(NetworkCommand::Inspect(a)) => network::inspect(ctx, &a),
+        Command::Network(NetworkCommand::Rm(a)) => network::rm(ctx, &a),
+        Command::Network(NetworkCommand::Connect(a)) => network::connect(ctx, &a),
+        Command::Network(NetworkCommand::Disconnect(a)) => network::disconnect(ctx, &a),
+        Command::Network(NetworkCommand::Prune(_)) => network::prune(ctx),
         Command::Version => {
             println!("mydocker version {}", env!("CARGO_PKG_VERSION"));
             Ok(())
