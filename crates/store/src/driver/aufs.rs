@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use oci_spec::image::Digest;
 use rustix::mount::MountFlags;
 
+use super::lowers::check_implicit_dirs;
 use super::{
     Base, LayerInfo, Staged, StagedState, StorageDriver, changes, is_mounted, kernel_has_fs,
     unmount_path,
@@ -23,7 +24,7 @@ use super::{
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{ensure_dir, remove_tree, temp_name};
 use crate::store::Store;
-use crate::unpack::{UnpackOptions, Whiteouts, check_implicit_dirs, unpack};
+use crate::unpack::{UnpackOptions, Whiteouts, unpack};
 
 /// Options after the branch list, as Docker passes them.
 const AUFS_OPTS: &str = "dio,xino=/dev/shm/aufs.xino";

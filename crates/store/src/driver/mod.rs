@@ -61,6 +61,7 @@ mod aufs;
 mod changes;
 mod copy;
 mod copytree;
+mod lowers;
 mod overlay;
 
 use std::fs;

@@ -23,6 +23,7 @@ use std::sync::OnceLock;
 use oci_spec::image::Digest;
 use rustix::fs::{Mode, OFlags};
 
+use super::lowers::check_implicit_dirs;
 use super::{
     Base, LayerInfo, Staged, StagedState, StorageDriver, changes, is_mounted, kernel_has_fs,
     unmount_path,
@@ -31,7 +32,7 @@ use crate::digest::sha256_hex;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{ensure_dir, remove_tree, temp_name};
 use crate::store::Store;
-use crate::unpack::{UnpackOptions, Whiteouts, check_implicit_dirs, unpack};
+use crate::unpack::{UnpackOptions, Whiteouts, unpack};
 
 /// Maximum mount data size (one page on the architectures we run on).
 const MAX_MOUNT_DATA: usize = 4095;
@@ -276,7 +277,7 @@ impl StorageDriver for OverlayDriver {
                 use std::os::unix::fs::{FileTypeExt, MetadataExt};
                 m.file_type().is_char_device() && m.rdev() == 0
             });
-            if still_whiteout && !crate::unpack::lower_has(&dir.join("diff"), &lowers, wh) {
+            if still_whiteout && !super::lowers::lower_has(&dir.join("diff"), &lowers, wh) {
                 match fs::remove_file(&p) {
                     Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                         return Err(e).ctx("remove", &p);
