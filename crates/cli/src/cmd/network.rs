@@ -22,10 +22,16 @@ fn special_id(name: &str) -> String {
 
 pub(crate) fn create(ctx: &Ctx, args: &NetworkCreateArgs) -> Result<()> {
     if args.driver != "bridge" {
-        bail!("plugin \"{}\" not found: only the bridge driver is supported", args.driver);
+        bail!(
+            "plugin \"{}\" not found: only the bridge driver is supported",
+            args.driver
+        );
     }
     if SPECIAL.iter().any(|(n, _)| *n == args.name) {
-        bail!("{} is a pre-defined network and cannot be created", args.name);
+        bail!(
+            "{} is a pre-defined network and cannot be created",
+            args.name
+        );
     }
     let mut labels = BTreeMap::new();
     for l in &args.label {
@@ -146,7 +152,9 @@ pub(crate) fn connect(ctx: &Ctx, args: &NetworkConnectArgs) -> Result<()> {
     let containers = Containers::new(&ctx.root);
     let rec = containers.resolve(&args.container)?;
     let _lock = containers.lock(&rec.id)?;
-    if rec.state.status != Status::Running || !crate::container::is_alive(rec.state.pid, rec.state.pid_start) {
+    if rec.state.status != Status::Running
+        || !crate::container::is_alive(rec.state.pid, rec.state.pid_start)
+    {
         bail!("container {} is not running", rec.name);
     }
     if matches!(rec.net.mode.as_str(), "host" | "none") {
@@ -175,9 +183,12 @@ pub(crate) fn connect(ctx: &Ctx, args: &NetworkConnectArgs) -> Result<()> {
         }),
         ..Default::default()
     };
-    let att = ctx
-        .networks()?
-        .attach(&network::Netns::Pid(rec.state.pid), &rec.id, &args.network, &opts)?;
+    let att = ctx.networks()?.attach(
+        &network::Netns::Pid(rec.state.pid),
+        &rec.id,
+        &args.network,
+        &opts,
+    )?;
     for w in &att.warnings {
         ctx.warn(w);
     }
