@@ -2,6 +2,7 @@
 //! published ports, `none`/`host`, and no leaks after many runs. Traffic goes only to
 //! 127.0.0.1 and to containers these tests created.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failure is a test failure.
 mod common;
 
 use common::{CgroupParent, Mydocker};
