@@ -156,7 +156,7 @@ impl Registry {
         let (auth_yaml, credentials) = auth_config(&dir, &options.auth)?;
         let config = format!(
             "version: 0.1\n\
-             log:\n  level: warn\n  accesslog:\n    disabled: true\n\
+             log:\n  level: warn\n  accesslog:\n    disabled: false\n\
              storage:\n  filesystem:\n    rootdirectory: {data}\n  delete:\n    enabled: true\n  \
              maintenance:\n    uploadpurging:\n      enabled: false\n\
              http:\n  addr: {host}\n  secret: mydocker-test-secret\n\
