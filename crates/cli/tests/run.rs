@@ -3,70 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failure is a test failure.
 mod common;
 
-use common::{CgroupParent, Mydocker, mounts_under};
-use test_support::Fixtures;
-
-/// A root with busybox pulled and a cgroup parent of its own.
-struct Env {
-    md: Mydocker,
-    cg: CgroupParent,
-    image: String,
-}
-
-impl Env {
-    fn new(tag: &str) -> Self {
-        let md = Mydocker::new();
-        let image = Fixtures::shared().busybox.reference.to_string();
-        md.ok(&["pull", "-q", &image]);
-        Env {
-            md,
-            cg: CgroupParent::new(tag),
-            image,
-        }
-    }
-
-    /// `run --rm --cgroup-parent P [flags] IMAGE cmd...`
-    fn run(&self, flags: &[&str], cmd: &[&str]) -> std::process::Output {
-        let mut args = vec!["run", "--rm", "--cgroup-parent", &self.cg.name];
-        args.extend_from_slice(flags);
-        args.push(&self.image);
-        args.extend_from_slice(cmd);
-        self.md.run(&args)
-    }
-
-    fn stdout(&self, flags: &[&str], cmd: &[&str]) -> String {
-        let out = self.run(flags, cmd);
-        assert!(
-            out.status.success(),
-            "run {flags:?} {cmd:?}: {:?}\nstderr: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Nothing of any container is left: no cgroup, no mount, no container state.
-    fn assert_clean(&self) {
-        assert!(
-            self.cg.children().is_empty(),
-            "cgroups left: {:?}",
-            self.cg.children()
-        );
-        assert!(
-            mounts_under(self.md.root()).is_empty(),
-            "mounts left: {:?}",
-            mounts_under(self.md.root())
-        );
-        let left: Vec<_> = std::fs::read_dir(self.md.root().join("containers"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.file_name())
-            .filter(|n| n != "names")
-            .collect();
-        assert!(left.is_empty(), "container state left: {left:?}");
-    }
-}
+use common::Env;
 
 #[test]
 fn isolation_hostname_pid1_and_network_none() {
@@ -330,7 +267,7 @@ fn names_are_unique_and_kept_containers_are_recorded() {
     assert_eq!(again.status.code(), Some(125));
     assert!(String::from_utf8_lossy(&again.stderr).contains("is already in use"));
     assert!(env.cg.children().is_empty(), "{:?}", env.cg.children());
-    assert!(mounts_under(env.md.root()).is_empty());
+    assert!(common::mounts_under(env.md.root()).is_empty());
 }
 
 /// `-it sh` driven through a pty the test owns, as a user's terminal: the prompt comes
