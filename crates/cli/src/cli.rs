@@ -117,6 +117,8 @@ pub(crate) enum Command {
     Images(ImagesArgs),
     /// Remove one or more images
     Rmi(RmiArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(TagArgs),
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
@@ -152,6 +154,8 @@ pub(crate) enum ImageCommand {
     Pull(PullArgs),
     /// Upload an image to a registry
     Push(PushArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(TagArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -496,4 +500,12 @@ pub(crate) struct PruneForceArgs {
     /// Do not prompt for confirmation (mydocker never prompts)
     #[arg(short, long)]
     pub(crate) force: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TagArgs {
+    /// SOURCE_IMAGE[:TAG]
+    pub(crate) source: String,
+    /// TARGET_IMAGE[:TAG]
+    pub(crate) target: String,
 }

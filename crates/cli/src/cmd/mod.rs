@@ -51,6 +51,7 @@ pub(crate) fn dispatch(ctx: &Ctx, command: Command) -> u8 {
         Command::Logout(a) => auth::logout(ctx, &a),
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::images(ctx, &a),
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => images::rmi(ctx, &a),
+        Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => images::tag(ctx, &a),
         Command::Image(ImageCommand::Inspect(a)) => images::inspect(ctx, &a),
         Command::Image(ImageCommand::Prune(a)) => images::prune(ctx, &a),
         Command::System(SystemCommand::Df) => images::df(ctx),
