@@ -32,12 +32,10 @@ impl Mydocker {
             bridge: format!("mdt{}x{n}", pid % 100_000),
             nft_table: format!("mydocker_test_{pid}_{n}"),
             subnet: format!("10.{}.{}.0/24", 100 + pid % 100, n % 256),
-            bridge_prefix: format!(
-                "{}",
-                [
-                    "t0-", "t1-", "t2-", "t3-", "t4-", "t5-", "t6-", "t7-", "t8-", "t9-"
-                ][n % 10]
-            ),
+            bridge_prefix: [
+                "t0-", "t1-", "t2-", "t3-", "t4-", "t5-", "t6-", "t7-", "t8-", "t9-",
+            ][n % 10]
+                .to_owned(),
         }
     }
 
