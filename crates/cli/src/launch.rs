@@ -339,7 +339,7 @@ pub(crate) fn create(ctx: &Ctx, run: &RunArgs) -> Result<Record> {
         net,
         ports: Vec::new(),
         log_opts: run.log_opt.clone(),
-        run_args: serde_json::Value::Null,
+        run_args: serde_json::to_value(run).unwrap_or_default(),
         state: State::default(),
     };
     containers.save(&record)?;
@@ -420,6 +420,9 @@ pub(crate) fn start(ctx: &Ctx, rec: &mut Record, io: StartIo) -> Result<Started>
         status: Status::Running,
         pid,
         pid_start: container::process_start(pid).unwrap_or(0),
+        // The owner (monitor or foreground `run`) set these before starting.
+        monitor_pid: rec.state.monitor_pid,
+        monitor_start: rec.state.monitor_start,
         started_at: now_rfc3339(),
         ..State::default()
     };
