@@ -220,7 +220,21 @@ fn detached_container_ps_exec_inspect_top_stats() {
     assert_eq!(code, 7);
     let (code, err) = env.md.fails(&["exec", "sleeper", "/no/such/cmd"]);
     assert_eq!(code, 127, "{err}");
-    // exec joins the container's cgroup: its process is counted there.
+    // exec -i passes stdin on.
+    let mut cmd = env.md.command(&["exec", "-i", "sleeper", "cat"]);
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"through exec\n").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "through exec\n");
+    // inspect falls back to images.
+    assert!(env.inspect(&env.image, "{{.Id}}").starts_with("sha256:"));
     let top = env.ok(&["top", "sleeper"]);
     assert!(top.starts_with("UID"), "{top}");
     assert!(top.contains("sleep 1000"), "{top}");
@@ -235,6 +249,36 @@ fn detached_container_ps_exec_inspect_top_stats() {
         "{stats}"
     );
     assert_eq!(lines[1].split_whitespace().last(), Some("1"), "{stats}");
+    // Without --no-stream the table is redrawn every second, until interrupted.
+    let mut live = env
+        .md
+        .command(&["stats", "sleeper"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = live.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut seen = String::new();
+        let mut buf = [0u8; 4096];
+        while seen.matches("CONTAINER ID").count() < 2 {
+            match stdout.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+            }
+        }
+        let _ = tx.send(seen);
+    });
+    let seen = rx.recv_timeout(Duration::from_secs(60));
+    live.kill().unwrap();
+    live.wait().unwrap();
+    let seen = seen.expect("two tables within a minute");
+    assert!(seen.matches("CONTAINER ID").count() >= 2, "{seen}");
+    assert!(
+        seen.contains("\x1b[2J"),
+        "the screen is cleared between tables"
+    );
 
     // rm refuses a running container, rm -f removes it.
     let (code, err) = env.md.fails(&["rm", "sleeper"]);
@@ -326,7 +370,47 @@ fn logs_replay_follow_tail_and_timestamps() {
     let out = env.md.run(&["logs", "fg"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "to-out\n");
     assert_eq!(String::from_utf8_lossy(&out.stderr), "to-err\n");
-    env.ok(&["rm", "talker", "fg"]);
+    // --log-opt rotates; --log-driver none keeps nothing.
+    let id = env.run_d(
+        &[
+            "--name",
+            "chatty",
+            "--network",
+            "none",
+            "--log-opt",
+            "max-size=1k",
+            "--log-opt",
+            "max-file=2",
+        ],
+        &["seq", "1000"],
+    );
+    assert_eq!(env.ok(&["wait", "chatty"]).trim(), "0");
+    let log = env
+        .md
+        .root()
+        .join("containers")
+        .join(&id)
+        .join(format!("{id}-json.log"));
+    assert!(std::fs::metadata(&log).unwrap().len() <= 1024);
+    assert!(log.with_extension("log.1").exists());
+    let kept = env.ok(&["logs", "chatty"]);
+    assert_eq!(kept.lines().last(), Some("1000"));
+    assert!(kept.lines().count() < 1000);
+    env.run_d(
+        &[
+            "--name",
+            "mute",
+            "--network",
+            "none",
+            "--log-driver",
+            "none",
+        ],
+        &["echo", "hi"],
+    );
+    assert_eq!(env.ok(&["wait", "mute"]).trim(), "0");
+    let (_, err) = env.md.fails(&["logs", "mute"]);
+    assert!(err.contains("does not support reading"), "{err}");
+    env.ok(&["rm", "talker", "fg", "chatty", "mute"]);
     env.assert_clean();
 }
 
