@@ -117,6 +117,8 @@ pub(crate) enum Command {
     Images(ImagesArgs),
     /// Remove one or more images
     Rmi(RmiArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(TagArgs),
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
@@ -131,6 +133,9 @@ pub(crate) enum Command {
     /// Manage mydocker
     #[command(subcommand)]
     System(SystemCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(NetworkCommand),
     /// Create a new container
     Create(Box<RunArgs>),
     /// List containers
@@ -459,6 +464,8 @@ pub(crate) enum ImageCommand {
     Pull(PullArgs),
     /// Upload an image to a registry
     Push(PushArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(TagArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -707,4 +714,112 @@ pub(crate) struct RunArgs {
     /// Command and arguments
     #[arg(value_name = "COMMAND", allow_hyphen_values = true)]
     pub(crate) command: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum NetworkCommand {
+    /// Create a network
+    Create(NetworkCreateArgs),
+    /// List networks
+    #[command(visible_alias = "list")]
+    Ls(NetworkLsArgs),
+    /// Display detailed information on one or more networks
+    Inspect(NetworkInspectArgs),
+    /// Remove one or more networks
+    #[command(visible_alias = "remove")]
+    Rm(NetworkRmArgs),
+    /// Connect a container to a network
+    Connect(NetworkConnectArgs),
+    /// Disconnect a container from a network
+    Disconnect(NetworkDisconnectArgs),
+    /// Remove all unused networks
+    Prune(PruneForceArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct NetworkCreateArgs {
+    /// Driver to manage the network (only "bridge")
+    #[arg(short, long, default_value = "bridge")]
+    pub(crate) driver: String,
+    /// Subnet in CIDR format
+    #[arg(long)]
+    pub(crate) subnet: Option<String>,
+    /// IPv4 gateway for the subnet
+    #[arg(long)]
+    pub(crate) gateway: Option<String>,
+    /// Restrict external access to the network
+    #[arg(long)]
+    pub(crate) internal: bool,
+    /// Set metadata on a network (KEY=VALUE)
+    #[arg(long)]
+    pub(crate) label: Vec<String>,
+    /// Network name
+    pub(crate) name: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct NetworkLsArgs {
+    /// Only display network IDs
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
+    /// Do not truncate the output
+    #[arg(long)]
+    pub(crate) no_trunc: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct NetworkInspectArgs {
+    /// Format the output using a Go-template-like path
+    #[arg(short, long)]
+    pub(crate) format: Option<String>,
+    /// Networks to inspect
+    #[arg(required = true)]
+    pub(crate) names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct NetworkRmArgs {
+    /// Networks to remove
+    #[arg(required = true)]
+    pub(crate) names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct NetworkConnectArgs {
+    /// IPv4 address
+    #[arg(long)]
+    pub(crate) ip: Option<String>,
+    /// Add network-scoped alias for the container
+    #[arg(long)]
+    pub(crate) alias: Vec<String>,
+    /// Network
+    pub(crate) network: String,
+    /// Container
+    pub(crate) container: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct NetworkDisconnectArgs {
+    /// Force the container to disconnect from a network
+    #[arg(short, long)]
+    pub(crate) force: bool,
+    /// Network
+    pub(crate) network: String,
+    /// Container
+    pub(crate) container: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PruneForceArgs {
+    /// Do not prompt for confirmation (mydocker never prompts)
+    #[arg(short, long)]
+    pub(crate) force: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TagArgs {
+    /// SOURCE_IMAGE[:TAG]
+    pub(crate) source: String,
+    /// TARGET_IMAGE[:TAG]
+    pub(crate) target: String,
 }

@@ -4,17 +4,9 @@
 
 mod common;
 
-use common::{CgroupParent, Mydocker, mounts_under};
+use common::{Env, mounts_under};
 use std::path::PathBuf;
 use std::time::Duration;
-use test_support::Fixtures;
-
-/// A root with busybox pulled and a cgroup parent of its own.
-struct Env {
-    md: Mydocker,
-    cg: CgroupParent,
-    image: String,
-}
 
 /// The runtime facts of a container, from its record.
 #[derive(Debug)]
@@ -23,19 +15,23 @@ struct Pids {
     monitor: u32,
 }
 
-impl Env {
-    fn new(tag: &str) -> Self {
-        let md = Mydocker::new();
-        let image = Fixtures::shared().busybox.reference.to_string();
-        md.ok(&["pull", "-q", &image]);
-        Env {
-            md,
-            cg: CgroupParent::new(tag),
-            image,
-        }
-    }
-
+/// What the lifecycle tests add to the shared container-test [`Env`].
+trait Detached {
     /// `run -d --cgroup-parent P [flags] IMAGE cmd...`; returns the full ID.
+    fn run_d(&self, flags: &[&str], cmd: &[&str]) -> String;
+    fn ok(&self, args: &[&str]) -> String;
+    fn inspect(&self, name: &str, format: &str) -> String;
+    fn record(&self, id: &str) -> serde_json::Value;
+    fn pids(&self, id: &str) -> Pids;
+    /// The line of `ps -a` for a container name.
+    fn ps_line(&self, name: &str) -> Option<String>;
+    /// Polls `cond` every 100 ms, 100 times at most.
+    fn eventually(&self, what: &str, cond: impl FnMut() -> bool);
+    /// The container's freezer state file (v1) or events file (v2).
+    fn freezer_file(&self, id: &str) -> PathBuf;
+}
+
+impl Detached for Env {
     fn run_d(&self, flags: &[&str], cmd: &[&str]) -> String {
         let mut args = vec!["run", "-d", "--cgroup-parent", &self.cg.name];
         args.extend_from_slice(flags);
@@ -76,7 +72,6 @@ impl Env {
         }
     }
 
-    /// The line of `ps -a` for a container name.
     fn ps_line(&self, name: &str) -> Option<String> {
         self.ok(&["ps", "-a"])
             .lines()
@@ -84,7 +79,6 @@ impl Env {
             .map(str::to_owned)
     }
 
-    /// Polls `cond` every 100 ms, 100 times at most.
     fn eventually(&self, what: &str, mut cond: impl FnMut() -> bool) {
         for _ in 0..100 {
             if cond() {
@@ -95,7 +89,6 @@ impl Env {
         panic!("timed out waiting for: {what}");
     }
 
-    /// The container's freezer state file (v1) or events file (v2).
     fn freezer_file(&self, id: &str) -> PathBuf {
         for d in self.cg.dirs() {
             for f in ["freezer.state", "cgroup.events"] {
@@ -106,28 +99,6 @@ impl Env {
             }
         }
         panic!("no freezer file for {id} under {:?}", self.cg.dirs());
-    }
-
-    /// Nothing of any container is left: no cgroup, no mount, no container state.
-    fn assert_clean(&self) {
-        assert!(
-            self.cg.children().is_empty(),
-            "cgroups left: {:?}",
-            self.cg.children()
-        );
-        assert!(
-            mounts_under(self.md.root()).is_empty(),
-            "mounts left: {:?}",
-            mounts_under(self.md.root())
-        );
-        let left: Vec<_> = std::fs::read_dir(self.md.root().join("containers"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.file_name())
-            .filter(|n| n != "names")
-            .collect();
-        assert!(left.is_empty(), "container state left: {left:?}");
     }
 }
 

@@ -7,6 +7,7 @@ pub(crate) mod images;
 mod info;
 mod inspect;
 mod logs;
+mod network;
 pub(crate) mod ps;
 pub(crate) mod pull;
 mod push;
@@ -14,7 +15,7 @@ mod rm;
 pub(crate) mod run;
 mod top;
 
-use crate::cli::{Command, ContainerCommand, ImageCommand, SystemCommand};
+use crate::cli::{Command, ContainerCommand, ImageCommand, NetworkCommand, SystemCommand};
 use crate::ctx::Ctx;
 
 /// An error whose message was already printed (for example one line per failed image of
@@ -96,10 +97,18 @@ pub(crate) fn dispatch(ctx: &Ctx, command: Command) -> u8 {
         Command::Logout(a) => auth::logout(ctx, &a),
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::images(ctx, &a),
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => images::rmi(ctx, &a),
+        Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => images::tag(ctx, &a),
         Command::Image(ImageCommand::Inspect(a)) => images::inspect(ctx, &a),
         Command::Image(ImageCommand::Prune(a)) => images::prune(ctx, &a),
         Command::System(SystemCommand::Df) => images::df(ctx),
         Command::Info | Command::System(SystemCommand::Info) => info::run(ctx),
+        Command::Network(NetworkCommand::Create(a)) => network::create(ctx, &a),
+        Command::Network(NetworkCommand::Ls(a)) => network::ls(ctx, &a),
+        Command::Network(NetworkCommand::Inspect(a)) => network::inspect(ctx, &a),
+        Command::Network(NetworkCommand::Rm(a)) => network::rm(ctx, &a),
+        Command::Network(NetworkCommand::Connect(a)) => network::connect(ctx, &a),
+        Command::Network(NetworkCommand::Disconnect(a)) => network::disconnect(ctx, &a),
+        Command::Network(NetworkCommand::Prune(_)) => network::prune(ctx),
         Command::Version => {
             println!("mydocker version {}", env!("CARGO_PKG_VERSION"));
             Ok(())
