@@ -366,7 +366,6 @@ fn copy_loop(
     stop: &OwnedFd,
 ) {
     let mut buf = vec![0u8; 32 * 1024];
-    let mut tee_ok = tee;
     while !sources.is_empty() {
         let mut fds: Vec<PollFd<'_>> = sources
             .iter()
@@ -392,8 +391,10 @@ fn copy_loop(
                     if let Some(log) = &mut log {
                         let _ = log.write(*stream, &buf[..n]);
                     }
-                    if tee_ok {
-                        tee_ok = tee_out(*stream, &buf[..n]);
+                    // Our own output is gone (`run ... | head -1`): close the stream so
+                    // the container's writes fail, as they would on the closed pipe.
+                    if tee && !tee_out(*stream, &buf[..n]) {
+                        closed.push(i);
                     }
                 }
                 Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => {}

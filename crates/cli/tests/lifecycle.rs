@@ -341,6 +341,34 @@ fn logs_replay_follow_tail_and_timestamps() {
     let out = env.md.run(&["logs", "fg"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "to-out\n");
     assert_eq!(String::from_utf8_lossy(&out.stderr), "to-err\n");
+    // When our stdout goes away (`run ... yes | head -1`), the container's does too.
+    let mut yes = env
+        .md
+        .command(&env.args(&["--network", "none"], &["yes"]))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Read;
+        let mut stdout = yes.stdout.take().unwrap();
+        let mut first = [0u8; 2];
+        stdout.read_exact(&mut first).unwrap();
+        assert_eq!(&first, b"y\n");
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let pid = yes.id();
+    std::thread::spawn(move || {
+        let _ = tx.send(yes.wait());
+    });
+    let status = rx.recv_timeout(Duration::from_secs(60));
+    if status.is_err() {
+        kill9(pid);
+    }
+    let status = status.expect("run ends once its stdout is closed").unwrap();
+    // PID 1 is immune to SIGPIPE (as in docker): `yes` sees EPIPE and exits 1.
+    assert_eq!(status.code(), Some(1));
+
     // --log-opt rotates; --log-driver none keeps nothing.
     let id = env.run_d(
         &[
