@@ -749,3 +749,75 @@ fn a_killed_monitor_is_detected_and_cleaned_up() {
     assert_eq!(std::fs::read_dir(&brif).map(|d| d.count()).unwrap_or(0), 0);
     env.assert_clean();
 }
+
+/// `exec -it sh` in a detached container, driven through a pty the test owns: the prompt
+/// comes back, the shell has a terminal of the container's, and the exit code is the
+/// shell's.
+#[test]
+fn exec_it_gives_a_terminal() {
+    use std::io::{Read, Write};
+    let env = Env::new("execit");
+    env.run_d(&["--name", "host", "--network", "none"], &["sleep", "1000"]);
+    let master =
+        rustix::pty::openpt(rustix::pty::OpenptFlags::RDWR | rustix::pty::OpenptFlags::NOCTTY)
+            .unwrap();
+    rustix::pty::grantpt(&master).unwrap();
+    rustix::pty::unlockpt(&master).unwrap();
+    let name = rustix::pty::ptsname(&master, Vec::new()).unwrap();
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(name.to_str().unwrap())
+        .unwrap();
+    let mut cmd = std::process::Command::new("setsid");
+    cmd.arg("-c")
+        .arg(env!("CARGO_BIN_EXE_mydocker"))
+        .arg("--root")
+        .arg(env.md.root())
+        .args(["exec", "-it", "host", "sh"])
+        .stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave);
+    let mut child = cmd.spawn().unwrap();
+    let mut master = std::fs::File::from(master);
+    rustix::fs::fcntl_setfl(&master, rustix::fs::OFlags::NONBLOCK).unwrap();
+    let mut seen = String::new();
+    let mut expect = |master: &mut std::fs::File, what: &str| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !seen.contains(what) {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("waiting for {what:?}, got {seen:?}");
+            }
+            let mut buf = [0u8; 4096];
+            match master.read(&mut buf) {
+                Ok(n) if n > 0 => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+                _ => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+        let end = seen.find(what).map_or(0, |i| i + what.len());
+        seen.drain(..end);
+    };
+    expect(&mut master, "# ");
+    master
+        .write_all(b"tty; echo $((6*7)); ps -o pid,args | grep -c 'sleep 1000'\r")
+        .unwrap();
+    expect(&mut master, "/dev/pts/");
+    expect(&mut master, "42");
+    master.write_all(b"exit 5\r").unwrap();
+    let mut status = None;
+    for _ in 0..200 {
+        if let Some(s) = child.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = status.unwrap_or_else(|| {
+        let _ = child.kill();
+        child.wait().unwrap()
+    });
+    assert_eq!(status.code(), Some(5));
+    env.ok(&["rm", "-f", "host"]);
+    env.assert_clean();
+}
