@@ -138,6 +138,12 @@ fn detached_container_ps_exec_inspect_top_stats() {
         env.ok(&["ps", "--format", "{{.Names}} {{.State}}"]).trim(),
         "sleeper running"
     );
+    let table = env.ok(&["ps", "--format", "table {{.Names}}\\t{{.Image}}"]);
+    assert_eq!(
+        table,
+        format!("NAMES     IMAGE\nsleeper   {}\n", env.image),
+        "{table}"
+    );
 
     // inspect's PID is the container's init, running `sleep 1000`.
     let pid: u32 = env.inspect("sleeper", "{{.State.Pid}}").parse().unwrap();
@@ -251,6 +257,15 @@ fn detached_container_ps_exec_inspect_top_stats() {
         "the screen is cleared between tables"
     );
 
+    // exec -d returns at once; its command runs in the container (and
+    // stays a zombie: `sleep` as PID 1 reaps nothing, as in docker).
+    env.ok(&["exec", "-d", "sleeper", "sh", "-c", "echo bg > /tmp/bg"]);
+    env.eventually("the detached exec ran", || {
+        env.md
+            .run(&["exec", "sleeper", "grep", "-q", "bg", "/tmp/bg"])
+            .status
+            .success()
+    });
     // rm refuses a running container, rm -f removes it.
     let (code, err) = env.md.fails(&["rm", "sleeper"]);
     assert_eq!(code, 1);
