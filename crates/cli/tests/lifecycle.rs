@@ -512,13 +512,20 @@ fn start_reruns_an_exited_container_with_its_rootfs() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "3\n");
     assert_eq!(env.inspect("counter", "{{.Id}}"), id);
     // restart of a long-running container: a new init.
-    env.run_d(&["--name", "long", "--network", "none"], &["sleep", "1000"]);
+    env.run_d(
+        &["--name", "long", "-p", "127.0.0.1::80"],
+        &["sleep", "1000"],
+    );
     let before = env.pids(&env.inspect("long", "{{.Id}}")).init;
     env.ok(&["restart", "-t", "0", "long"]);
     let after: u32 = env.inspect("long", "{{.State.Pid}}").parse().unwrap();
     assert_ne!(before, after);
     assert!(!alive(before));
-    assert!(env.ps_line("long").unwrap().contains(" Up "));
+    let line = env.ps_line("long").unwrap();
+    assert!(line.contains(" Up ") && line.contains("->80/tcp"), "{line}");
+    // The restarted container is on the network again.
+    let ip = env.inspect("long", "{{.NetworkSettings.IPAddress}}");
+    assert!(ip.parse::<std::net::Ipv4Addr>().is_ok(), "{ip}");
     env.ok(&["rm", "-f", "counter", "long"]);
     env.assert_clean();
 }
