@@ -699,6 +699,9 @@ pub(crate) struct RunArgs {
     /// Add a custom host-to-IP mapping (host:ip)
     #[arg(long, value_name = "HOST:IP")]
     pub(crate) add_host: Vec<String>,
+    /// Logging driver for the container: json-file, or none to keep no log
+    #[arg(long, default_value = "json-file", value_name = "DRIVER")]
+    pub(crate) log_driver: String,
     /// Log driver options (max-size=10m, max-file=3)
     #[arg(long, value_name = "OPT")]
     pub(crate) log_opt: Vec<String>,

@@ -122,6 +122,9 @@ pub(crate) struct Record {
     pub(crate) net: crate::launch::NetSettings,
     #[serde(default)]
     pub(crate) ports: Vec<PortBinding>,
+    /// `--log-driver`: `json-file` (also when empty, for older records) or `none`.
+    #[serde(default)]
+    pub(crate) log_driver: String,
     /// `--log-opt`.
     #[serde(default)]
     pub(crate) log_opts: Vec<String>,
@@ -337,6 +340,7 @@ mod tests {
             network: "none".into(),
             net: crate::launch::NetSettings::default(),
             ports: vec![],
+            log_driver: String::new(),
             log_opts: vec![],
             run_args: serde_json::Value::Null,
             state: State::default(),

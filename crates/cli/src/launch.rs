@@ -338,6 +338,7 @@ pub(crate) fn create(ctx: &Ctx, run: &RunArgs) -> Result<Record> {
         network: net.mode.clone(),
         net,
         ports: Vec::new(),
+        log_driver: run.log_driver.clone(),
         log_opts: run.log_opt.clone(),
         run_args: serde_json::to_value(run).unwrap_or_default(),
         state: State::default(),

@@ -56,6 +56,26 @@ pub(crate) fn log_path(ctx: &Ctx, id: &str) -> PathBuf {
         .join(format!("{id}-json.log"))
 }
 
+/// Checks `--log-driver` and `--log-opt` before a container is created.
+pub(crate) fn check_log_flags(driver: &str, opts: &[String]) -> Result<()> {
+    match driver {
+        "json-file" | "" => LogOpts::parse(opts).map(|_| ()),
+        "none" => Ok(()),
+        other => Err(anyhow!(
+            "logging driver {other:?} is not supported: use json-file or none"
+        )),
+    }
+}
+
+/// The container's log writer; `None` with `--log-driver none`.
+pub(crate) fn open_log(ctx: &Ctx, rec: &Record) -> Result<Option<LogWriter>> {
+    if rec.log_driver == "none" {
+        return Ok(None);
+    }
+    let opts = LogOpts::parse(&rec.log_opts)?;
+    Ok(Some(LogWriter::open(&log_path(ctx, &rec.id), opts)?))
+}
+
 /// What the monitor reports to the command that started it.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
@@ -204,9 +224,7 @@ pub(crate) fn run(ctx: &Ctx, id: &str) -> Result<()> {
         }
         recover_locked(ctx, &mut rec)?;
     }
-    let log = match LogOpts::parse(&rec.log_opts)
-        .and_then(|opts| LogWriter::open(&log_path(ctx, id), opts))
-    {
+    let log = match open_log(ctx, &rec) {
         Ok(l) => l,
         Err(e) => {
             say(&Handshake::Failed {
@@ -303,7 +321,7 @@ impl Copier {
     /// Starts copying from `sources` until each reaches its end.
     pub(crate) fn start(
         sources: Vec<(OwnedFd, Stream)>,
-        log: LogWriter,
+        log: Option<LogWriter>,
         tee: bool,
     ) -> Result<Self> {
         let (stop_r, stop_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
@@ -341,9 +359,13 @@ impl Drop for Copier {
     }
 }
 
-fn copy_loop(mut sources: Vec<(OwnedFd, Stream)>, mut log: LogWriter, tee: bool, stop: &OwnedFd) {
+fn copy_loop(
+    mut sources: Vec<(OwnedFd, Stream)>,
+    mut log: Option<LogWriter>,
+    tee: bool,
+    stop: &OwnedFd,
+) {
     let mut buf = vec![0u8; 32 * 1024];
-    let mut tee_ok = tee;
     while !sources.is_empty() {
         let mut fds: Vec<PollFd<'_>> = sources
             .iter()
@@ -366,9 +388,13 @@ fn copy_loop(mut sources: Vec<(OwnedFd, Stream)>, mut log: LogWriter, tee: bool,
             match rustix::io::read(fd, &mut buf) {
                 Ok(0) | Err(rustix::io::Errno::IO) => closed.push(i),
                 Ok(n) => {
-                    let _ = log.write(*stream, &buf[..n]);
-                    if tee_ok {
-                        tee_ok = tee_out(*stream, &buf[..n]);
+                    if let Some(log) = &mut log {
+                        let _ = log.write(*stream, &buf[..n]);
+                    }
+                    // Our own output is gone (`run ... | head -1`): close the stream so
+                    // the container's writes fail, as they would on the closed pipe.
+                    if tee && !tee_out(*stream, &buf[..n]) {
+                        closed.push(i);
                     }
                 }
                 Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => {}
@@ -382,7 +408,9 @@ fn copy_loop(mut sources: Vec<(OwnedFd, Stream)>, mut log: LogWriter, tee: bool,
             break;
         }
     }
-    let _ = log.flush_partial();
+    if let Some(log) = &mut log {
+        let _ = log.flush_partial();
+    }
 }
 
 /// Writes to our own stdout or stderr; false once that fails (a closed pipe: the

@@ -4,17 +4,9 @@
 
 mod common;
 
-use common::{CgroupParent, Mydocker, mounts_under};
+use common::{Env, mounts_under};
 use std::path::PathBuf;
 use std::time::Duration;
-use test_support::Fixtures;
-
-/// A root with busybox pulled and a cgroup parent of its own.
-struct Env {
-    md: Mydocker,
-    cg: CgroupParent,
-    image: String,
-}
 
 /// The runtime facts of a container, from its record.
 #[derive(Debug)]
@@ -23,19 +15,23 @@ struct Pids {
     monitor: u32,
 }
 
-impl Env {
-    fn new(tag: &str) -> Self {
-        let md = Mydocker::new();
-        let image = Fixtures::shared().busybox.reference.to_string();
-        md.ok(&["pull", "-q", &image]);
-        Env {
-            md,
-            cg: CgroupParent::new(tag),
-            image,
-        }
-    }
-
+/// What the lifecycle tests add to the shared container-test [`Env`].
+trait Detached {
     /// `run -d --cgroup-parent P [flags] IMAGE cmd...`; returns the full ID.
+    fn run_d(&self, flags: &[&str], cmd: &[&str]) -> String;
+    fn ok(&self, args: &[&str]) -> String;
+    fn inspect(&self, name: &str, format: &str) -> String;
+    fn record(&self, id: &str) -> serde_json::Value;
+    fn pids(&self, id: &str) -> Pids;
+    /// The line of `ps -a` for a container name.
+    fn ps_line(&self, name: &str) -> Option<String>;
+    /// Polls `cond` every 100 ms, 100 times at most.
+    fn eventually(&self, what: &str, cond: impl FnMut() -> bool);
+    /// The container's freezer state file (v1) or events file (v2).
+    fn freezer_file(&self, id: &str) -> PathBuf;
+}
+
+impl Detached for Env {
     fn run_d(&self, flags: &[&str], cmd: &[&str]) -> String {
         let mut args = vec!["run", "-d", "--cgroup-parent", &self.cg.name];
         args.extend_from_slice(flags);
@@ -76,7 +72,6 @@ impl Env {
         }
     }
 
-    /// The line of `ps -a` for a container name.
     fn ps_line(&self, name: &str) -> Option<String> {
         self.ok(&["ps", "-a"])
             .lines()
@@ -84,7 +79,6 @@ impl Env {
             .map(str::to_owned)
     }
 
-    /// Polls `cond` every 100 ms, 100 times at most.
     fn eventually(&self, what: &str, mut cond: impl FnMut() -> bool) {
         for _ in 0..100 {
             if cond() {
@@ -95,7 +89,6 @@ impl Env {
         panic!("timed out waiting for: {what}");
     }
 
-    /// The container's freezer state file (v1) or events file (v2).
     fn freezer_file(&self, id: &str) -> PathBuf {
         for d in self.cg.dirs() {
             for f in ["freezer.state", "cgroup.events"] {
@@ -106,28 +99,6 @@ impl Env {
             }
         }
         panic!("no freezer file for {id} under {:?}", self.cg.dirs());
-    }
-
-    /// Nothing of any container is left: no cgroup, no mount, no container state.
-    fn assert_clean(&self) {
-        assert!(
-            self.cg.children().is_empty(),
-            "cgroups left: {:?}",
-            self.cg.children()
-        );
-        assert!(
-            mounts_under(self.md.root()).is_empty(),
-            "mounts left: {:?}",
-            mounts_under(self.md.root())
-        );
-        let left: Vec<_> = std::fs::read_dir(self.md.root().join("containers"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.file_name())
-            .filter(|n| n != "names")
-            .collect();
-        assert!(left.is_empty(), "container state left: {left:?}");
     }
 }
 
@@ -166,6 +137,12 @@ fn detached_container_ps_exec_inspect_top_stats() {
     assert_eq!(
         env.ok(&["ps", "--format", "{{.Names}} {{.State}}"]).trim(),
         "sleeper running"
+    );
+    let table = env.ok(&["ps", "--format", "table {{.Names}}\\t{{.Image}}"]);
+    assert_eq!(
+        table,
+        format!("NAMES     IMAGE\nsleeper   {}\n", env.image),
+        "{table}"
     );
 
     // inspect's PID is the container's init, running `sleep 1000`.
@@ -220,7 +197,21 @@ fn detached_container_ps_exec_inspect_top_stats() {
     assert_eq!(code, 7);
     let (code, err) = env.md.fails(&["exec", "sleeper", "/no/such/cmd"]);
     assert_eq!(code, 127, "{err}");
-    // exec joins the container's cgroup: its process is counted there.
+    // exec -i passes stdin on.
+    let mut cmd = env.md.command(&["exec", "-i", "sleeper", "cat"]);
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"through exec\n").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "through exec\n");
+    // inspect falls back to images.
+    assert!(env.inspect(&env.image, "{{.Id}}").starts_with("sha256:"));
     let top = env.ok(&["top", "sleeper"]);
     assert!(top.starts_with("UID"), "{top}");
     assert!(top.contains("sleep 1000"), "{top}");
@@ -235,7 +226,46 @@ fn detached_container_ps_exec_inspect_top_stats() {
         "{stats}"
     );
     assert_eq!(lines[1].split_whitespace().last(), Some("1"), "{stats}");
+    // Without --no-stream the table is redrawn every second, until interrupted.
+    let mut live = env
+        .md
+        .command(&["stats", "sleeper"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = live.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut seen = String::new();
+        let mut buf = [0u8; 4096];
+        while seen.matches("CONTAINER ID").count() < 2 {
+            match stdout.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+            }
+        }
+        let _ = tx.send(seen);
+    });
+    let seen = rx.recv_timeout(Duration::from_secs(60));
+    live.kill().unwrap();
+    live.wait().unwrap();
+    let seen = seen.expect("two tables within a minute");
+    assert!(seen.matches("CONTAINER ID").count() >= 2, "{seen}");
+    assert!(
+        seen.contains("\x1b[2J"),
+        "the screen is cleared between tables"
+    );
 
+    // exec -d returns at once; its command runs in the container (and
+    // stays a zombie: `sleep` as PID 1 reaps nothing, as in docker).
+    env.ok(&["exec", "-d", "sleeper", "sh", "-c", "echo bg > /tmp/bg"]);
+    env.eventually("the detached exec ran", || {
+        env.md
+            .run(&["exec", "sleeper", "grep", "-q", "bg", "/tmp/bg"])
+            .status
+            .success()
+    });
     // rm refuses a running container, rm -f removes it.
     let (code, err) = env.md.fails(&["rm", "sleeper"]);
     assert_eq!(code, 1);
@@ -326,7 +356,75 @@ fn logs_replay_follow_tail_and_timestamps() {
     let out = env.md.run(&["logs", "fg"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "to-out\n");
     assert_eq!(String::from_utf8_lossy(&out.stderr), "to-err\n");
-    env.ok(&["rm", "talker", "fg"]);
+    // When our stdout goes away (`run ... yes | head -1`), the container's does too.
+    let mut yes = env
+        .md
+        .command(&env.args(&["--network", "none"], &["yes"]))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Read;
+        let mut stdout = yes.stdout.take().unwrap();
+        let mut first = [0u8; 2];
+        stdout.read_exact(&mut first).unwrap();
+        assert_eq!(&first, b"y\n");
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let pid = yes.id();
+    std::thread::spawn(move || {
+        let _ = tx.send(yes.wait());
+    });
+    let status = rx.recv_timeout(Duration::from_secs(60));
+    if status.is_err() {
+        kill9(pid);
+    }
+    let status = status.expect("run ends once its stdout is closed").unwrap();
+    // PID 1 is immune to SIGPIPE (as in docker): `yes` sees EPIPE and exits 1.
+    assert_eq!(status.code(), Some(1));
+
+    // --log-opt rotates; --log-driver none keeps nothing.
+    let id = env.run_d(
+        &[
+            "--name",
+            "chatty",
+            "--network",
+            "none",
+            "--log-opt",
+            "max-size=1k",
+            "--log-opt",
+            "max-file=2",
+        ],
+        &["seq", "1000"],
+    );
+    assert_eq!(env.ok(&["wait", "chatty"]).trim(), "0");
+    let log = env
+        .md
+        .root()
+        .join("containers")
+        .join(&id)
+        .join(format!("{id}-json.log"));
+    assert!(std::fs::metadata(&log).unwrap().len() <= 1024);
+    assert!(log.with_extension("log.1").exists());
+    let kept = env.ok(&["logs", "chatty"]);
+    assert_eq!(kept.lines().last(), Some("1000"));
+    assert!(kept.lines().count() < 1000);
+    env.run_d(
+        &[
+            "--name",
+            "mute",
+            "--network",
+            "none",
+            "--log-driver",
+            "none",
+        ],
+        &["echo", "hi"],
+    );
+    assert_eq!(env.ok(&["wait", "mute"]).trim(), "0");
+    let (_, err) = env.md.fails(&["logs", "mute"]);
+    assert!(err.contains("does not support reading"), "{err}");
+    env.ok(&["rm", "talker", "fg", "chatty", "mute"]);
     env.assert_clean();
 }
 
@@ -414,13 +512,20 @@ fn start_reruns_an_exited_container_with_its_rootfs() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "3\n");
     assert_eq!(env.inspect("counter", "{{.Id}}"), id);
     // restart of a long-running container: a new init.
-    env.run_d(&["--name", "long", "--network", "none"], &["sleep", "1000"]);
+    env.run_d(
+        &["--name", "long", "-p", "127.0.0.1::80"],
+        &["sleep", "1000"],
+    );
     let before = env.pids(&env.inspect("long", "{{.Id}}")).init;
     env.ok(&["restart", "-t", "0", "long"]);
     let after: u32 = env.inspect("long", "{{.State.Pid}}").parse().unwrap();
     assert_ne!(before, after);
     assert!(!alive(before));
-    assert!(env.ps_line("long").unwrap().contains(" Up "));
+    let line = env.ps_line("long").unwrap();
+    assert!(line.contains(" Up ") && line.contains("->80/tcp"), "{line}");
+    // The restarted container is on the network again.
+    let ip = env.inspect("long", "{{.NetworkSettings.IPAddress}}");
+    assert!(ip.parse::<std::net::Ipv4Addr>().is_ok(), "{ip}");
     env.ok(&["rm", "-f", "counter", "long"]);
     env.assert_clean();
 }
@@ -664,5 +769,77 @@ fn a_killed_monitor_is_detected_and_cleaned_up() {
         .join(&env.md.bridge)
         .join("brif");
     assert_eq!(std::fs::read_dir(&brif).map(|d| d.count()).unwrap_or(0), 0);
+    env.assert_clean();
+}
+
+/// `exec -it sh` in a detached container, driven through a pty the test owns: the prompt
+/// comes back, the shell has a terminal of the container's, and the exit code is the
+/// shell's.
+#[test]
+fn exec_it_gives_a_terminal() {
+    use std::io::{Read, Write};
+    let env = Env::new("execit");
+    env.run_d(&["--name", "host", "--network", "none"], &["sleep", "1000"]);
+    let master =
+        rustix::pty::openpt(rustix::pty::OpenptFlags::RDWR | rustix::pty::OpenptFlags::NOCTTY)
+            .unwrap();
+    rustix::pty::grantpt(&master).unwrap();
+    rustix::pty::unlockpt(&master).unwrap();
+    let name = rustix::pty::ptsname(&master, Vec::new()).unwrap();
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(name.to_str().unwrap())
+        .unwrap();
+    let mut cmd = std::process::Command::new("setsid");
+    cmd.arg("-c")
+        .arg(env!("CARGO_BIN_EXE_mydocker"))
+        .arg("--root")
+        .arg(env.md.root())
+        .args(["exec", "-it", "host", "sh"])
+        .stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave);
+    let mut child = cmd.spawn().unwrap();
+    let mut master = std::fs::File::from(master);
+    rustix::fs::fcntl_setfl(&master, rustix::fs::OFlags::NONBLOCK).unwrap();
+    let mut seen = String::new();
+    let mut expect = |master: &mut std::fs::File, what: &str| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !seen.contains(what) {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("waiting for {what:?}, got {seen:?}");
+            }
+            let mut buf = [0u8; 4096];
+            match master.read(&mut buf) {
+                Ok(n) if n > 0 => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+                _ => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+        let end = seen.find(what).map_or(0, |i| i + what.len());
+        seen.drain(..end);
+    };
+    expect(&mut master, "# ");
+    master
+        .write_all(b"tty; echo $((6*7)); ps -o pid,args | grep -c 'sleep 1000'\r")
+        .unwrap();
+    expect(&mut master, "/dev/pts/");
+    expect(&mut master, "42");
+    master.write_all(b"exit 5\r").unwrap();
+    let mut status = None;
+    for _ in 0..200 {
+        if let Some(s) = child.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = status.unwrap_or_else(|| {
+        let _ = child.kill();
+        child.wait().unwrap()
+    });
+    assert_eq!(status.code(), Some(5));
+    env.ok(&["rm", "-f", "host"]);
     env.assert_clean();
 }

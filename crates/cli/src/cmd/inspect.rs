@@ -291,7 +291,10 @@ pub(crate) fn container_json(ctx: &Ctx, rec: &Record) -> Result<Value> {
     let host_config = json!({
         "Binds": flag_list(rec, "volume"),
         "ContainerIDFile": "",
-        "LogConfig": {"Type": "json-file", "Config": log_config},
+        "LogConfig": {
+            "Type": if rec.log_driver == "none" { "none" } else { "json-file" },
+            "Config": log_config,
+        },
         "NetworkMode": rec.network,
         "PortBindings": port_bindings(rec),
         "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},

@@ -8,6 +8,9 @@ use anyhow::{Context, Result, bail};
 
 pub(crate) fn logs(ctx: &Ctx, args: &LogsArgs) -> Result<()> {
     let rec = monitor::lookup(ctx, &args.container)?;
+    if rec.log_driver == "none" {
+        bail!("configured logging driver does not support reading");
+    }
     let tail = match args.tail.as_str() {
         "all" | "" => None,
         n => match n.parse::<i64>() {

@@ -8,7 +8,7 @@ use crate::cmd::Status as ExitWith;
 use crate::container::{self, Containers, Record};
 use crate::ctx::Ctx;
 use crate::launch::{self, StartIo};
-use crate::logs::{LogOpts, LogWriter, Stream};
+use crate::logs::Stream;
 use crate::monitor::{self, Copier, Handshake};
 use anyhow::Result;
 use std::time::Duration;
@@ -39,7 +39,7 @@ pub(crate) fn record_start_failure(ctx: &Ctx, rec: &mut Record, e: &anyhow::Erro
 }
 
 pub(crate) fn run(ctx: &Ctx, run: &RunArgs) -> Result<()> {
-    LogOpts::parse(&run.log_opt)?;
+    monitor::check_log_flags(&run.log_driver, &run.log_opt)?;
     // Containers whose monitor died may hold addresses or ports this one needs.
     let _ = monitor::sweep(ctx);
     let rec = launch::create(ctx, run)?;
@@ -61,7 +61,7 @@ pub(crate) fn run(ctx: &Ctx, run: &RunArgs) -> Result<()> {
 
 /// `create`: a container in state `created`; prints its ID.
 pub(crate) fn create(ctx: &Ctx, run: &RunArgs) -> Result<()> {
-    LogOpts::parse(&run.log_opt)?;
+    monitor::check_log_flags(&run.log_driver, &run.log_opt)?;
     let _ = monitor::sweep(ctx);
     let rec = launch::create(ctx, run)?;
     println!("{}", rec.id);
@@ -75,20 +75,25 @@ pub(crate) fn foreground(ctx: &Ctx, mut rec: Record, interactive: bool) -> Resul
     let me = std::process::id();
     let me_start = container::process_start(me).unwrap_or(0);
     let lock = containers.lock(&rec.id)?;
-    let log = LogWriter::open(
-        &monitor::log_path(ctx, &rec.id),
-        LogOpts::parse(&rec.log_opts)?,
-    )?;
+    let log = monitor::open_log(ctx, &rec)?;
     rec.state.monitor_pid = me;
     rec.state.monitor_start = me_start;
+    // Without a log, the container writes to our stdout and stderr directly.
+    let out = || {
+        if log.is_some() {
+            isolate::Stdio::Piped
+        } else {
+            isolate::Stdio::Inherit
+        }
+    };
     let io = StartIo {
         stdin: if interactive {
             isolate::Stdio::Inherit
         } else {
             isolate::Stdio::Null
         },
-        stdout: isolate::Stdio::Piped,
-        stderr: isolate::Stdio::Piped,
+        stdout: out(),
+        stderr: out(),
     };
     let mut started = match launch::start(ctx, &mut rec, io) {
         Ok(s) => s,
@@ -105,6 +110,7 @@ pub(crate) fn foreground(ctx: &Ctx, mut rec: Record, interactive: bool) -> Resul
     // With a terminal, the proxy writes the container's output into a pipe that the
     // copier passes on to our terminal and to the log.
     let proxy = match started.running.take_pty_master() {
+        Some(master) if log.is_none() => Some(isolate::PtyProxy::start(master)?),
         Some(master) => {
             let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
             let input = rustix::stdio::stdin().try_clone_to_owned()?;
@@ -119,12 +125,18 @@ pub(crate) fn foreground(ctx: &Ctx, mut rec: Record, interactive: bool) -> Resul
     if let Some(err) = started.running.stderr.take() {
         sources.push(monitor::source(err, Stream::Stderr));
     }
-    let copier = Copier::start(sources, log, true)?;
+    let copier = if log.is_some() {
+        Some(Copier::start(sources, log, true)?)
+    } else {
+        None
+    };
     let status = started.running.wait()?;
     if let Some(p) = proxy {
         let _ = p.wait();
     }
-    copier.finish(Duration::from_secs(3));
+    if let Some(c) = copier {
+        c.finish(Duration::from_secs(3));
+    }
     drop(forwarder);
     let code = status.code();
     let oom = code == 137 && started.cgroup.oom_killed().unwrap_or(false);
