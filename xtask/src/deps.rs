@@ -16,18 +16,8 @@ pub(crate) const TEST: &[&str] = &[
     "nftables",
 ];
 
-/// Everything, including the peers the benchmarks compare against.
-pub(crate) const ALL: &[&str] = &[
-    "docker-registry",
-    "busybox-static",
-    "apache2-utils",
-    "skopeo",
-    "umoci",
-    "iproute2",
-    "nftables",
-    "crun",
-    "runc",
-];
+/// The peers the benchmarks compare against (with [`TEST`], everything).
+pub(crate) const PEERS: &[&str] = &["crun", "runc"];
 
 /// Installs the packages of `wanted` that are not installed yet; does nothing (and needs no
 /// network) when all of them already are.

@@ -117,6 +117,8 @@ pub(crate) enum Command {
     Images(ImagesArgs),
     /// Remove one or more images
     Rmi(RmiArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(TagArgs),
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
@@ -134,6 +136,316 @@ pub(crate) enum Command {
     /// Manage networks
     #[command(subcommand)]
     Network(NetworkCommand),
+    /// Create a new container
+    Create(Box<RunArgs>),
+    /// List containers
+    Ps(PsArgs),
+    /// Fetch the logs of a container
+    Logs(LogsArgs),
+    /// Execute a command in a running container
+    Exec(ExecArgs),
+    /// Start one or more stopped containers
+    Start(StartArgs),
+    /// Stop one or more running containers
+    Stop(StopArgs),
+    /// Restart one or more containers
+    Restart(StopArgs),
+    /// Kill one or more running containers
+    Kill(KillArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(ContainersArgs),
+    /// Pause all processes within one or more containers
+    Pause(ContainersArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(ContainersArgs),
+    /// Rename a container
+    Rename(RenameArgs),
+    /// Remove one or more containers
+    Rm(RmArgs),
+    /// Return low-level information on containers or images
+    Inspect(InspectAnyArgs),
+    /// Display the running processes of a container
+    Top(TopArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(StatsArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(PortArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(ContainerCommand),
+    /// The monitor of a detached container (internal)
+    #[command(hide = true)]
+    Monitor(MonitorArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ContainerCommand {
+    /// List containers
+    #[command(visible_aliases = ["ps", "list"])]
+    Ls(PsArgs),
+    /// Create a new container
+    Create(Box<RunArgs>),
+    /// Create and run a new container from an image
+    Run(Box<RunArgs>),
+    /// Start one or more stopped containers
+    Start(StartArgs),
+    /// Stop one or more running containers
+    Stop(StopArgs),
+    /// Restart one or more containers
+    Restart(StopArgs),
+    /// Kill one or more running containers
+    Kill(KillArgs),
+    /// Remove one or more containers
+    #[command(visible_alias = "remove")]
+    Rm(RmArgs),
+    /// Remove all stopped containers
+    Prune(ContainerPruneArgs),
+    /// Display detailed information on one or more containers
+    Inspect(InspectAnyArgs),
+    /// Fetch the logs of a container
+    Logs(LogsArgs),
+    /// Execute a command in a running container
+    Exec(ExecArgs),
+    /// Display the running processes of a container
+    Top(TopArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(StatsArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(PortArgs),
+    /// Pause all processes within one or more containers
+    Pause(ContainersArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(ContainersArgs),
+    /// Rename a container
+    Rename(RenameArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(ContainersArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short, long)]
+    pub(crate) all: bool,
+    /// Only display container IDs
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
+    /// Don't truncate output
+    #[arg(long)]
+    pub(crate) no_trunc: bool,
+    /// Filter output based on conditions provided (status=, name=, id=, exited=, ancestor=)
+    #[arg(short, long, value_name = "FILTER")]
+    pub(crate) filter: Vec<String>,
+    /// Show n last created containers (includes all states)
+    #[arg(short = 'n', long, value_name = "INT", allow_hyphen_values = true)]
+    pub(crate) last: Option<i64>,
+    /// Show the latest created container (includes all states). (docker's `-l` is the
+    /// global --log-level here.)
+    #[arg(long)]
+    pub(crate) latest: bool,
+    /// Display total file sizes (accepted for compatibility)
+    #[arg(short, long)]
+    pub(crate) size: bool,
+    /// Format output using a Go-template-like format ('table {{.ID}}\t{{.Names}}', 'json')
+    #[arg(long)]
+    pub(crate) format: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LogsArgs {
+    /// Follow log output
+    #[arg(short, long)]
+    pub(crate) follow: bool,
+    /// Number of lines to show from the end of the logs ("all" for every line)
+    #[arg(short = 'n', long, value_name = "N", default_value = "all")]
+    pub(crate) tail: String,
+    /// Show timestamps
+    #[arg(short, long)]
+    pub(crate) timestamps: bool,
+    /// Show logs since a timestamp (2013-01-02T13:23:37Z) or relative (42m)
+    #[arg(long, value_name = "TIME")]
+    pub(crate) since: Option<String>,
+    /// Show logs before a timestamp (2013-01-02T13:23:37Z) or relative (42m)
+    #[arg(long, value_name = "TIME")]
+    pub(crate) until: Option<String>,
+    /// Show extra details (accepted for compatibility)
+    #[arg(long)]
+    pub(crate) details: bool,
+    /// The container
+    pub(crate) container: String,
+}
+
+#[derive(Debug, Args)]
+#[command(trailing_var_arg = true)]
+pub(crate) struct ExecArgs {
+    /// Detached mode: run command in the background
+    #[arg(short, long)]
+    pub(crate) detach: bool,
+    /// Keep STDIN open even if not attached
+    #[arg(short, long)]
+    pub(crate) interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short, long)]
+    pub(crate) tty: bool,
+    /// Set environment variables
+    #[arg(short, long = "env", value_name = "NAME=VALUE")]
+    pub(crate) env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long, value_name = "FILE")]
+    pub(crate) env_file: Vec<PathBuf>,
+    /// Working directory inside the container
+    #[arg(short, long)]
+    pub(crate) workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>])
+    #[arg(short, long)]
+    pub(crate) user: Option<String>,
+    /// Give extended privileges to the command
+    #[arg(long)]
+    pub(crate) privileged: bool,
+    /// The container
+    pub(crate) container: String,
+    /// Command and arguments
+    #[arg(required = true, value_name = "COMMAND", allow_hyphen_values = true)]
+    pub(crate) command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StartArgs {
+    /// Attach STDOUT/STDERR and forward signals
+    #[arg(short, long)]
+    pub(crate) attach: bool,
+    /// Attach container's STDIN
+    #[arg(short, long)]
+    pub(crate) interactive: bool,
+    /// Containers to start
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub(crate) containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StopArgs {
+    /// Seconds to wait before killing the container [default: 10]
+    #[arg(
+        short = 't',
+        long = "time",
+        visible_alias = "timeout",
+        value_name = "SECONDS",
+        allow_hyphen_values = true
+    )]
+    pub(crate) time: Option<i64>,
+    /// Signal to send to the container [default: SIGTERM]
+    #[arg(short, long)]
+    pub(crate) signal: Option<String>,
+    /// Containers
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub(crate) containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct KillArgs {
+    /// Signal to send to the container
+    #[arg(short, long, default_value = "KILL")]
+    pub(crate) signal: String,
+    /// Containers
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub(crate) containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ContainersArgs {
+    /// Containers
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub(crate) containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RenameArgs {
+    /// The container
+    pub(crate) container: String,
+    /// Its new name
+    pub(crate) new_name: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RmArgs {
+    /// Force the removal of a running container (uses SIGKILL)
+    #[arg(short, long)]
+    pub(crate) force: bool,
+    /// Remove anonymous volumes associated with the container (there are none)
+    #[arg(short, long)]
+    pub(crate) volumes: bool,
+    /// Remove the specified link (accepted for compatibility)
+    #[arg(long)]
+    pub(crate) link: bool,
+    /// Containers
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub(crate) containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ContainerPruneArgs {
+    /// Do not prompt for confirmation (mydocker never prompts)
+    #[arg(short, long)]
+    pub(crate) force: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InspectAnyArgs {
+    /// Format the output using a Go-template-like path, e.g. '{{.State.Pid}}'
+    #[arg(short, long)]
+    pub(crate) format: Option<String>,
+    /// Return JSON for the specified type only (container, image)
+    #[arg(long = "type", value_name = "TYPE")]
+    pub(crate) kind: Option<String>,
+    /// Display total file sizes (accepted for compatibility)
+    #[arg(short, long)]
+    pub(crate) size: bool,
+    /// Containers or images
+    #[arg(required = true, value_name = "NAME|ID")]
+    pub(crate) names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(trailing_var_arg = true)]
+pub(crate) struct TopArgs {
+    /// The container
+    pub(crate) container: String,
+    /// ps options (accepted and ignored: the columns are ps -ef's)
+    #[arg(allow_hyphen_values = true)]
+    pub(crate) ps_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StatsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short, long)]
+    pub(crate) all: bool,
+    /// Disable streaming stats and only pull the first result
+    #[arg(long)]
+    pub(crate) no_stream: bool,
+    /// Do not truncate output
+    #[arg(long)]
+    pub(crate) no_trunc: bool,
+    /// Format output using a Go-template-like format
+    #[arg(long)]
+    pub(crate) format: Option<String>,
+    /// Containers (default: every running one)
+    #[arg(value_name = "CONTAINER")]
+    pub(crate) containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PortArgs {
+    /// The container
+    pub(crate) container: String,
+    /// PRIVATE_PORT[/PROTO]
+    pub(crate) port: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MonitorArgs {
+    /// The container's full ID
+    pub(crate) id: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -152,6 +464,8 @@ pub(crate) enum ImageCommand {
     Pull(PullArgs),
     /// Upload an image to a registry
     Push(PushArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(TagArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -258,11 +572,12 @@ pub(crate) struct LogoutArgs {
     pub(crate) server: Option<String>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, serde::Serialize)]
 #[command(trailing_var_arg = true, disable_help_flag = true)]
 pub(crate) struct RunArgs {
     /// Print help (`-h` is --hostname, as in docker)
     #[arg(long, action = ArgAction::Help)]
+    #[serde(skip)]
     help: Option<bool>,
     /// Run container in background and print container ID
     #[arg(short, long)]
@@ -496,4 +811,12 @@ pub(crate) struct PruneForceArgs {
     /// Do not prompt for confirmation (mydocker never prompts)
     #[arg(short, long)]
     pub(crate) force: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TagArgs {
+    /// SOURCE_IMAGE[:TAG]
+    pub(crate) source: String,
+    /// TARGET_IMAGE[:TAG]
+    pub(crate) target: String,
 }

@@ -199,6 +199,7 @@ impl Containers {
         }
         if let Ok(id) = std::fs::read_to_string(self.names_dir().join(needle))
             && let Ok(rec) = self.load(id.trim())
+            && rec.name == needle
         {
             return Ok(rec);
         }
@@ -233,7 +234,10 @@ impl Containers {
                 let owner = std::fs::read_to_string(&path).unwrap_or_default();
                 // A reservation whose container directory is gone (crash between reserving
                 // and creating) is stale: take it over.
-                if !owner.is_empty() && !self.dir(owner.trim()).exists() {
+                // So is one whose owner now has another name (a crash in the middle of
+                // a rename).
+                let renamed = self.load(owner.trim()).is_ok_and(|r| r.name != name);
+                if !owner.is_empty() && (!self.dir(owner.trim()).exists() || renamed) {
                     std::fs::remove_file(&path)?;
                     return self.reserve_name(name, id);
                 }

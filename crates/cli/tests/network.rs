@@ -2,155 +2,14 @@
 //! published ports, `none`/`host`, and no leaks after many runs. Traffic goes only to
 //! 127.0.0.1 and to containers these tests created.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failure is a test failure.
 mod common;
 
-use common::{CgroupParent, Mydocker};
+use common::Env;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-use test_support::Fixtures;
-
-struct Env {
-    md: Mydocker,
-    cg: CgroupParent,
-    image: String,
-}
-
-impl Env {
-    fn new(tag: &str) -> Self {
-        let md = Mydocker::new();
-        let image = Fixtures::shared().busybox.reference.to_string();
-        md.ok(&["pull", "-q", &image]);
-        Env {
-            md,
-            cg: CgroupParent::new(tag),
-            image,
-        }
-    }
-
-    fn args<'a>(&'a self, flags: &[&'a str], cmd: &[&'a str]) -> Vec<&'a str> {
-        let mut args = vec!["run", "--rm", "--cgroup-parent", self.cg.name.as_str()];
-        args.extend_from_slice(flags);
-        args.push(&self.image);
-        args.extend_from_slice(cmd);
-        args
-    }
-
-    fn run(&self, flags: &[&str], cmd: &[&str]) -> std::process::Output {
-        self.md.run(&self.args(flags, cmd))
-    }
-
-    fn ok(&self, flags: &[&str], cmd: &[&str]) -> String {
-        let out = self.run(flags, cmd);
-        assert!(
-            out.status.success(),
-            "{flags:?} {cmd:?}: {:?}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// A foreground container in the background (ended by `Bg`'s drop with SIGTERM, which
-    /// mydocker forwards; the containers run with `--init` so that TERM ends them).
-    fn spawn(&self, flags: &[&str], cmd: &[&str]) -> Bg {
-        let mut flags = flags.to_vec();
-        flags.push("--init");
-        let child = self
-            .md
-            .command(&self.args(&flags, cmd))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn mydocker run");
-        Bg(child)
-    }
-
-    /// Waits (bounded) until container NAME is running; returns its IPv4 address.
-    fn wait_ip(&self, name: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(ip) = self.ip_of(name) {
-                return ip;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "container {name} did not come up"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// The address of container NAME on any network, from the networks' inspect output.
-    fn ip_of(&self, name: &str) -> Option<String> {
-        let nets = self.md.run(&["network", "ls", "-q"]);
-        for id in String::from_utf8_lossy(&nets.stdout).split_whitespace() {
-            let out = self.md.run(&["network", "inspect", id]);
-            let Ok(v) = serde_json::from_slice::<serde_json::Value>(&out.stdout) else {
-                continue;
-            };
-            let Some(containers) = v[0]["Containers"].as_object() else {
-                continue;
-            };
-            for c in containers.values() {
-                if c["Name"] == name {
-                    let addr = c["IPv4Address"].as_str()?;
-                    return Some(addr.split('/').next()?.to_owned());
-                }
-            }
-        }
-        None
-    }
-
-    fn assert_clean(&self) {
-        assert!(
-            self.cg.children().is_empty(),
-            "cgroups left: {:?}",
-            self.cg.children()
-        );
-        assert!(common::mounts_under(self.md.root()).is_empty());
-        let nets = self.md.networks();
-        for n in nets.list().unwrap() {
-            assert!(
-                n.containers.is_empty(),
-                "endpoints left on {}: {:?}",
-                n.name,
-                n.containers
-            );
-        }
-        let links = Command::new("ip").args(["-o", "link"]).output().unwrap();
-        let links = String::from_utf8_lossy(&links.stdout);
-        for n in nets.list().unwrap() {
-            let veths = links
-                .lines()
-                .filter(|l| l.contains(&format!("master {} ", n.bridge())))
-                .count();
-            assert_eq!(veths, 0, "veths left on {}:\n{links}", n.bridge());
-        }
-    }
-}
-
-struct Bg(Child);
-
-impl Drop for Bg {
-    fn drop(&mut self) {
-        // SIGTERM to mydocker run is forwarded to the container's init.
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -193,12 +52,12 @@ fn containers_on_a_user_network_talk_by_ip_and_name() {
         ip.starts_with(&subnet[..subnet.len() - 4]),
         "{ip} in {subnet}"
     );
-    let by_ip = env.ok(
+    let by_ip = env.stdout(
         &["--network", "front"],
         &["ping", "-c", "1", "-W", "2", &ip],
     );
     assert!(by_ip.contains("1 packets received"), "{by_ip}");
-    let by_name = env.ok(
+    let by_name = env.stdout(
         &["--network", "front"],
         &["sh", "-c", "ping -c 1 -W 2 srv && grep srv /etc/hosts"],
     );
@@ -206,7 +65,7 @@ fn containers_on_a_user_network_talk_by_ip_and_name() {
         by_name.contains("1 packets received") && by_name.contains(&ip),
         "{by_name}"
     );
-    let tcp = env.ok(
+    let tcp = env.stdout(
         &["--network", "front"],
         &["sh", "-c", "nc -w 3 api 7000 </dev/null"],
     );
@@ -239,9 +98,9 @@ fn internal_network_has_no_route_out_and_rm_is_refused_while_used() {
         &subnet,
         "sealed",
     ]);
-    let routes = env.ok(&["--network", "sealed"], &["ip", "route"]);
+    let routes = env.stdout(&["--network", "sealed"], &["ip", "route"]);
     assert!(!routes.contains("default"), "{routes}");
-    let normal = env.ok(&[], &["ip", "route"]);
+    let normal = env.stdout(&[], &["ip", "route"]);
     assert!(normal.contains("default via"), "{normal}");
     let _c = env.spawn(
         &["--name", "holder", "--network", "sealed"],
@@ -304,7 +163,7 @@ fn published_port_serves_a_file_on_localhost() {
 #[test]
 fn none_has_only_lo_and_host_sees_the_host() {
     let env = Env::new("net-modes");
-    let none = env.ok(
+    let none = env.stdout(
         &["--network", "none"],
         &[
             "sh",
@@ -315,7 +174,7 @@ fn none_has_only_lo_and_host_sees_the_host() {
     let lines: Vec<&str> = none.lines().collect();
     assert_eq!(lines[0], "lo", "{none}");
     assert_ne!(lines[1], "down", "lo is up: {none}");
-    let host = env.ok(&["--network", "host"], &["ls", "/sys/class/net"]);
+    let host = env.stdout(&["--network", "host"], &["ls", "/sys/class/net"]);
     let mine: Vec<String> = std::fs::read_dir("/sys/class/net")
         .unwrap()
         .flatten()
