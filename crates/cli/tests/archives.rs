@@ -550,6 +550,85 @@ fn skopeo_archives_load_and_run() {
     assert!(mounts_under(md.root()).is_empty());
 }
 
+fn status(md: &Mydocker, container: &str) -> String {
+    md.ok(&["inspect", "--format", "{{.State.Status}}", container])
+        .trim()
+        .to_owned()
+}
+
+/// The freezer state of a container: `FROZEN`/`THAWED` (v1) or `frozen 1/0` (v2).
+fn frozen(cg: &CgroupParent, id: &str) -> bool {
+    for d in cg.dirs() {
+        for f in ["freezer.state", "cgroup.events"] {
+            if let Ok(s) = std::fs::read_to_string(d.join(id).join(f)) {
+                return s.trim() == "FROZEN" || s.contains("frozen 1");
+            }
+        }
+    }
+    panic!("no freezer file for {id} under {:?}", cg.dirs());
+}
+
+#[test]
+fn commit_and_export_of_a_running_container() {
+    let env = Env::new("live");
+    let id = env
+        .md
+        .ok(&[
+            "run",
+            "-d",
+            "--name",
+            "live",
+            "--network",
+            "none",
+            "--cgroup-parent",
+            &env.cg.name,
+            &env.image,
+            "sh",
+            "-c",
+            "echo alive > /live; exec sleep 1000",
+        ])
+        .trim()
+        .to_owned();
+    let mut ready = false;
+    for _ in 0..100 {
+        if env
+            .md
+            .run(&["exec", "live", "cat", "/live"])
+            .status
+            .success()
+        {
+            ready = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(ready, "the container never wrote /live");
+    // Paused during the commit, running again after it.
+    image_id(&env.md.ok(&["commit", "live", "live:v1"]));
+    assert_eq!(status(&env.md, "live"), "running");
+    assert!(!frozen(&env.cg, &id), "commit left the container frozen");
+    assert_eq!(env.run_in(&env.md, "live:v1", &["cat", "/live"]), "alive\n");
+    // A container the user paused stays paused.
+    env.md.ok(&["pause", "live"]);
+    image_id(&env.md.ok(&["commit", "live", "live:v2"]));
+    assert!(frozen(&env.cg, &id));
+    assert_eq!(status(&env.md, "live"), "paused");
+    env.md.ok(&["unpause", "live"]);
+    image_id(&env.md.ok(&["commit", "--pause=false", "live", "live:v3"]));
+    assert!(!frozen(&env.cg, &id));
+    // Export leaves the running container's rootfs mounted.
+    let file = env.path("live.tar");
+    env.md.ok(&["export", "-o", file.to_str().unwrap(), "live"]);
+    assert!(
+        tar_list(&file)
+            .iter()
+            .any(|n| n.trim_start_matches("./") == "live")
+    );
+    assert_eq!(env.md.ok(&["exec", "live", "cat", "/live"]), "alive\n");
+    env.md.ok(&["rm", "-f", "live"]);
+    env.assert_clean();
+}
+
 /// podman with everything private: storage, run root, locks, tmp and network config in a
 /// temp dir (vfs storage: no mounts).
 struct Podman {

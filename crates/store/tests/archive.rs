@@ -651,6 +651,43 @@ fn hostile_archives_are_rejected_and_leave_nothing() {
         },
     ));
     cases.push((
+        "huge PAX header",
+        docker_archive(&cfg, &[("l.tar", &good)], manifest_for("l.tar"))
+            .raw(
+                tar::EntryType::XHeader,
+                b"PaxHeader/x",
+                b"",
+                0o644,
+                &vec![b'a'; 2 << 20],
+            )
+            .file("x", b"", 0o644)
+            .finish(),
+        |e| {
+            matches!(
+                e,
+                Error::ImageArchive {
+                    reason: ArchiveReason::TooLarge { .. }
+                }
+            )
+        },
+    ));
+    let long = "d/".repeat(3000) + "f";
+    cases.push((
+        "name longer than PATH_MAX",
+        docker_archive(&cfg, &[("l.tar", &good)], manifest_for("l.tar"))
+            .pax(&[("path", long.as_bytes())])
+            .file("short", b"", 0o644)
+            .finish(),
+        |e| {
+            matches!(
+                e,
+                Error::ImageArchive {
+                    reason: ArchiveReason::TooLarge { .. }
+                }
+            )
+        },
+    ));
+    cases.push((
         "neither manifest nor index",
         LayerTar::new().file("hello", b"world", 0o644).finish(),
         |e| {

@@ -29,6 +29,13 @@ use crate::store::Store;
 
 /// How deep symbolic/hard link chains inside an archive may go.
 const MAX_LINK_DEPTH: usize = 16;
+/// Largest extended header (PAX records, GNU long name or link) accepted: the tar reader
+/// holds one in memory.
+const MAX_EXTENDED_HEADER: u64 = 1 << 20;
+/// Longest entry name or link target.
+const MAX_NAME: usize = 4096;
+/// Total bytes of all entry names, which the index holds in memory.
+const MAX_NAMES_TOTAL: usize = 64 << 20;
 /// How deep indexes may nest.
 const MAX_INDEX_DEPTH: usize = 4;
 
@@ -168,9 +175,99 @@ fn utf8(bytes: &[u8], what: &str) -> Result<String> {
     })
 }
 
+/// A tar number field: octal (NUL/space padded), or GNU base-256.
+fn tar_number(field: &[u8]) -> Option<u64> {
+    if let Some((&first, rest)) = field.split_first()
+        && first & 0x80 != 0
+    {
+        let mut v: u64 = u64::from(first & 0x7f);
+        for &b in rest {
+            v = v.checked_mul(256)?.checked_add(u64::from(b))?;
+        }
+        return Some(v);
+    }
+    let s = std::str::from_utf8(field).ok()?;
+    let s = s.trim_matches(|c: char| c == '\0' || c == ' ');
+    if s.is_empty() {
+        return Some(0);
+    }
+    u64::from_str_radix(s, 8).ok()
+}
+
+/// The `size` record of PAX extended header data, if any.
+fn pax_size(mut data: &[u8]) -> Option<u64> {
+    let mut found = None;
+    while !data.is_empty() {
+        let sp = data.iter().position(|&b| b == b' ')?;
+        let len: usize = std::str::from_utf8(&data[..sp]).ok()?.parse().ok()?;
+        if len <= sp || len > data.len() {
+            return found;
+        }
+        let record = &data[sp + 1..len];
+        if let Some(v) = record.strip_prefix(b"size=") {
+            let v = v.strip_suffix(b"\n").unwrap_or(v);
+            found = std::str::from_utf8(v).ok()?.parse().ok();
+        }
+        data = &data[len..];
+    }
+    found
+}
+
+/// Walks the raw headers before the tar reader does, refusing extended headers (PAX,
+/// GNU long names) larger than [`MAX_EXTENDED_HEADER`]: the tar reader would hold them in
+/// memory whole. Stops quietly where the archive ends or stops making sense; the tar reader
+/// reports those errors itself.
+fn check_extended_headers(archive: &ArchiveFile) -> Result<()> {
+    let mut pos = 0u64;
+    let mut next_size: Option<u64> = None;
+    let mut header = [0u8; 512];
+    loop {
+        if pos.checked_add(512).is_none_or(|end| end > archive.len) {
+            return Ok(());
+        }
+        if read_head(&archive.file, pos, &mut header).ctx("read", "<archive>")? < 512
+            || header.iter().all(|&b| b == 0)
+        {
+            return Ok(());
+        }
+        let Some(header_size) = tar_number(&header[124..136]) else {
+            return Ok(());
+        };
+        let kind = header[156];
+        let size = if matches!(kind, b'x' | b'g' | b'L' | b'K') {
+            if header_size > MAX_EXTENDED_HEADER {
+                return Err(bad(ArchiveReason::TooLarge {
+                    what: "a tar extended header".into(),
+                    size: header_size,
+                    limit: MAX_EXTENDED_HEADER,
+                }));
+            }
+            if kind == b'x' {
+                let mut data = vec![0u8; usize::try_from(header_size).unwrap_or(0)];
+                let n = read_head(&archive.file, pos + 512, &mut data).ctx("read", "<archive>")?;
+                data.truncate(n);
+                next_size = pax_size(&data);
+            }
+            header_size
+        } else {
+            next_size.take().unwrap_or(header_size)
+        };
+        let Some(next) = size
+            .checked_add(511)
+            .map(|s| s / 512 * 512)
+            .and_then(|s| s.checked_add(pos + 512))
+        else {
+            return Ok(());
+        };
+        pos = next;
+    }
+}
+
 impl Index {
     fn build(archive: &ArchiveFile) -> Result<Index> {
+        check_extended_headers(archive)?;
         let mut nodes = HashMap::new();
+        let mut names_total = 0usize;
         // Entry positions are counted from where the reader starts: the file's beginning.
         (&archive.file)
             .seek(io::SeekFrom::Start(0))
@@ -187,6 +284,17 @@ impl Index {
                 }));
             }
             let name = utf8(&entry.path_bytes(), "entry name")?;
+            names_total += name.len();
+            if name.len() > MAX_NAME || names_total > MAX_NAMES_TOTAL {
+                return Err(bad(ArchiveReason::TooLarge {
+                    what: format!(
+                        "entry name {:?}...",
+                        name.chars().take(64).collect::<String>()
+                    ),
+                    size: name.len() as u64,
+                    limit: MAX_NAME as u64,
+                }));
+            }
             let path = clean_strict(&name)
                 .ok_or_else(|| bad(ArchiveReason::PathEscapes { path: name.clone() }))?;
             let kind = entry.header().entry_type();
@@ -226,6 +334,14 @@ impl Index {
                         .link_name_bytes()
                         .ok_or_else(|| malformed("tar", format!("link {name:?} has no target")))?;
                     let target_name = utf8(&raw, "link target")?;
+                    names_total += target_name.len();
+                    if target_name.len() > MAX_NAME || names_total > MAX_NAMES_TOTAL {
+                        return Err(bad(ArchiveReason::TooLarge {
+                            what: format!("link target of {name:?}"),
+                            size: target_name.len() as u64,
+                            limit: MAX_NAME as u64,
+                        }));
+                    }
                     let target = if kind == tar::EntryType::Symlink {
                         let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
                         resolve_relative(dir, &target_name)
@@ -810,4 +926,24 @@ pub fn load(
         });
     }
     Ok(loaded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tar_numbers_and_pax_sizes() {
+        assert_eq!(tar_number(b"0000644\0"), Some(0o644));
+        assert_eq!(tar_number(b"00000000012 "), Some(10));
+        assert_eq!(tar_number(b"\0\0\0\0"), Some(0));
+        assert_eq!(tar_number(&[0x80, 0, 0, 1, 0]), Some(256));
+        assert_eq!(tar_number(b"9x"), None);
+        assert_eq!(
+            pax_size(b"16 size=1234567\n20 path=some/file\n"),
+            Some(1_234_567)
+        );
+        assert_eq!(pax_size(b"19 path=some/file\n"), None);
+        assert_eq!(pax_size(b"999 size=1\n"), None);
+    }
 }
