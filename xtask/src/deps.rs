@@ -4,7 +4,8 @@ use anyhow::{Context, Result, bail};
 use std::process::Command;
 
 /// What the test suite needs: a real registry server, busybox for fixture images, htpasswd
-/// for the basic-auth registry, independent OCI tools for cross-checks, and the low-level
+/// for the basic-auth registry, independent OCI tools for cross-checks (skopeo, umoci, and
+/// podman for `save`/`load`, run with a private root and vfs storage), and the low-level
 /// runtimes and firewall tools used by later suites.
 pub(crate) const TEST: &[&str] = &[
     "docker-registry",
@@ -12,6 +13,7 @@ pub(crate) const TEST: &[&str] = &[
     "apache2-utils",
     "skopeo",
     "umoci",
+    "podman",
     "iproute2",
     "nftables",
 ];

@@ -1,6 +1,8 @@
 //! Command handlers: one module per command family, each `fn(ctx, args) -> Result<..>`.
 
+mod archive;
 mod auth;
+mod commit;
 mod control;
 mod exec;
 pub(crate) mod images;
@@ -109,6 +111,15 @@ pub(crate) fn dispatch(ctx: &Ctx, command: Command) -> u8 {
         Command::Network(NetworkCommand::Connect(a)) => network::connect(ctx, &a),
         Command::Network(NetworkCommand::Disconnect(a)) => network::disconnect(ctx, &a),
         Command::Network(NetworkCommand::Prune(_)) => network::prune(ctx),
+        Command::Commit(a) | Command::Container(ContainerCommand::Commit(a)) => {
+            commit::commit(ctx, &a)
+        }
+        Command::Import(a) | Command::Image(ImageCommand::Import(a)) => commit::import(ctx, &a),
+        Command::Export(a) | Command::Container(ContainerCommand::Export(a)) => {
+            archive::export(ctx, &a)
+        }
+        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => archive::save(ctx, &a),
+        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => archive::load(ctx, &a),
         Command::Version => {
             println!("mydocker version {}", env!("CARGO_PKG_VERSION"));
             Ok(())

@@ -652,6 +652,11 @@ pub(crate) fn spool(base: &Base, tar: &mut dyn Read, diff_id: &Digest) -> Result
     }
 }
 
+/// Writes the whole tree under `root` as a tar (no whiteouts): `export`'s format.
+pub(crate) fn tree_tar(root: &Path, out: &mut dyn Write) -> Result<()> {
+    changes::diff_trees(None, root, out)
+}
+
 /// Whether `target` is a mount point (per `/proc/self/mountinfo`).
 pub(crate) fn is_mounted(target: &Path) -> Result<bool> {
     let info = fs::read_to_string("/proc/self/mountinfo").ctx("read", "/proc/self/mountinfo")?;
