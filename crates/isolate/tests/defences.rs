@@ -141,15 +141,63 @@ fn masked_and_read_only_paths() {
     );
 }
 
-#[test]
-fn rlimits_above_the_host_are_clamped_with_a_warning() {
-    let r = Rootfs::busybox();
+/// Runs `f` on a thread of its own without CAP_SYS_RESOURCE, in every set a container's
+/// init could get it from: capabilities (the bounding set included) belong to a thread,
+/// the container is cloned from the calling thread, and root's `execve` gives it the
+/// bounding and inheritable sets. The rest of the test process keeps its capabilities.
+fn without_cap_sys_resource<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    use rustix::thread::CapabilitySet;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            rustix::thread::remove_capability_from_bounding_set(CapabilitySet::SYS_RESOURCE)
+                .unwrap();
+            let mut sets = rustix::thread::capabilities(None).unwrap();
+            for set in [
+                &mut sets.effective,
+                &mut sets.permitted,
+                &mut sets.inheritable,
+            ] {
+                set.remove(CapabilitySet::SYS_RESOURCE);
+            }
+            rustix::thread::set_capabilities(None, sets).unwrap();
+            f()
+        })
+        .join()
+        .unwrap()
+    })
+}
+
+/// Whether the calling thread, and so a container it starts, may raise hard rlimits.
+fn has_cap_sys_resource() -> bool {
+    use rustix::thread::CapabilitySet;
+    rustix::thread::capabilities(None)
+        .unwrap()
+        .effective
+        .contains(CapabilitySet::SYS_RESOURCE)
+        && rustix::thread::capability_is_in_bounding_set(CapabilitySet::SYS_RESOURCE).unwrap()
+}
+
+fn docker_rlimits_spec(r: &Rootfs) -> oci_spec::runtime::Spec {
     let mut spec = r.spec(&["sh", "-c", "ulimit -n; ulimit -Hn"]);
     spec.process_mut()
         .as_mut()
         .unwrap()
         .set_rlimits(Some(isolate::spec::docker_rlimits()));
-    let out = run(&spec).unwrap();
+    spec
+}
+
+/// Without CAP_SYS_RESOURCE (as root on a container host often is), docker's
+/// RLIMIT_NOFILE 1048576 cannot be set above the current hard limit: the init clamps it
+/// and warns. The capability is dropped for the spawning thread, so this path is tested
+/// where root has it too (a VM).
+#[test]
+fn rlimits_above_the_host_are_clamped_with_a_warning() {
+    let r = Rootfs::busybox();
+    let spec = docker_rlimits_spec(&r);
+    let out = without_cap_sys_resource(|| {
+        assert!(!has_cap_sys_resource());
+        run(&spec).unwrap()
+    });
     assert_eq!(out.status, ExitStatus::Exited(0), "{out:?}");
     let host_hard = rustix::process::getrlimit(rustix::process::Resource::Nofile)
         .maximum
@@ -162,6 +210,30 @@ fn rlimits_above_the_host_are_clamped_with_a_warning() {
     } else {
         assert!(out.warnings.is_empty());
     }
+}
+
+/// With CAP_SYS_RESOURCE the init may raise its hard limits: docker's rlimits are applied
+/// as asked, without a warning.
+#[test]
+fn rlimits_above_the_host_are_applied_with_cap_sys_resource() {
+    if !has_cap_sys_resource() {
+        println!("skipped: root lacks CAP_SYS_RESOURCE here (the clamping test covers it)");
+        return;
+    }
+    let nr_open: u64 = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        nr_open >= 1_048_576,
+        "fs.nr_open {nr_open} is below docker's RLIMIT_NOFILE"
+    );
+    let r = Rootfs::busybox();
+    let out = run(&docker_rlimits_spec(&r)).unwrap();
+    assert_eq!(out.status, ExitStatus::Exited(0), "{out:?}");
+    assert_eq!(out.stdout, "1048576\n1048576\n");
+    assert!(out.warnings.is_empty(), "{out:?}");
 }
 
 #[test]
