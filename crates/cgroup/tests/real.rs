@@ -341,6 +341,35 @@ fn freezing_stops_the_processes_and_thawing_resumes_them() {
     });
 }
 
+/// A quota of a tenth of a CPU really holds a busy loop back: the kernel throttles the
+/// cgroup (its own `cpu.stat` says so) and the CPU time charged to it stays far below the
+/// wall time it ran (a load on the machine can only lower that use, never raise it).
+/// Reading back `cpu.max` or `cpu.cfs_quota_us` would not show a quota the kernel ignores.
+#[test]
+fn a_cpu_quota_throttles_a_busy_loop() {
+    let Some(mut t) = setup() else { return };
+    t.cgroup
+        .create(&resources(Some((10_000, 100_000, 1024)), None, None, None))
+        .unwrap();
+    let start = Instant::now();
+    t.run_inside("while :; do :; done");
+    // At most 10 s (bounded), and at least a second of wall time: ten periods.
+    wait_until("the kernel throttles the busy loop", || {
+        let cpu = t.cgroup.stats().unwrap().cpu.unwrap();
+        cpu.throttled_periods >= 3 && start.elapsed() >= Duration::from_secs(1)
+    });
+    let cpu = t.cgroup.stats().unwrap().cpu.unwrap();
+    let wall = start.elapsed().as_secs_f64();
+    let used = cpu.usage_ns as f64 / 1e9;
+    assert!(cpu.periods >= cpu.throttled_periods, "{cpu:?}");
+    assert!(cpu.throttled_ns > 0, "{cpu:?}");
+    // 0.1 CPU, plus one period's quota of slack; a lost quota would show about 1.0.
+    assert!(
+        used <= 0.1 * wall + 0.2,
+        "{used:.3} CPU-seconds in {wall:.3} s under a 0.1 CPU quota: {cpu:?}"
+    );
+}
+
 #[test]
 fn allocating_past_the_memory_limit_is_an_oom_kill() {
     let Some(mut t) = setup() else { return };
