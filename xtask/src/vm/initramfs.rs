@@ -1,6 +1,7 @@
-//! The guest's base initramfs: busybox, dash and bash, iproute2, nftables, docker-registry,
-//! skopeo, umoci and htpasswd from the host with their shared libraries, the kernel modules
-//! with their dependencies, a few /etc files and the init script.
+//! The guest's base initramfs: busybox, dash and bash, coreutils' timeout, util-linux's
+//! nsenter and unshare, iproute2, nftables, docker-registry, skopeo, umoci and htpasswd from
+//! the host with their shared libraries, the kernel modules with their dependencies, a few
+//! /etc files and the init script.
 //!
 //! The image is described first as an in-memory [`Tree`] (cheap: only `stat` calls), hashed,
 //! and written as a cpio archive only when the hash differs from the cached one.
@@ -27,11 +28,17 @@ pub(crate) const SHARED_TOOLS: &[&str] = &["docker-registry", "skopeo", "umoci"]
 /// Where the guest mounts the tools share.
 pub(crate) const TOOLS_MOUNT: &str = "/vmtest/tools";
 
-/// Host programs the guest gets, found on the host's PATH.
+/// Host programs the guest gets, found on the host's PATH. Busybox's applets run other
+/// applets in preference to programs on PATH (`timeout 5 nsenter … ip` would run busybox's
+/// `ip`), so the wrappers the tests run commands through are the host's own (coreutils,
+/// util-linux), as on the host.
 pub(crate) const TOOLS: &[&str] = &[
     "busybox",
     "dash",
     "bash",
+    "timeout",
+    "nsenter",
+    "unshare",
     "ip",
     "nft",
     "docker-registry",

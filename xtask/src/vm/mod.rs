@@ -428,6 +428,15 @@ mod tests {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
+        // Commands run through the wrappers reach iproute2, not busybox's applets.
+        let out = Command::new("timeout")
+            .args(["10", "nsenter", "--net=/proc/self/ns/net", "ip", "-V"])
+            .output()
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("iproute2"),
+            "{out:?}"
+        );
     }
 
     #[test]
