@@ -12,11 +12,42 @@ use std::process::Stdio;
 pub(crate) struct TestBinary {
     /// The file name (unique: cargo adds a hash), used for logs.
     pub(crate) id: String,
-    /// `package/target (kind)`, for people.
+    /// `package/target (kind)`, for people (package: the package's directory name).
     pub(crate) label: String,
+    /// The package's directory name (`cli`, `network`, ...).
+    pub(crate) package: String,
+    /// The target's name (`run` for `tests/run.rs`, the crate name for unit tests).
+    pub(crate) target: String,
     pub(crate) exe: PathBuf,
     /// The package directory: cargo runs tests there, so the guest does too.
     pub(crate) manifest_dir: PathBuf,
+}
+
+/// Suites whose outcome cannot depend on the cgroup layout, as `(package directory, target)`
+/// (`None`: every target of the package): they create no cgroups, or use containers only
+/// through the cgroup paths (create, limits, freeze for `commit`'s pause, kill, remove) that
+/// `cli/run`, `cli/lifecycle` and `cgroup/real` check in every layout. The v2 guest runs
+/// them (and the host runs them on its own layout); the v1 and hybrid guests leave them out
+/// unless `--all-suites`. A new suite runs everywhere until it is listed here.
+const LAYOUT_INDEPENDENT: &[(&str, Option<&str>)] = &[
+    ("registry", None),
+    ("store", None),
+    ("network", None),
+    ("test-support", None),
+    ("cli", Some("network")),
+    ("cli", Some("pull")),
+    ("cli", Some("auth_push")),
+    ("cli", Some("archives")),
+];
+
+impl TestBinary {
+    /// Whether this suite behaves the same whatever the cgroup layout (see
+    /// [`LAYOUT_INDEPENDENT`]).
+    pub(crate) fn layout_independent(&self) -> bool {
+        LAYOUT_INDEPENDENT
+            .iter()
+            .any(|(p, t)| *p == self.package && t.is_none_or(|t| t == self.target))
+    }
 }
 
 /// Workspace facts from `cargo metadata`.
@@ -98,13 +129,13 @@ pub(crate) fn test_binaries(artifacts: &[Json]) -> Vec<TestBinary> {
                 .first()
                 .and_then(Json::as_str)
                 .unwrap_or("?");
-            let label = format!(
-                "{package}/{} ({kind})",
-                target.get("name").as_str().unwrap_or("?")
-            );
+            let name = target.get("name").as_str().unwrap_or("?").to_owned();
+            let label = format!("{package}/{name} ({kind})");
             Some(TestBinary {
                 id,
                 label,
+                package,
+                target: name,
                 exe,
                 manifest_dir,
             })
@@ -137,6 +168,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn layout_independent_suites_are_named_by_package_and_target() {
+        let bin = |package: &str, target: &str| TestBinary {
+            id: format!("{target}-0"),
+            label: format!("{package}/{target} (test)"),
+            package: package.into(),
+            target: target.into(),
+            exe: PathBuf::from("/x"),
+            manifest_dir: PathBuf::from("/w"),
+        };
+        assert!(bin("network", "real").layout_independent());
+        assert!(bin("cli", "pull").layout_independent());
+        assert!(!bin("cli", "run").layout_independent());
+        assert!(!bin("cli", "lifecycle").layout_independent());
+        assert!(!bin("cgroup", "real").layout_independent());
+        assert!(!bin("xtask", "xtask").layout_independent());
+        assert!(!bin("newcrate", "anything").layout_independent());
+    }
+
+    #[test]
     fn test_binaries_are_picked_from_artifacts() {
         let lines = [
             r#"{"reason":"compiler-artifact","manifest_path":"/w/crates/cli/Cargo.toml","target":{"kind":["bin"],"name":"mydocker"},"profile":{"test":true},"executable":"/w/target/debug/deps/mydocker-01"}"#,
@@ -151,6 +201,10 @@ mod tests {
         assert_eq!(bins[0].id, "mydocker-01");
         assert_eq!(bins[0].manifest_dir, PathBuf::from("/w/crates/cli"));
         assert_eq!(bins[1].label, "store/store (lib)");
+        assert_eq!(
+            (bins[1].package.as_str(), bins[1].target.as_str()),
+            ("store", "store")
+        );
         assert_eq!(bins[1].exe, PathBuf::from("/w/target/debug/deps/store-02"));
     }
 }

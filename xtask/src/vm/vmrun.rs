@@ -1,6 +1,7 @@
 //! One VM per cgroup layout: its inputs written to the output share, the boot, and what
 //! the guest left behind, turned into a verdict.
 
+use super::payload::TestBinary;
 use super::{Ctx, SELFTEST_ENV, initramfs, qemu, report};
 use anyhow::{Context, Result, bail};
 use report::Layout;
@@ -53,6 +54,10 @@ pub(crate) struct LayoutResult {
     pub(crate) boot_to_payload: Option<f64>,
     pub(crate) payload_secs: Option<f64>,
     pub(crate) dir: PathBuf,
+    /// Layout-independent suites this layout left out (see `--all-suites`).
+    pub(crate) left_out: usize,
+    /// `(label, guest seconds)` of each suite that ran, slowest first.
+    pub(crate) durations: Vec<(String, f64)>,
 }
 
 impl LayoutResult {
@@ -97,6 +102,25 @@ impl LayoutResult {
         for n in &self.notes {
             eprintln!("xtask: vm({}): {n}", self.layout);
         }
+        if self.left_out > 0 {
+            eprintln!(
+                "xtask: vm({}): {} layout-independent suites left to the v2 guest and the host (--all-suites runs them)",
+                self.layout, self.left_out
+            );
+        }
+        let slowest: Vec<String> = self
+            .durations
+            .iter()
+            .take(5)
+            .map(|(label, secs)| format!("{label} {secs:.0}s"))
+            .collect();
+        if !slowest.is_empty() {
+            eprintln!(
+                "xtask: vm({}): slowest suites: {}",
+                self.layout,
+                slowest.join(", ")
+            );
+        }
         eprintln!(
             "xtask: vm({}): VM wall {:.1}s, boot-to-payload {}, tests {}",
             self.layout,
@@ -118,8 +142,18 @@ fn path_str(p: &Path) -> Result<&str> {
         .with_context(|| format!("{} is not UTF-8", p.display()))
 }
 
+/// The suites a layout runs: all of them in v2 (or with `--all-suites`), else those whose
+/// outcome may depend on the cgroup layout.
+fn suites(ctx: &Ctx, layout: Layout) -> Vec<&TestBinary> {
+    ctx.binaries
+        .iter()
+        .filter(|b| layout == Layout::V2 || ctx.opts.all_suites || !b.layout_independent())
+        .collect()
+}
+
 pub(crate) fn run_layout(ctx: &Ctx, layout: Layout) -> Result<LayoutResult> {
     let dir = ctx.cache.join(layout.name());
+    let suites = suites(ctx, layout);
     let out = dir.join("out");
     if out.exists() {
         fs::remove_dir_all(&out).with_context(|| format!("removing {}", out.display()))?;
@@ -163,7 +197,7 @@ pub(crate) fn run_layout(ctx: &Ctx, layout: Layout) -> Result<LayoutResult> {
     }
     fs::write(out.join("shares"), share_list)?;
     let mut script = String::new();
-    for b in &ctx.binaries {
+    for b in &suites {
         write!(
             script,
             "run_test {} {} {}",
@@ -209,15 +243,17 @@ pub(crate) fn run_layout(ctx: &Ctx, layout: Layout) -> Result<LayoutResult> {
         kvm: ctx.kvm,
     };
     eprintln!(
-        "xtask: vm({layout}): booting {} with {} test binaries",
+        "xtask: vm({layout}): booting {} with {} of {} test binaries",
         ctx.kernel
             .image
             .file_name()
             .map_or("".into(), |n| n.to_string_lossy()),
+        suites.len(),
         ctx.binaries.len()
     );
     let (end, wall) = qemu::boot(&ctx.qemu, &spec)?;
-    let result = analyze(ctx, layout, &dir, end, wall);
+    let mut result = analyze(ctx, &suites, layout, &dir, end, wall);
+    result.left_out = ctx.binaries.len() - suites.len();
     let clean = matches!(result.outcome, Outcome::Passed);
     if !ctx.opts.keep {
         let _ = fs::remove_file(&disk);
@@ -257,6 +293,7 @@ fn read(p: &Path) -> String {
 
 fn analyze(
     ctx: &Ctx,
+    suites: &[&TestBinary],
     layout: Layout,
     dir: &Path,
     end: qemu::VmEnd,
@@ -285,13 +322,16 @@ fn analyze(
             .zip(report::timing(&timings, "payload-start"))
             .map(|(e, s)| e - s),
         dir: dir.to_owned(),
+        left_out: 0,
+        durations: Vec::new(),
     };
 
     // Tests first: whatever ran is counted even if the guest died later.
-    for b in &ctx.binaries {
+    for b in suites {
         let Some(st) = statuses.iter().find(|s| s.id == b.id) else {
             continue;
         };
+        r.durations.push((b.label.clone(), st.seconds));
         let res = report::parse_libtest(&read(&out.join("tests").join(format!("{}.log", b.id))));
         let skipped = res.skipped.len() as u32;
         r.passed += res.passed.saturating_sub(skipped);
@@ -328,8 +368,8 @@ fn analyze(
             );
         }
     }
-    let ran = ctx
-        .binaries
+    r.durations.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let ran = suites
         .iter()
         .filter(|b| statuses.iter().any(|s| s.id == b.id))
         .count();
@@ -347,7 +387,7 @@ fn analyze(
             } else {
                 format!(
                     "the guest stopped without reporting a result ({ran}/{} test binaries ran)",
-                    ctx.binaries.len()
+                    suites.len()
                 )
             }),
             Some(code) => {
@@ -370,9 +410,9 @@ fn analyze(
                     Ok(_) if !preflight.is_empty() => {
                         Outcome::BrokenEnvironment(preflight.join("; "))
                     }
-                    Ok(_) if ran < ctx.binaries.len() => Outcome::BrokenEnvironment(format!(
+                    Ok(_) if ran < suites.len() => Outcome::BrokenEnvironment(format!(
                         "only {ran} of {} test binaries ran",
-                        ctx.binaries.len()
+                        suites.len()
                     )),
                     Ok(_) if r.failed > 0 => Outcome::TestsFailed,
                     Ok(_) if code != 0 => Outcome::BrokenEnvironment(format!(
