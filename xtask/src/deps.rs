@@ -16,7 +16,8 @@ pub(crate) const TEST: &[&str] = &[
     "nftables",
 ];
 
-/// Everything, including the peers the benchmarks compare against.
+/// Everything, including the peers the benchmarks compare against (podman pulls in conmon,
+/// containers-common and a network backend).
 pub(crate) const ALL: &[&str] = &[
     "docker-registry",
     "busybox-static",
@@ -27,6 +28,7 @@ pub(crate) const ALL: &[&str] = &[
     "nftables",
     "crun",
     "runc",
+    "podman",
 ];
 
 /// Installs the packages of `wanted` that are not installed yet; does nothing (and needs no
