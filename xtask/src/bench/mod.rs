@@ -155,7 +155,20 @@ pub(crate) struct Bins {
 
 /// Builds mydocker and the test-support binaries with `--release`.
 pub(crate) fn build_release() -> Result<Bins> {
-    crate::run_cmd(crate::cargo().args([
+    let mut cargo = crate::cargo();
+    // `cargo run` gave us the variables of xtask's own package; build scripts that watch
+    // them (ring's does) would rebuild on every switch between `cargo build` by hand and
+    // this build.
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if k.starts_with("CARGO_PKG_")
+            || k.starts_with("CARGO_MANIFEST_")
+            || ["CARGO_CRATE_NAME", "CARGO_BIN_NAME", "CARGO_PRIMARY_PACKAGE"].contains(&&*k)
+        {
+            cargo.env_remove(&*k);
+        }
+    }
+    crate::run_cmd(cargo.args([
         "build",
         "--release",
         "-p",
