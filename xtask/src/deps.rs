@@ -4,7 +4,8 @@ use anyhow::{Context, Result, bail};
 use std::process::Command;
 
 /// What the test suite needs: a real registry server, busybox for fixture images, htpasswd
-/// for the basic-auth registry, independent OCI tools for cross-checks, and the low-level
+/// for the basic-auth registry, independent OCI tools for cross-checks (skopeo, umoci, and
+/// podman for `save`/`load`, run with a private root and vfs storage), and the low-level
 /// runtimes and firewall tools used by later suites.
 pub(crate) const TEST: &[&str] = &[
     "docker-registry",
@@ -12,24 +13,13 @@ pub(crate) const TEST: &[&str] = &[
     "apache2-utils",
     "skopeo",
     "umoci",
+    "podman",
     "iproute2",
     "nftables",
 ];
 
-/// Everything, including the peers the benchmarks compare against (podman pulls in conmon,
-/// containers-common and a network backend).
-pub(crate) const ALL: &[&str] = &[
-    "docker-registry",
-    "busybox-static",
-    "apache2-utils",
-    "skopeo",
-    "umoci",
-    "iproute2",
-    "nftables",
-    "crun",
-    "runc",
-    "podman",
-];
+/// The peers the benchmarks compare against (with [`TEST`], everything).
+pub(crate) const PEERS: &[&str] = &["crun", "runc"];
 
 /// Installs the packages of `wanted` that are not installed yet; does nothing (and needs no
 /// network) when all of them already are.

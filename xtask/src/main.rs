@@ -40,7 +40,7 @@ fn run() -> Result<()> {
     let rest: Vec<String> = args.collect();
     std::env::set_current_dir(project_root())?;
     match task.as_str() {
-        "deps" => deps::install(deps::ALL),
+        "deps" => deps::install(&[deps::TEST, deps::PEERS].concat()),
         "test" => test::run(&rest),
         "vm-test" => vm::run(&rest),
         "demo" => demo::run(&rest),

@@ -122,6 +122,9 @@ pub(crate) struct Record {
     pub(crate) net: crate::launch::NetSettings,
     #[serde(default)]
     pub(crate) ports: Vec<PortBinding>,
+    /// `--log-driver`: `json-file` (also when empty, for older records) or `none`.
+    #[serde(default)]
+    pub(crate) log_driver: String,
     /// `--log-opt`.
     #[serde(default)]
     pub(crate) log_opts: Vec<String>,
@@ -199,6 +202,7 @@ impl Containers {
         }
         if let Ok(id) = std::fs::read_to_string(self.names_dir().join(needle))
             && let Ok(rec) = self.load(id.trim())
+            && rec.name == needle
         {
             return Ok(rec);
         }
@@ -233,7 +237,10 @@ impl Containers {
                 let owner = std::fs::read_to_string(&path).unwrap_or_default();
                 // A reservation whose container directory is gone (crash between reserving
                 // and creating) is stale: take it over.
-                if !owner.is_empty() && !self.dir(owner.trim()).exists() {
+                // So is one whose owner now has another name (a crash in the middle of
+                // a rename).
+                let renamed = self.load(owner.trim()).is_ok_and(|r| r.name != name);
+                if !owner.is_empty() && (!self.dir(owner.trim()).exists() || renamed) {
                     std::fs::remove_file(&path)?;
                     return self.reserve_name(name, id);
                 }
@@ -333,6 +340,7 @@ mod tests {
             network: "none".into(),
             net: crate::launch::NetSettings::default(),
             ports: vec![],
+            log_driver: String::new(),
             log_opts: vec![],
             run_args: serde_json::Value::Null,
             state: State::default(),

@@ -64,11 +64,19 @@ impl Ctx {
         };
         let mut insecure_registries = g.insecure_registries.clone();
         insecure_registries.extend(file.insecure_registries);
+        let storage_driver = g.storage_driver.clone().filter(|s| !s.is_empty());
+        if let Some(name) = &storage_driver {
+            // As dockerd refuses to start with a driver the kernel cannot use, so does every
+            // command here: an unsupported forced driver is an error up front.
+            let store = store::Store::open(&root)
+                .map_err(|e| anyhow::anyhow!("opening the store at {}: {e}", root.display()))?;
+            store::driver::choose(&store, Some(name))?;
+        }
         Ok(Ctx {
             net,
             root,
             run_root,
-            storage_driver: g.storage_driver.clone().filter(|s| !s.is_empty()),
+            storage_driver,
             insecure_registries,
             log_level: g.log_level,
         })

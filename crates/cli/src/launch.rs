@@ -201,6 +201,40 @@ fn hosts_spec(net: &NetSettings) -> Result<network::HostsSpec> {
     })
 }
 
+/// Unpacks from the blob store the layers of `image` that `driver` does not have yet (an
+/// image pulled while another storage driver was in use).
+fn ensure_layers(
+    store: &store::Store,
+    driver: &dyn store::driver::StorageDriver,
+    image: &store::ImageRecord,
+) -> Result<()> {
+    if image.layers.iter().try_fold(true, |all, l| {
+        Ok::<_, store::Error>(all && driver.has_layer(&l.chain_id)?)
+    })? {
+        return Ok(());
+    }
+    let _lease = store.lease()?;
+    let mut parent: Option<&store::Digest> = None;
+    for layer in &image.layers {
+        let source = store::LayerSource {
+            digest: layer.digest.clone(),
+            media_type: layer.media_type.clone(),
+            diff_id: layer.diff_id.clone(),
+        };
+        let (staged, _) = store.ingest_layer(driver, parent, &source, || {
+            Err::<std::io::Empty, _>(std::io::Error::other(format!(
+                "the blob of layer {} is missing from the store: pull the image again",
+                layer.digest
+            )))
+        })?;
+        if !staged.is_present() {
+            driver.commit_layer(staged)?;
+        }
+        parent = Some(&layer.chain_id);
+    }
+    Ok(())
+}
+
 /// docker's `create`: everything up to a container in state `created`.
 pub(crate) fn create(ctx: &Ctx, run: &RunArgs) -> Result<Record> {
     let image = image_for_run(ctx, run)?;
@@ -248,6 +282,7 @@ pub(crate) fn create(ctx: &Ctx, run: &RunArgs) -> Result<Record> {
         }
     }
 
+    ensure_layers(&store, driver.as_ref(), &image)?;
     driver.create_writable(&id, image.top_chain_id())?;
     undo.writable = true;
     let rootfs = driver.mount(&id)?;
@@ -303,8 +338,9 @@ pub(crate) fn create(ctx: &Ctx, run: &RunArgs) -> Result<Record> {
         network: net.mode.clone(),
         net,
         ports: Vec::new(),
+        log_driver: run.log_driver.clone(),
         log_opts: run.log_opt.clone(),
-        run_args: serde_json::Value::Null,
+        run_args: serde_json::to_value(run).unwrap_or_default(),
         state: State::default(),
     };
     containers.save(&record)?;
@@ -385,6 +421,9 @@ pub(crate) fn start(ctx: &Ctx, rec: &mut Record, io: StartIo) -> Result<Started>
         status: Status::Running,
         pid,
         pid_start: container::process_start(pid).unwrap_or(0),
+        // The owner (monitor or foreground `run`) set these before starting.
+        monitor_pid: rec.state.monitor_pid,
+        monitor_start: rec.state.monitor_start,
         started_at: now_rfc3339(),
         ..State::default()
     };

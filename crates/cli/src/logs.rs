@@ -79,9 +79,12 @@ impl LogOpts {
 pub(crate) struct LogWriter {
     path: PathBuf,
     file: File,
+    /// Bytes in the current file, `out` included.
     size: u64,
     opts: LogOpts,
     pending: [Vec<u8>; 2],
+    /// Encoded entries not written yet (one write per batch of output).
+    out: Vec<u8>,
 }
 
 impl LogWriter {
@@ -98,56 +101,81 @@ impl LogWriter {
             size,
             opts,
             pending: [Vec::new(), Vec::new()],
+            out: Vec::new(),
         })
     }
 
     /// Feeds raw output of `stream`; complete lines (and over-long partial ones) are written.
     pub(crate) fn write(&mut self, stream: Stream, data: &[u8]) -> Result<()> {
         let idx = stream as usize;
-        self.pending[idx].extend_from_slice(data);
-        loop {
-            let buf = &self.pending[idx];
-            let cut = match buf.iter().position(|&b| b == b'\n') {
-                Some(nl) => nl + 1,
-                None if buf.len() >= MAX_ENTRY => MAX_ENTRY,
-                None => break,
+        let mut pending = std::mem::take(&mut self.pending[idx]);
+        pending.extend_from_slice(data);
+        // The lines of one batch of output arrived together: one timestamp for them.
+        let time = humantime::format_rfc3339_nanos(SystemTime::now()).to_string();
+        let mut start = 0;
+        let result = loop {
+            let rest = &pending[start..];
+            let cut = match rest.iter().position(|&b| b == b'\n') {
+                Some(nl) if nl < MAX_ENTRY => nl + 1,
+                _ if rest.len() >= MAX_ENTRY => MAX_ENTRY,
+                _ => break Ok(()),
             };
-            let chunk: Vec<u8> = self.pending[idx].drain(..cut).collect();
-            self.entry(stream, &chunk)?;
-        }
-        Ok(())
+            if let Err(e) = self.entry(stream, &rest[..cut], &time) {
+                break Err(e);
+            }
+            start += cut;
+        };
+        pending.drain(..start);
+        self.pending[idx] = pending;
+        result.and_then(|()| self.flush_out())
     }
 
     /// Writes out what is left of a partial line, at the end of a stream.
     pub(crate) fn flush_partial(&mut self) -> Result<()> {
+        let time = humantime::format_rfc3339_nanos(SystemTime::now()).to_string();
         for stream in [Stream::Stdout, Stream::Stderr] {
             let rest = std::mem::take(&mut self.pending[stream as usize]);
             if !rest.is_empty() {
-                self.entry(stream, &rest)?;
+                self.entry(stream, &rest, &time)?;
             }
         }
-        Ok(())
+        self.flush_out()
     }
 
-    fn entry(&mut self, stream: Stream, bytes: &[u8]) -> Result<()> {
+    /// Encodes one entry into the output batch, rotating first when it would not fit.
+    fn entry(&mut self, stream: Stream, bytes: &[u8], time: &str) -> Result<()> {
         let entry = Entry {
             log: String::from_utf8_lossy(bytes).into_owned(),
             stream,
-            time: humantime::format_rfc3339_nanos(SystemTime::now()).to_string(),
+            time: time.to_owned(),
         };
-        let mut line = serde_json::to_vec(&entry)?;
-        line.push(b'\n');
+        let start = self.out.len();
+        serde_json::to_writer(&mut self.out, &entry)?;
+        self.out.push(b'\n');
+        let len = (self.out.len() - start) as u64;
         if let Some(max) = self.opts.max_size
             && self.size > 0
-            && self.size + line.len() as u64 > max
+            && self.size + len > max
         {
+            let line = self.out.split_off(start);
+            self.flush_out()?;
             self.rotate()?;
+            self.out = line;
         }
-        self.file
-            .write_all(&line)
-            .with_context(|| format!("writing log file {}", self.path.display()))?;
-        self.size += line.len() as u64;
+        self.size += len;
         Ok(())
+    }
+
+    fn flush_out(&mut self) -> Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let r = self
+            .file
+            .write_all(&self.out)
+            .with_context(|| format!("writing log file {}", self.path.display()));
+        self.out.clear();
+        r
     }
 
     fn rotate(&mut self) -> Result<()> {

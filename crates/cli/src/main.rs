@@ -11,8 +11,8 @@ mod container;
 mod ctx;
 mod format;
 mod launch;
-#[allow(dead_code)] // Wired into `run` and the container commands next.
 mod logs;
+mod monitor;
 #[allow(dead_code)] // Wired into `run` and the container commands next.
 mod names;
 #[allow(dead_code)] // Wired into `run` and the container commands next.

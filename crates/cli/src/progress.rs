@@ -61,6 +61,9 @@ pub(crate) enum Progress {
     Tty {
         multi: MultiProgress,
         bars: Mutex<HashMap<String, ProgressBar>>,
+        /// Set by [`Progress::finish`]: later lines go below the final bars, as docker's.
+        finished: std::sync::atomic::AtomicBool,
+        to_stderr: bool,
     },
 }
 
@@ -83,6 +86,8 @@ impl Progress {
             Progress::Tty {
                 multi: MultiProgress::with_draw_target(ProgressDrawTarget::stdout_with_hz(10)),
                 bars: Mutex::new(HashMap::new()),
+                finished: std::sync::atomic::AtomicBool::new(false),
+                to_stderr: false,
             }
         } else {
             Progress::Plain(Mutex::new(HashMap::new()), false)
@@ -97,6 +102,8 @@ impl Progress {
             Progress::Tty {
                 multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)),
                 bars: Mutex::new(HashMap::new()),
+                finished: std::sync::atomic::AtomicBool::new(false),
+                to_stderr: true,
             }
         } else {
             Progress::Plain(Mutex::new(HashMap::new()), true)
@@ -116,8 +123,17 @@ impl Progress {
         match self {
             Progress::Quiet => {}
             Progress::Plain(_, err) => Self::write_line(*err, text),
-            Progress::Tty { multi, .. } => {
-                let _ = multi.println(text);
+            Progress::Tty {
+                multi,
+                finished,
+                to_stderr,
+                ..
+            } => {
+                if finished.load(std::sync::atomic::Ordering::Relaxed) {
+                    Self::write_line(*to_stderr, text);
+                } else {
+                    let _ = multi.println(text);
+                }
             }
         }
     }
@@ -135,7 +151,7 @@ impl Progress {
                     Self::write_line(*err, &format!("{id}: {}", status.text()));
                 }
             }
-            Progress::Tty { multi, bars } => {
+            Progress::Tty { multi, bars, .. } => {
                 let mut bars = bars.lock().unwrap_or_else(|p| p.into_inner());
                 let bar = bars.entry(id.to_owned()).or_insert_with(|| {
                     let b = multi.add(ProgressBar::new_spinner());
@@ -157,12 +173,13 @@ impl Progress {
 
     /// Stops live redrawing, leaving the final lines on screen.
     pub(crate) fn finish(&self) {
-        if let Progress::Tty { bars, .. } = self {
+        if let Progress::Tty { bars, finished, .. } = self {
             let bars = bars.lock().unwrap_or_else(|p| p.into_inner());
             for b in bars.values() {
                 b.tick();
                 b.abandon();
             }
+            finished.store(true, std::sync::atomic::Ordering::Relaxed);
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `mydocker pull`, `images`, `rmi`, `image inspect` against a real registry (Debian's
 //! docker-registry on 127.0.0.1) holding fixture images built from busybox.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failure is a test failure.
 mod common;
 
 use common::{Mydocker, blob_gets};

@@ -1,71 +1,9 @@
 //! `mydocker run`: real containers from the fixture images, as root.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failure is a test failure.
 mod common;
 
-use common::{CgroupParent, Mydocker, mounts_under};
-use test_support::Fixtures;
-
-/// A root with busybox pulled and a cgroup parent of its own.
-struct Env {
-    md: Mydocker,
-    cg: CgroupParent,
-    image: String,
-}
-
-impl Env {
-    fn new(tag: &str) -> Self {
-        let md = Mydocker::new();
-        let image = Fixtures::shared().busybox.reference.to_string();
-        md.ok(&["pull", "-q", &image]);
-        Env {
-            md,
-            cg: CgroupParent::new(tag),
-            image,
-        }
-    }
-
-    /// `run --rm --cgroup-parent P [flags] IMAGE cmd...`
-    fn run(&self, flags: &[&str], cmd: &[&str]) -> std::process::Output {
-        let mut args = vec!["run", "--rm", "--cgroup-parent", &self.cg.name];
-        args.extend_from_slice(flags);
-        args.push(&self.image);
-        args.extend_from_slice(cmd);
-        self.md.run(&args)
-    }
-
-    fn stdout(&self, flags: &[&str], cmd: &[&str]) -> String {
-        let out = self.run(flags, cmd);
-        assert!(
-            out.status.success(),
-            "run {flags:?} {cmd:?}: {:?}\nstderr: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Nothing of any container is left: no cgroup, no mount, no container state.
-    fn assert_clean(&self) {
-        assert!(
-            self.cg.children().is_empty(),
-            "cgroups left: {:?}",
-            self.cg.children()
-        );
-        assert!(
-            mounts_under(self.md.root()).is_empty(),
-            "mounts left: {:?}",
-            mounts_under(self.md.root())
-        );
-        let left: Vec<_> = std::fs::read_dir(self.md.root().join("containers"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.file_name())
-            .filter(|n| n != "names")
-            .collect();
-        assert!(left.is_empty(), "container state left: {left:?}");
-    }
-}
+use common::Env;
 
 #[test]
 fn isolation_hostname_pid1_and_network_none() {
@@ -329,5 +267,245 @@ fn names_are_unique_and_kept_containers_are_recorded() {
     assert_eq!(again.status.code(), Some(125));
     assert!(String::from_utf8_lossy(&again.stderr).contains("is already in use"));
     assert!(env.cg.children().is_empty(), "{:?}", env.cg.children());
-    assert!(mounts_under(env.md.root()).is_empty());
+    assert!(common::mounts_under(env.md.root()).is_empty());
+}
+
+/// `-it sh` driven through a pty the test owns, as a user's terminal: the prompt comes
+/// back, commands run, the window size arrives, the exit code is the shell's, and the
+/// terminal's modes are restored afterwards.
+#[test]
+fn interactive_tty_session() {
+    use rustix::termios::{self, LocalModes, Winsize};
+    use std::io::{Read, Write};
+    let env = Env::new("tty");
+    let master =
+        rustix::pty::openpt(rustix::pty::OpenptFlags::RDWR | rustix::pty::OpenptFlags::NOCTTY)
+            .unwrap();
+    rustix::pty::grantpt(&master).unwrap();
+    rustix::pty::unlockpt(&master).unwrap();
+    let name = rustix::pty::ptsname(&master, Vec::new()).unwrap();
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(name.to_str().unwrap())
+        .unwrap();
+    termios::tcsetwinsize(
+        &slave,
+        Winsize {
+            ws_row: 33,
+            ws_col: 101,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        },
+    )
+    .unwrap();
+    let before = termios::tcgetattr(&slave).unwrap();
+    assert!(
+        before
+            .local_modes
+            .contains(LocalModes::ICANON | LocalModes::ECHO)
+    );
+    let mut cmd = std::process::Command::new("setsid");
+    cmd.arg("-c")
+        .arg(env!("CARGO_BIN_EXE_mydocker"))
+        .args(["--root"])
+        .arg(env.md.root())
+        .args([
+            "run",
+            "-it",
+            "--rm",
+            "--network",
+            "none",
+            "--cgroup-parent",
+            &env.cg.name,
+            &env.image,
+            "sh",
+        ])
+        .stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave.try_clone().unwrap());
+    // Killed by PID if the test fails half-way, so no container outlives the test.
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            if let Ok(None) = self.0.try_wait() {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+    }
+    let mut child = KillOnDrop(cmd.spawn().unwrap());
+    let mut master = std::fs::File::from(master);
+    rustix::fs::fcntl_setfl(&master, rustix::fs::OFlags::NONBLOCK).unwrap();
+    let mut seen = String::new();
+    let mut expect = |master: &mut std::fs::File, what: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !seen.contains(what) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "waiting for {what:?}, got {seen:?}"
+            );
+            let mut buf = [0u8; 4096];
+            match master.read(&mut buf) {
+                Ok(n) if n > 0 => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+                _ => std::thread::sleep(std::time::Duration::from_millis(20)),
+            }
+        }
+        // Keep what came after the match for the next expectation.
+        let end = seen.find(what).map_or(0, |i| i + what.len());
+        seen.drain(..end);
+    };
+    expect(&mut master, "# ");
+    master
+        .write_all(b"echo $((6*7)); tty; stty size\r")
+        .unwrap();
+    expect(&mut master, "42");
+    expect(&mut master, "/dev/pts/0");
+    expect(&mut master, "33 101");
+    master.write_all(b"exit 7\r").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "mydocker did not exit"
+        );
+        let mut buf = [0u8; 4096];
+        let _ = master.read(&mut buf);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(7));
+    let after = termios::tcgetattr(&slave).unwrap();
+    assert_eq!(
+        after.local_modes, before.local_modes,
+        "terminal modes restored"
+    );
+    env.assert_clean();
+}
+
+/// A busy loop under `--cpus 0.5` for 2 s accrues about one CPU-second in the container's
+/// own cgroup accounting (within ±25%).
+#[test]
+fn cpu_quota_is_enforced_by_the_cgroup() {
+    let env = Env::new("cpu");
+    let mut child = env
+        .md
+        .command(&[
+            "run",
+            "--rm",
+            "--init",
+            "--cpus",
+            "0.5",
+            "--network",
+            "none",
+            "--cgroup-parent",
+            &env.cg.name,
+            &env.image,
+            "sh",
+            "-c",
+            "timeout 2 sh -c 'while :; do :; done'; echo done; sleep 60",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line.trim(), "done");
+    let cgroups = env.cg.children();
+    let id = cgroups
+        .first()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .expect("the container's cgroup");
+    let fs = cgroup::CgroupFs::detect().unwrap();
+    let path = cgroup::CgroupPath::under(&env.cg.name, &id).unwrap();
+    let usage = fs
+        .manager(&path)
+        .stats()
+        .unwrap()
+        .cpu
+        .expect("cpu stats")
+        .usage_ns as f64
+        / 1e9;
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(143), "SIGTERM through --init");
+    assert!(
+        (0.75..=1.25).contains(&usage),
+        "CPU-seconds accrued: {usage:.3}"
+    );
+    env.assert_clean();
+}
+
+/// Only 0, 1 and 2 reach the container (CVE-2024-21626 class), even when mydocker itself
+/// inherited more; and the host's mydocker binary cannot be written through /proc/1/exe
+/// when PID 1 is mydocker's own reaping init (CVE-2019-5736 class).
+#[test]
+fn no_descriptor_leaks_and_the_host_binary_is_safe() {
+    let env = Env::new("fd");
+    let leaked = std::fs::File::open("/etc/hostname").unwrap();
+    rustix::io::fcntl_setfd(&leaked, rustix::io::FdFlags::empty()).unwrap();
+    let fds = env.stdout(&["--network", "none"], &["ls", "/proc/self/fd"]);
+    let fds: Vec<&str> = fds.split_whitespace().collect();
+    assert_eq!(
+        fds,
+        ["0", "1", "2", "3"],
+        "ls itself holds 3 (its directory)"
+    );
+    drop(leaked);
+
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_mydocker"));
+    let before = std::fs::read(exe).unwrap();
+    let out = env.stdout(
+        &["--init", "--network", "none"],
+        &[
+            "sh",
+            "-c",
+            "readlink /proc/1/exe; echo evil >> /proc/1/exe && echo WROTE; true",
+        ],
+    );
+    assert!(
+        !out.contains("WROTE"),
+        "the container wrote mydocker's binary: {out}"
+    );
+    assert_eq!(std::fs::read(exe).unwrap(), before, "host binary changed");
+    env.assert_clean();
+}
+
+#[test]
+fn the_copy_driver_runs_containers_too() {
+    let env = Env::new("copy");
+    let out = env.md.run(&[
+        "--storage-driver",
+        "copy",
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--cgroup-parent",
+        &env.cg.name,
+        &env.image,
+        "sh",
+        "-c",
+        "echo hi > /tmp/x && cat /tmp/x && cat /etc/group | head -1",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\nroot:x:0:\n");
+    let info = env.md.ok(&["--storage-driver", "copy", "info"]);
+    assert!(info.contains("Storage Driver: copy"), "{info}");
+    // A forced driver this kernel cannot use is refused up front (dockerd would not start).
+    let (code, err) = env.md.fails(&["--storage-driver", "aufs", "images"]);
+    assert_eq!(code, 125);
+    assert!(err.contains("aufs"), "{err}");
+    env.assert_clean();
 }

@@ -113,7 +113,7 @@ fn compile_seccomp(profile: &LinuxSeccomp) -> Result<SeccompProgram, InitFailure
         .map_err(|e| {
             InitFailure::new(
                 Stage::Seccomp,
-                &format!("compiling the seccomp profile: {e}"),
+                format!("compiling the seccomp profile: {e}"),
             )
         })
 }
@@ -122,7 +122,7 @@ fn install_seccomp(prog: &SeccompProgram) -> Result<(), InitFailure> {
     crate::seccomp::install(&prog.0).map_err(|e| {
         InitFailure::new(
             Stage::Seccomp,
-            &format!("installing the seccomp filter: {e}"),
+            format!("installing the seccomp filter: {e}"),
         )
     })
 }
@@ -131,10 +131,10 @@ fn install_seccomp(prog: &SeccompProgram) -> Result<(), InitFailure> {
 /// bounding set (raising CAP_SETPCAP from the permitted set for that) and sets the others.
 fn drop_bounding_and_keep(_caps: &LinuxCapabilities) -> Result<(), InitFailure> {
     crate::caps::keep_caps_across_setuid()
-        .map_err(|e| InitFailure::new(Stage::Capabilities, &format!("keeping capabilities: {e}")))
+        .map_err(|e| InitFailure::new(Stage::Capabilities, format!("keeping capabilities: {e}")))
 }
 
 fn apply_capabilities(caps: &LinuxCapabilities) -> Result<(), InitFailure> {
     crate::caps::apply(caps)
-        .map_err(|e| InitFailure::new(Stage::Capabilities, &format!("setting capabilities: {e}")))
+        .map_err(|e| InitFailure::new(Stage::Capabilities, format!("setting capabilities: {e}")))
 }

@@ -128,7 +128,7 @@ fn user_network_containers_talk_by_ip_name_and_tcp_but_not_across_networks() {
         assert!(by_name("db"), "c1 -> c2 by network alias");
 
         // TCP with busybox nc.
-        let listener = c2.spawn(&["timeout", "10", "busybox", "nc", "-l", "-p", "7000"]);
+        let listener = c2.spawn(&["timeout", "60", "busybox", "nc", "-l", "-p", "7000"]);
         let mut sent = false;
         for _ in 0..30 {
             let out = c1.exec(

@@ -30,6 +30,45 @@ impl Read for Hashing<'_> {
     }
 }
 
+/// Passes on exactly `remaining` bytes, failing if the source ends sooner (an HTTP body
+/// with a Content-Length must not end early; ureq would wait for the missing bytes).
+struct Exact<R> {
+    inner: R,
+    remaining: u64,
+    ended_early: bool,
+}
+
+impl<R> Exact<R> {
+    fn new(inner: R, remaining: u64) -> Self {
+        Self {
+            inner,
+            remaining,
+            ended_early: false,
+        }
+    }
+}
+
+impl<R: Read> Read for Exact<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.remaining == 0 || buf.is_empty() {
+            return Ok(0);
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            self.ended_early = true;
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("the data ended {} bytes early", self.remaining),
+            ));
+        }
+        self.remaining -= n as u64;
+        Ok(n)
+    }
+}
+
 impl Client {
     fn push_target(&self, reference: &Reference) -> Target {
         Target {
@@ -135,15 +174,20 @@ impl Client {
         };
         if size <= chunk {
             let url = with_digest(&location);
+            let mut exact = Exact::new(&mut hashing, size);
             let mut req = Request::new(Method::PUT, url.clone())
                 .header(header::CONTENT_TYPE, "application/octet-stream")
-                .body(Body::Stream(&mut hashing, size));
+                .body(Body::Stream(&mut exact, size));
             let result = self.execute(&target, &mut req);
             drop(req);
-            let mut resp = match result {
-                Ok(r) => r,
-                Err(e) => return Err(Self::explain_source_failure(e, &hashing, digest, size)),
-            };
+            if exact.ended_early {
+                return Err(Error::SizeMismatch {
+                    digest: digest.clone(),
+                    expected: size,
+                    actual: size - exact.remaining,
+                });
+            }
+            let mut resp = result?;
             Self::check_local(&mut hashing, digest, size)?;
             return match resp.status().as_u16() {
                 201 | 204 => Ok(()),
@@ -154,7 +198,7 @@ impl Client {
         let mut offset = 0u64;
         while offset < size {
             let len = chunk.min(size - offset);
-            let mut part = (&mut hashing).take(len);
+            let mut part = Exact::new(&mut hashing, len);
             let mut req = Request::new(Method::PATCH, location.clone())
                 .header(header::CONTENT_TYPE, "application/octet-stream")
                 .header(
@@ -164,17 +208,14 @@ impl Client {
                 .body(Body::Stream(&mut part, len));
             let result = self.execute(&target, &mut req);
             drop(req);
-            let mut resp = result.map_err(|e| {
-                if hashing.count < offset + len {
-                    Error::SizeMismatch {
-                        digest: digest.clone(),
-                        expected: size,
-                        actual: hashing.count,
-                    }
-                } else {
-                    e
-                }
-            })?;
+            if part.ended_early {
+                return Err(Error::SizeMismatch {
+                    digest: digest.clone(),
+                    expected: size,
+                    actual: offset + len - part.remaining,
+                });
+            }
+            let mut resp = result?;
             match resp.status().as_u16() {
                 202 | 204 => {}
                 401 | 403 => return Err(self.denied(reference, &mut resp)),
@@ -192,28 +233,6 @@ impl Client {
             401 | 403 => Err(self.denied(reference, &mut resp)),
             _ => Err(status_error(&Method::PUT, &url, &mut resp)),
         }
-    }
-
-    /// After a failed send: if the source was short, say so rather than blaming the
-    /// connection.
-    fn explain_source_failure(
-        e: Error,
-        hashing: &Hashing<'_>,
-        digest: &Digest,
-        size: u64,
-    ) -> Error {
-        if hashing.count < size {
-            if let Error::Unreachable { source, .. } = &e {
-                if matches!(source.as_ref(), ureq::Error::Io(_)) {
-                    return Error::SizeMismatch {
-                        digest: digest.clone(),
-                        expected: size,
-                        actual: hashing.count,
-                    };
-                }
-            }
-        }
-        e
     }
 
     /// Checks that the data sent had the announced size and digest, and that the source

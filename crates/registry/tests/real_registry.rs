@@ -250,6 +250,18 @@ fn push_monolithic_and_chunked_then_read_back() {
         "{err}"
     );
 
+    // A source shorter or longer than announced is refused, in both upload modes.
+    for c in [&client, &small_chunks] {
+        let d = sha256_digest(&data);
+        let mut short = &data[..4000];
+        let err = c.push_blob(&r, &d, 5000, &mut short).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Integrity, "{err}");
+        let mut long = &data[..];
+        let err = c.push_blob(&r, &d, 4999, &mut long).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Integrity, "{err}");
+        assert!(!c.blob_exists(&r, &d).unwrap());
+    }
+
     // Cross-repository mount of a fixture layer.
     let layer = &Fixtures::shared().busybox.image().layers[0];
     let target = reg.reference("pushtest/mounted:latest").unwrap();

@@ -259,6 +259,100 @@ pub enum Error {
         /// The ID as given.
         id: String,
     },
+    /// An image archive (`docker save` tar, OCI image layout) was rejected.
+    #[error("invalid image archive: {reason}")]
+    ImageArchive {
+        /// Why.
+        reason: ArchiveReason,
+    },
+}
+
+/// Why an image archive ([`crate::archive`]) was rejected. Paths are the archive's own,
+/// as written in it (lossy UTF-8).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ArchiveReason {
+    /// An entry name, link target or manifest path is absolute or climbs out with `..`.
+    #[error("path {path:?} escapes the archive (absolute or contains '..')")]
+    PathEscapes {
+        /// The path as written.
+        path: String,
+    },
+    /// An entry type that image archives never contain (device, fifo, sparse file).
+    #[error("entry {path:?} has an unsupported type ({kind})")]
+    UnsupportedEntry {
+        /// The entry's path.
+        path: String,
+        /// The tar type.
+        kind: String,
+    },
+    /// A file the manifest or index names is not in the archive.
+    #[error("{path:?} is missing from the archive")]
+    Missing {
+        /// The path (or blob) looked for.
+        path: String,
+    },
+    /// Something is larger than this reader accepts.
+    #[error("{what} is {size} bytes, more than the limit of {limit}")]
+    TooLarge {
+        /// What (e.g. `manifest.json`, `config`).
+        what: String,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// Too many entries, images or layers.
+    #[error("more than {limit} {what}")]
+    TooMany {
+        /// What was counted.
+        what: &'static str,
+        /// The limit.
+        limit: usize,
+    },
+    /// Symbolic or hard links loop, or chain deeper than the limit.
+    #[error("links loop or nest too deeply at {path:?}")]
+    LinkLoop {
+        /// Where resolution gave up.
+        path: String,
+    },
+    /// A descriptor's size disagrees with the archive's content.
+    #[error("{what} {digest} is {actual} bytes but its descriptor says {expected}")]
+    SizeMismatch {
+        /// What (manifest, config, layer).
+        what: &'static str,
+        /// The blob.
+        digest: String,
+        /// Size in the descriptor.
+        expected: u64,
+        /// Size in the archive.
+        actual: u64,
+    },
+    /// Neither `manifest.json` (docker save) nor `index.json` (OCI layout) is present.
+    #[error("neither manifest.json nor index.json found: not a docker save or OCI layout archive")]
+    UnknownFormat,
+    /// A compression the reader does not handle (bzip2, xz).
+    #[error("{0}-compressed archives are not supported: decompress it first")]
+    Compression(&'static str),
+    /// The index has no image for this platform.
+    #[error("no image for {platform} in {what}")]
+    NoMatchingPlatform {
+        /// The platform wanted (os/arch).
+        platform: String,
+        /// The index.
+        what: String,
+    },
+    /// A malformed JSON document or tar stream.
+    #[error("{what}: {reason}")]
+    Malformed {
+        /// The document (e.g. `manifest.json`) or `tar`.
+        what: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The archive holds no image.
+    #[error("it holds no image")]
+    Empty,
 }
 
 impl Error {
@@ -283,7 +377,8 @@ impl Error {
             | Error::InvalidArchive { .. }
             | Error::InvalidManifest { .. }
             | Error::UnknownDriver { .. }
-            | Error::InvalidId { .. } => ErrorKind::InvalidInput,
+            | Error::InvalidId { .. }
+            | Error::ImageArchive { .. } => ErrorKind::InvalidInput,
             Error::AmbiguousImage { .. }
             | Error::ImageInUse { .. }
             | Error::ImageMultipleRepositories { .. }

@@ -44,9 +44,10 @@
 //! # Ok(()) }
 //! ```
 //!
-//! See [`driver`] for the storage driver contract and [`Store`] for the on-disk layout and
-//! the locking rules.
+//! See [`driver`] for the storage driver contract, [`Store`] for the on-disk layout and
+//! the locking rules, and [`archive`] for `docker save`/`load` archives and OCI layouts.
 
+pub mod archive;
 mod blob;
 mod chain;
 mod digest;
@@ -65,7 +66,7 @@ pub use blob::{BlobStore, BlobWriter};
 pub use chain::{chain_id, chain_ids};
 pub use digest::{DigestMismatchIo, VerifyingReader, parse_sha256, sha256_hex, sha256_of};
 pub use driver::{LayerInfo, Staged, StorageDriver};
-pub use error::{Error, ErrorKind, Result, UnpackReason};
+pub use error::{ArchiveReason, Error, ErrorKind, Result, UnpackReason};
 pub use fsutil::FileLock;
 pub use image::{ImageEntry, ImageRecord, LayerRecord, NewImage};
 pub use oci_spec::image::Digest;

@@ -434,3 +434,25 @@ fn writable_layer_on_an_empty_image() {
         assert!(!f.store.containers_dir().join(&g.id).join("rw").exists());
     }
 }
+
+#[test]
+fn a_crashed_unpack_leaves_nothing_and_is_redone() {
+    let f = fixture();
+    let layers = fixture_layers();
+    for d in drivers(&f.store, "crash") {
+        // What a process killed mid-unpack leaves: a staging dir named with its (dead) PID.
+        let stale = f.store.tmp_dir().join("layer-2147483647-0-0");
+        fs::create_dir_all(stale.join("diff/etc")).unwrap();
+        fs::write(stale.join("diff/etc/passwd"), b"half").unwrap();
+        let chain = diff_id(&layers[0]);
+        assert!(
+            !d.has_layer(&chain).unwrap(),
+            "nothing under the final name"
+        );
+        let reopened = store::Store::open(f.store.root()).unwrap();
+        assert!(!stale.exists(), "stale staging removed on open");
+        let d2 = store::driver::by_name(&reopened, d.name()).unwrap();
+        d2.apply_layer(None, &chain, &mut &layers[0][..]).unwrap();
+        assert!(d.has_layer(&chain).unwrap());
+    }
+}

@@ -95,7 +95,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     which.dedup();
     let wants = |w: &str| which.iter().any(|x| x == w);
 
-    crate::deps::install(crate::deps::ALL)?;
+    crate::deps::install(&[crate::deps::TEST, crate::deps::PEERS].concat())?;
     let bins = build_release()?;
     let need_big = wants("pull") || wants("unpack") || wants("copy");
     let mut env = Env::start(&bins, runs, need_big, wants("overlay"))?;
@@ -163,7 +163,12 @@ pub(crate) fn build_release() -> Result<Bins> {
         let k = k.to_string_lossy();
         if k.starts_with("CARGO_PKG_")
             || k.starts_with("CARGO_MANIFEST_")
-            || ["CARGO_CRATE_NAME", "CARGO_BIN_NAME", "CARGO_PRIMARY_PACKAGE"].contains(&&*k)
+            || [
+                "CARGO_CRATE_NAME",
+                "CARGO_BIN_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+            ]
+            .contains(&&*k)
         {
             cargo.env_remove(&*k);
         }

@@ -174,6 +174,19 @@ pub(crate) fn rmi(ctx: &Ctx, args: &RmiArgs) -> Result<()> {
     Ok(())
 }
 
+/// `tag SOURCE TARGET`: TARGET (a name, `:latest` when it has no tag) now names SOURCE.
+pub(crate) fn tag(ctx: &Ctx, args: &crate::cli::TagArgs) -> Result<()> {
+    let target = registry::Reference::parse(&args.target)?;
+    if target.digest().is_some() {
+        bail!("refusing to create a tag with a digest reference");
+    }
+    let store = ctx.store()?;
+    let source = find_image(&store, &args.source)?;
+    let repo_tag = format!("{}:{}", target.name(), target.tag().unwrap_or("latest"));
+    store.tag(source.id.as_ref(), &repo_tag)?;
+    Ok(())
+}
+
 pub(crate) fn prune(ctx: &Ctx, args: &PruneArgs) -> Result<()> {
     let store = ctx.store()?;
     let containers = Containers::new(&ctx.root);

@@ -1,13 +1,23 @@
 //! Command handlers: one module per command family, each `fn(ctx, args) -> Result<..>`.
 
+mod archive;
 mod auth;
+mod commit;
+mod control;
+mod exec;
 pub(crate) mod images;
 mod info;
+mod inspect;
+mod logs;
+mod network;
+pub(crate) mod ps;
 pub(crate) mod pull;
 mod push;
+mod rm;
 pub(crate) mod run;
+mod top;
 
-use crate::cli::{Command, ImageCommand, SystemCommand};
+use crate::cli::{Command, ContainerCommand, ImageCommand, NetworkCommand, SystemCommand};
 use crate::ctx::Ctx;
 
 /// An error whose message was already printed (for example one line per failed image of
@@ -39,26 +49,81 @@ impl std::error::Error for Status {}
 pub(crate) fn dispatch(ctx: &Ctx, command: Command) -> u8 {
     // Docker's CLI exits 1 when a command fails; `run` uses 125 for its own failures.
     let fail_code = match command {
-        Command::Run(_) => run::EXIT_MYDOCKER,
+        Command::Run(_) | Command::Container(ContainerCommand::Run(_)) => run::EXIT_MYDOCKER,
+        Command::Create(_) | Command::Container(ContainerCommand::Create(_)) => run::EXIT_MYDOCKER,
         _ => 1,
     };
     let result = match command {
-        Command::Run(a) => run::run(ctx, &a),
+        Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => run::run(ctx, &a),
+        Command::Create(a) | Command::Container(ContainerCommand::Create(a)) => {
+            run::create(ctx, &a)
+        }
+        Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => ps::ps(ctx, &a),
+        Command::Logs(a) | Command::Container(ContainerCommand::Logs(a)) => logs::logs(ctx, &a),
+        Command::Exec(a) | Command::Container(ContainerCommand::Exec(a)) => exec::exec(ctx, &a),
+        Command::Start(a) | Command::Container(ContainerCommand::Start(a)) => {
+            control::start(ctx, &a)
+        }
+        Command::Stop(a) | Command::Container(ContainerCommand::Stop(a)) => control::stop(ctx, &a),
+        Command::Restart(a) | Command::Container(ContainerCommand::Restart(a)) => {
+            control::restart(ctx, &a)
+        }
+        Command::Kill(a) | Command::Container(ContainerCommand::Kill(a)) => control::kill(ctx, &a),
+        Command::Wait(a) | Command::Container(ContainerCommand::Wait(a)) => control::wait(ctx, &a),
+        Command::Pause(a) | Command::Container(ContainerCommand::Pause(a)) => {
+            control::pause(ctx, &a)
+        }
+        Command::Unpause(a) | Command::Container(ContainerCommand::Unpause(a)) => {
+            control::unpause(ctx, &a)
+        }
+        Command::Rename(a) | Command::Container(ContainerCommand::Rename(a)) => {
+            control::rename(ctx, &a)
+        }
+        Command::Rm(a) | Command::Container(ContainerCommand::Rm(a)) => rm::rm(ctx, &a),
+        Command::Container(ContainerCommand::Prune(a)) => rm::prune(ctx, &a),
+        Command::Inspect(a) => inspect::inspect(ctx, &a),
+        Command::Container(ContainerCommand::Inspect(a)) => inspect::inspect(
+            ctx,
+            &crate::cli::InspectAnyArgs {
+                kind: Some("container".into()),
+                ..a
+            },
+        ),
+        Command::Top(a) | Command::Container(ContainerCommand::Top(a)) => top::top(ctx, &a),
+        Command::Stats(a) | Command::Container(ContainerCommand::Stats(a)) => top::stats(ctx, &a),
+        Command::Port(a) | Command::Container(ContainerCommand::Port(a)) => ps::port(ctx, &a),
+        Command::Monitor(a) => crate::monitor::run(ctx, &a.id),
         Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => pull::run(ctx, &a),
         Command::Push(a) | Command::Image(ImageCommand::Push(a)) => push::run(ctx, &a),
         Command::Login(a) => auth::login(ctx, &a),
         Command::Logout(a) => auth::logout(ctx, &a),
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::images(ctx, &a),
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => images::rmi(ctx, &a),
+        Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => images::tag(ctx, &a),
         Command::Image(ImageCommand::Inspect(a)) => images::inspect(ctx, &a),
         Command::Image(ImageCommand::Prune(a)) => images::prune(ctx, &a),
         Command::System(SystemCommand::Df) => images::df(ctx),
         Command::Info | Command::System(SystemCommand::Info) => info::run(ctx),
+        Command::Network(NetworkCommand::Create(a)) => network::create(ctx, &a),
+        Command::Network(NetworkCommand::Ls(a)) => network::ls(ctx, &a),
+        Command::Network(NetworkCommand::Inspect(a)) => network::inspect(ctx, &a),
+        Command::Network(NetworkCommand::Rm(a)) => network::rm(ctx, &a),
+        Command::Network(NetworkCommand::Connect(a)) => network::connect(ctx, &a),
+        Command::Network(NetworkCommand::Disconnect(a)) => network::disconnect(ctx, &a),
+        Command::Network(NetworkCommand::Prune(_)) => network::prune(ctx),
+        Command::Commit(a) | Command::Container(ContainerCommand::Commit(a)) => {
+            commit::commit(ctx, &a)
+        }
+        Command::Import(a) | Command::Image(ImageCommand::Import(a)) => commit::import(ctx, &a),
+        Command::Export(a) | Command::Container(ContainerCommand::Export(a)) => {
+            archive::export(ctx, &a)
+        }
+        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => archive::save(ctx, &a),
+        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => archive::load(ctx, &a),
         Command::Version => {
             println!("mydocker version {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
-        _ => Err(anyhow::anyhow!("this command is not available yet")),
     };
     match result {
         Ok(()) => 0,
@@ -76,5 +141,14 @@ pub(crate) fn dispatch(ctx: &Ctx, command: Command) -> u8 {
             }
             fail_code
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        crate::cli::Cli::command().debug_assert();
     }
 }

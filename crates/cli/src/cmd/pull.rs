@@ -43,7 +43,8 @@ pub(crate) struct Outcome {
 
 /// Parses a user's image reference with docker's error wording.
 pub(crate) fn parse_reference(s: &str) -> Result<Reference> {
-    Reference::parse(s).map_err(|e| anyhow::anyhow!("invalid reference format: {e}"))
+    // The parse error's message already reads "invalid reference format: ...".
+    Reference::parse(s).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// Builds the registry client from the global options.

@@ -32,12 +32,10 @@ impl Mydocker {
             bridge: format!("mdt{}x{n}", pid % 100_000),
             nft_table: format!("mydocker_test_{pid}_{n}"),
             subnet: format!("10.{}.{}.0/24", 100 + pid % 100, n % 256),
-            bridge_prefix: format!(
-                "{}",
-                [
-                    "t0-", "t1-", "t2-", "t3-", "t4-", "t5-", "t6-", "t7-", "t8-", "t9-"
-                ][n % 10]
-            ),
+            bridge_prefix: [
+                "t0-", "t1-", "t2-", "t3-", "t4-", "t5-", "t6-", "t7-", "t8-", "t9-",
+            ][n % 10]
+                .to_owned(),
         }
     }
 
@@ -258,4 +256,167 @@ pub fn mounts_under(dir: &Path) -> Vec<String> {
         .filter(|m| m.starts_with(&dir))
         .map(str::to_owned)
         .collect()
+}
+
+/// A root with the busybox fixture pulled, and a cgroup parent of its own: what most
+/// container tests start from.
+pub struct Env {
+    pub md: Mydocker,
+    pub cg: CgroupParent,
+    pub image: String,
+}
+
+impl Env {
+    pub fn new(tag: &str) -> Self {
+        let md = Mydocker::new();
+        let image = test_support::Fixtures::shared()
+            .busybox
+            .reference
+            .to_string();
+        md.ok(&["pull", "-q", &image]);
+        Env {
+            md,
+            cg: CgroupParent::new(tag),
+            image,
+        }
+    }
+
+    /// `run --rm --cgroup-parent P [flags] IMAGE cmd...`
+    pub fn args<'a>(&'a self, flags: &[&'a str], cmd: &[&'a str]) -> Vec<&'a str> {
+        let mut args = vec!["run", "--rm", "--cgroup-parent", self.cg.name.as_str()];
+        args.extend_from_slice(flags);
+        args.push(&self.image);
+        args.extend_from_slice(cmd);
+        args
+    }
+
+    pub fn run(&self, flags: &[&str], cmd: &[&str]) -> Output {
+        self.md.run(&self.args(flags, cmd))
+    }
+
+    /// Runs a container that must succeed; returns its stdout.
+    pub fn stdout(&self, flags: &[&str], cmd: &[&str]) -> String {
+        let out = self.run(flags, cmd);
+        assert!(
+            out.status.success(),
+            "run {flags:?} {cmd:?}: {:?}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A foreground container in the background, ended when the returned guard drops (by
+    /// SIGTERM, which mydocker forwards; it runs with `--init` so that TERM ends it).
+    pub fn spawn(&self, flags: &[&str], cmd: &[&str]) -> Bg {
+        let mut flags = flags.to_vec();
+        flags.push("--init");
+        let child = self
+            .md
+            .command(&self.args(&flags, cmd))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn mydocker run");
+        Bg(child)
+    }
+
+    /// Waits (bounded) until container NAME has an address on some network; returns it.
+    pub fn wait_ip(&self, name: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(ip) = self.ip_of(name) {
+                return ip;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "container {name} did not come up"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The address of container NAME on any network, from `network inspect`.
+    pub fn ip_of(&self, name: &str) -> Option<String> {
+        let nets = self.md.run(&["network", "ls", "-q"]);
+        for id in String::from_utf8_lossy(&nets.stdout).split_whitespace() {
+            let out = self.md.run(&["network", "inspect", id]);
+            let Ok(v) = serde_json::from_slice::<serde_json::Value>(&out.stdout) else {
+                continue;
+            };
+            let Some(containers) = v[0]["Containers"].as_object() else {
+                continue;
+            };
+            for c in containers.values() {
+                if c["Name"] == name {
+                    let addr = c["IPv4Address"].as_str()?;
+                    return Some(addr.split('/').next()?.to_owned());
+                }
+            }
+        }
+        None
+    }
+
+    /// Nothing of any container is left: no cgroup, mount, container state, network
+    /// endpoint or veth.
+    pub fn assert_clean(&self) {
+        assert!(
+            self.cg.children().is_empty(),
+            "cgroups left: {:?}",
+            self.cg.children()
+        );
+        let mounts = mounts_under(self.md.root());
+        assert!(mounts.is_empty(), "mounts left: {mounts:?}");
+        let left: Vec<_> = std::fs::read_dir(self.md.root().join("containers"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name())
+            .filter(|n| n != "names")
+            .collect();
+        assert!(left.is_empty(), "container state left: {left:?}");
+        if !self.md.root().join("networks").exists() {
+            return;
+        }
+        let nets = self.md.networks().list().expect("networks");
+        let links = Command::new("ip")
+            .args(["-o", "link"])
+            .output()
+            .expect("ip link");
+        let links = String::from_utf8_lossy(&links.stdout);
+        for n in nets {
+            assert!(
+                n.containers.is_empty(),
+                "endpoints left on {}: {:?}",
+                n.name,
+                n.containers
+            );
+            let veths = links
+                .lines()
+                .filter(|l| l.contains(&format!("master {} ", n.bridge())))
+                .count();
+            assert_eq!(veths, 0, "veths left on {}:\n{links}", n.bridge());
+        }
+    }
+}
+
+/// A background `mydocker run`, stopped (SIGTERM, then SIGKILL after 20 s) when dropped.
+pub struct Bg(pub std::process::Child);
+
+impl Drop for Bg {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -21,9 +21,9 @@ use super::{
     unmount_path,
 };
 use crate::error::{Error, IoContext, Result};
-use crate::fsutil::{ensure_dir, remove_tree, temp_name};
+use crate::fsutil::{ensure_dir, remove_tree};
 use crate::store::Store;
-use crate::unpack::{UnpackOptions, Whiteouts, check_implicit_dirs, unpack};
+use crate::unpack::Whiteouts;
 
 /// Options after the branch list, as Docker passes them.
 const AUFS_OPTS: &str = "dio,xino=/dev/shm/aufs.xino";
@@ -67,17 +67,6 @@ impl AufsDriver {
             base: Base::new(store, "aufs")?,
         })
     }
-
-    fn lower_diffs(&self, parent: Option<&Digest>) -> Result<Vec<PathBuf>> {
-        let Some(p) = parent else {
-            return Ok(Vec::new());
-        };
-        self.base
-            .chain_of(p)?
-            .iter()
-            .map(|c| Ok(self.base.layer_dir(c)?.join("diff")))
-            .collect()
-    }
 }
 
 impl StorageDriver for AufsDriver {
@@ -109,67 +98,16 @@ impl StorageDriver for AufsDriver {
         diff_id: &Digest,
         tar: &mut dyn Read,
     ) -> Result<Staged> {
-        let mut staged = self.base.begin_stage(parent, diff_id)?;
-        if staged.lock.is_none() {
-            return Ok(staged);
-        }
-        let (dir, _hold) = self.base.new_staging_dir("layer")?;
-        let diff = dir.join("diff");
-        let result = fs::create_dir(&diff)
-            .ctx("create dir", &diff)
-            .and_then(|()| {
-                unpack(
-                    &diff,
-                    tar,
-                    Some(diff_id),
-                    &UnpackOptions::new(Whiteouts::Aufs),
-                )
-            });
-        match result {
-            Ok(stats) => {
-                staged.state = StagedState::Unpacked { dir, stats };
-                Ok(staged)
-            }
-            Err(e) => {
-                let _ = remove_tree(&dir);
-                Err(e)
-            }
-        }
+        self.base.stage_diff(parent, diff_id, tar, Whiteouts::Aufs)
     }
 
     fn commit_layer(&self, mut staged: Staged) -> Result<LayerInfo> {
-        self.base.check_staged(&staged)?;
-        let (dir, stats) = match staged.take_state() {
-            StagedState::Present => return self.base.layer_info(&staged.chain_id),
-            StagedState::Unpacked { dir, stats } => (dir, stats),
-            StagedState::Spooled { file, .. } => {
-                let _ = fs::remove_file(&file);
-                return Err(Error::InvalidArchive {
-                    reason: "aufs layers are never spooled".into(),
-                });
-            }
+        let Some((dir, stats, _lowers)) = self
+            .base
+            .prepare_diff_commit(&mut staged, Whiteouts::Aufs)?
+        else {
+            return self.base.layer_info(&staged.chain_id);
         };
-        staged.state = StagedState::Unpacked {
-            dir: dir.clone(),
-            stats: stats.clone(),
-        };
-        if let Some(p) = &staged.parent {
-            self.base.require_layer(p)?;
-        }
-        let lowers = self.lower_diffs(staged.parent.as_ref())?;
-        let sources = check_implicit_dirs(
-            &dir.join("diff"),
-            &stats.implicit_dirs,
-            &lowers,
-            Whiteouts::Aufs,
-        )
-        .map_err(|(path, reason)| Error::Unpack {
-            entry: path.to_string_lossy().into_owned(),
-            reason,
-        })?;
-        for (rel, src) in sources {
-            super::copytree::copy_dir_meta(&src, &dir.join("diff").join(rel))?;
-        }
         let info = staged.info(stats.tar_size);
         self.base.install(&dir, &info)?;
         staged.state = StagedState::Present;
@@ -177,14 +115,7 @@ impl StorageDriver for AufsDriver {
     }
 
     fn remove_layer(&self, chain_id: &Digest) -> Result<()> {
-        let _lock = self.base.lock_layer(chain_id)?;
-        let dir = self.base.layer_dir(chain_id)?;
-        if !dir.exists() {
-            return Ok(());
-        }
-        let doomed = self.base.tmp.join(temp_name("rm"));
-        fs::rename(&dir, &doomed).ctx("rename", &dir)?;
-        remove_tree(&doomed)
+        self.base.remove_layer_dir(chain_id)
     }
 
     fn create_writable(&self, id: &str, image_top: Option<&Digest>) -> Result<()> {
@@ -206,7 +137,7 @@ impl StorageDriver for AufsDriver {
         if is_mounted(&target)? {
             return Ok(target);
         }
-        let lowers = self.lower_diffs(meta.parent.as_ref())?;
+        let lowers = self.base.lower_diffs(meta.parent.as_ref())?;
         let page = rustix::param::page_size();
         let (first, rest) = aufs_mount_options(&self.base.rw_dir(id)?.join("diff"), &lowers, page);
         let err = |e: rustix::io::Errno| Error::Mount {

@@ -145,14 +145,7 @@ impl StorageDriver for CopyDriver {
     }
 
     fn remove_layer(&self, chain_id: &Digest) -> Result<()> {
-        let _lock = self.base.lock_layer(chain_id)?;
-        let dir = self.base.layer_dir(chain_id)?;
-        if !dir.exists() {
-            return Ok(());
-        }
-        let doomed = self.base.tmp.join(temp_name("rm"));
-        fs::rename(&dir, &doomed).ctx("rename", &dir)?;
-        remove_tree(&doomed)
+        self.base.remove_layer_dir(chain_id)
     }
 
     fn create_writable(&self, id: &str, image_top: Option<&Digest>) -> Result<()> {

@@ -61,6 +61,7 @@ mod aufs;
 mod changes;
 mod copy;
 mod copytree;
+mod lowers;
 mod overlay;
 
 use std::fs;
@@ -72,7 +73,7 @@ use oci_spec::image::Digest;
 use serde::{Deserialize, Serialize};
 
 use crate::chain::chain_id;
-use crate::digest::{parse_sha256, sha256_hex};
+use crate::digest::sha256_hex;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{FileLock, ensure_dir, fsync_dir, remove_tree, temp_name, write_atomic};
 use crate::store::Store;
@@ -506,19 +507,112 @@ impl Base {
         result
     }
 
-    /// Lists committed chain IDs of this driver.
-    #[allow(dead_code)]
-    pub fn list_layers(&self) -> Result<Vec<Digest>> {
-        let mut out = Vec::new();
-        for e in fs::read_dir(&self.layers).ctx("read dir", &self.layers)? {
-            let e = e.ctx("read dir", &self.layers)?;
-            if let Some(n) = e.file_name().to_str()
-                && let Ok(d) = parse_sha256(&format!("sha256:{n}"))
-            {
-                out.push(d);
+    /// Removes a committed layer: moved into `ROOT/tmp` first, so it disappears at once,
+    /// then deleted. A missing layer is not an error.
+    pub fn remove_layer_dir(&self, chain_id: &Digest) -> Result<()> {
+        let _lock = self.lock_layer(chain_id)?;
+        let dir = self.layer_dir(chain_id)?;
+        if !dir.exists() {
+            return Ok(());
+        }
+        let doomed = self.tmp.join(temp_name("rm"));
+        fs::rename(&dir, &doomed).ctx("rename", &dir)?;
+        remove_tree(&doomed)
+    }
+
+    /// The `diff` directories of `parent`'s chain, base first (for drivers that keep each
+    /// layer as its own directory: overlay and aufs).
+    pub(crate) fn lower_diffs(&self, parent: Option<&Digest>) -> Result<Vec<PathBuf>> {
+        let Some(p) = parent else {
+            return Ok(Vec::new());
+        };
+        self.chain_of(p)?
+            .iter()
+            .map(|c| Ok(self.layer_dir(c)?.join("diff")))
+            .collect()
+    }
+
+    /// Stages a layer as its own `diff` directory, whiteouts in the `whiteouts` format.
+    pub(crate) fn stage_diff(
+        &self,
+        parent: Option<&Digest>,
+        diff_id: &Digest,
+        tar: &mut dyn Read,
+        whiteouts: crate::unpack::Whiteouts,
+    ) -> Result<Staged> {
+        let mut staged = self.begin_stage(parent, diff_id)?;
+        if staged.lock.is_none() {
+            return Ok(staged);
+        }
+        let (dir, _hold) = self.new_staging_dir("layer")?;
+        let diff = dir.join("diff");
+        let result = fs::create_dir(&diff)
+            .ctx("create dir", &diff)
+            .and_then(|()| {
+                crate::unpack::unpack(
+                    &diff,
+                    tar,
+                    Some(diff_id),
+                    &crate::unpack::UnpackOptions::new(whiteouts),
+                )
+            });
+        match result {
+            Ok(stats) => {
+                staged.state = StagedState::Unpacked { dir, stats };
+                Ok(staged)
+            }
+            Err(e) => {
+                let _ = remove_tree(&dir);
+                Err(e)
             }
         }
-        Ok(out)
+    }
+
+    /// The first half of committing a staged `diff` layer, shared by overlay and aufs:
+    /// requires the parent, checks the directories the layer created implicitly against
+    /// its lowers (no symlink or file may be in their way) and gives them the lowers'
+    /// metadata. Returns `None` when the layer was present already, else the staging
+    /// directory, the unpack statistics and the lowers; the staged state is kept, so an
+    /// error later still removes the staging directory.
+    pub(crate) fn prepare_diff_commit(
+        &self,
+        staged: &mut Staged,
+        whiteouts: crate::unpack::Whiteouts,
+    ) -> Result<Option<(PathBuf, UnpackStats, Vec<PathBuf>)>> {
+        self.check_staged(staged)?;
+        let (dir, stats) = match staged.take_state() {
+            StagedState::Present => return Ok(None),
+            StagedState::Unpacked { dir, stats } => (dir, stats),
+            StagedState::Spooled { file, .. } => {
+                let _ = fs::remove_file(&file);
+                return Err(Error::InvalidArchive {
+                    reason: format!("{} layers are never spooled", self.name),
+                });
+            }
+        };
+        // Put the state back so that an error below removes the staging dir.
+        staged.state = StagedState::Unpacked {
+            dir: dir.clone(),
+            stats: stats.clone(),
+        };
+        if let Some(p) = &staged.parent {
+            self.require_layer(p)?;
+        }
+        let lowers = self.lower_diffs(staged.parent.as_ref())?;
+        let sources = lowers::check_implicit_dirs(
+            &dir.join("diff"),
+            &stats.implicit_dirs,
+            &lowers,
+            whiteouts,
+        )
+        .map_err(|(path, reason)| Error::Unpack {
+            entry: path.to_string_lossy().into_owned(),
+            reason,
+        })?;
+        for (rel, src) in sources {
+            copytree::copy_dir_meta(&src, &dir.join("diff").join(rel))?;
+        }
+        Ok(Some((dir, stats, lowers)))
     }
 }
 
@@ -556,6 +650,11 @@ pub(crate) fn spool(base: &Base, tar: &mut dyn Read, diff_id: &Digest) -> Result
             Err(e)
         }
     }
+}
+
+/// Writes the whole tree under `root` as a tar (no whiteouts): `export`'s format.
+pub(crate) fn tree_tar(root: &Path, out: &mut dyn Write) -> Result<()> {
+    changes::diff_trees(None, root, out)
 }
 
 /// Whether `target` is a mount point (per `/proc/self/mountinfo`).

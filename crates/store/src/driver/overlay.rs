@@ -31,7 +31,7 @@ use crate::digest::sha256_hex;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{ensure_dir, remove_tree, temp_name};
 use crate::store::Store;
-use crate::unpack::{UnpackOptions, Whiteouts, check_implicit_dirs, unpack};
+use crate::unpack::Whiteouts;
 
 /// Maximum mount data size (one page on the architectures we run on).
 const MAX_MOUNT_DATA: usize = 4095;
@@ -172,17 +172,6 @@ impl OverlayDriver {
         let _ = remove_tree(&dir);
         result
     }
-
-    fn lower_diffs(&self, parent: Option<&Digest>) -> Result<Vec<PathBuf>> {
-        let Some(p) = parent else {
-            return Ok(Vec::new());
-        };
-        self.base
-            .chain_of(p)?
-            .iter()
-            .map(|c| Ok(self.base.layer_dir(c)?.join("diff")))
-            .collect()
-    }
 }
 
 impl StorageDriver for OverlayDriver {
@@ -208,75 +197,24 @@ impl StorageDriver for OverlayDriver {
         diff_id: &Digest,
         tar: &mut dyn Read,
     ) -> Result<Staged> {
-        let mut staged = self.base.begin_stage(parent, diff_id)?;
-        if staged.lock.is_none() {
-            return Ok(staged);
-        }
-        let (dir, _hold) = self.base.new_staging_dir("layer")?;
-        let diff = dir.join("diff");
-        let result = fs::create_dir(&diff)
-            .ctx("create dir", &diff)
-            .and_then(|()| {
-                unpack(
-                    &diff,
-                    tar,
-                    Some(diff_id),
-                    &UnpackOptions::new(Whiteouts::Overlay),
-                )
-            });
-        match result {
-            Ok(stats) => {
-                staged.state = StagedState::Unpacked { dir, stats };
-                Ok(staged)
-            }
-            Err(e) => {
-                let _ = remove_tree(&dir);
-                Err(e)
-            }
-        }
+        self.base
+            .stage_diff(parent, diff_id, tar, Whiteouts::Overlay)
     }
 
     fn commit_layer(&self, mut staged: Staged) -> Result<LayerInfo> {
-        self.base.check_staged(&staged)?;
-        let (dir, stats) = match staged.take_state() {
-            StagedState::Present => return self.base.layer_info(&staged.chain_id),
-            StagedState::Unpacked { dir, stats } => (dir, stats),
-            StagedState::Spooled { file, .. } => {
-                let _ = fs::remove_file(&file);
-                return Err(Error::InvalidArchive {
-                    reason: "overlay layers are never spooled".into(),
-                });
-            }
+        let Some((dir, stats, lowers)) = self
+            .base
+            .prepare_diff_commit(&mut staged, Whiteouts::Overlay)?
+        else {
+            return self.base.layer_info(&staged.chain_id);
         };
-        // Put the state back so that an error below removes the staging dir.
-        staged.state = StagedState::Unpacked {
-            dir: dir.clone(),
-            stats: stats.clone(),
-        };
-        if let Some(p) = &staged.parent {
-            self.base.require_layer(p)?;
-        }
-        let lowers = self.lower_diffs(staged.parent.as_ref())?;
-        let sources = check_implicit_dirs(
-            &dir.join("diff"),
-            &stats.implicit_dirs,
-            &lowers,
-            Whiteouts::Overlay,
-        )
-        .map_err(|(path, reason)| Error::Unpack {
-            entry: path.to_string_lossy().into_owned(),
-            reason,
-        })?;
-        for (rel, src) in sources {
-            super::copytree::copy_dir_meta(&src, &dir.join("diff").join(rel))?;
-        }
         for wh in &stats.whiteouts {
             let p = dir.join("diff").join(wh);
             let still_whiteout = fs::symlink_metadata(&p).is_ok_and(|m| {
                 use std::os::unix::fs::{FileTypeExt, MetadataExt};
                 m.file_type().is_char_device() && m.rdev() == 0
             });
-            if still_whiteout && !crate::unpack::lower_has(&dir.join("diff"), &lowers, wh) {
+            if still_whiteout && !super::lowers::lower_has(&dir.join("diff"), &lowers, wh) {
                 match fs::remove_file(&p) {
                     Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                         return Err(e).ctx("remove", &p);
@@ -303,17 +241,9 @@ impl StorageDriver for OverlayDriver {
     }
 
     fn remove_layer(&self, chain_id: &Digest) -> Result<()> {
-        let _lock = self.base.lock_layer(chain_id)?;
-        let dir = self.base.layer_dir(chain_id)?;
-        if !dir.exists() {
-            return Ok(());
-        }
         let link = self.base.layers.join("l").join(Self::short_name(chain_id)?);
         let _ = fs::remove_file(&link);
-        // Move out of the way first so the layer disappears atomically.
-        let doomed = self.base.tmp.join(temp_name("rm"));
-        fs::rename(&dir, &doomed).ctx("rename", &dir)?;
-        remove_tree(&doomed)
+        self.base.remove_layer_dir(chain_id)
     }
 
     fn create_writable(&self, id: &str, image_top: Option<&Digest>) -> Result<()> {
