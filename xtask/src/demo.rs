@@ -1,6 +1,7 @@
 //! `cargo xtask demo`: a guided tour on a fresh Debian 12 machine (as root). Installs what
 //! is needed, builds mydocker, starts a local registry with the busybox fixture, pulls it
-//! into a private root, lists images, runs containers, shows `info`, and cleans up.
+//! into a private root, lists images, runs containers (in the foreground, and a detached
+//! web server with a published port that the demo queries), shows `info`, and cleans up.
 //!
 //! The demo keeps everything private so it never touches a real installation: its root is
 //! a temporary directory (`/var/tmp/mydocker-demo-PID`), its default network has its own
@@ -9,8 +10,11 @@
 
 use crate::bench::{self, fixture::FixtureRegistry};
 use anyhow::{Context, Result, bail};
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 pub(crate) fn run(args: &[String]) -> Result<()> {
     if let Some(a) = args.first() {
@@ -59,6 +63,9 @@ impl Demo {
             ),
             ("MYDOCKER_NFT_TABLE", nft_table.clone()),
             ("MYDOCKER_CGROUP_PARENT", cgroup_parent.clone()),
+            // A demo leaves the host's sysctls alone: no `net.ipv4.ip_forward=1` for its
+            // bridge (containers reach the host and each other, not the outside).
+            ("MYDOCKER_MANAGE_IP_FORWARD", "0".to_owned()),
         ];
         Ok(Demo {
             root,
@@ -134,23 +141,64 @@ impl Demo {
 
         step(
             8,
+            "a detached web server with a port published on 127.0.0.1: busybox httpd \
+             serving the container's /etc",
+        );
+        let port = free_port()?;
+        let name = format!("demo-web-{}", std::process::id());
+        self.mydocker(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "-p",
+            &format!("127.0.0.1:{port}:80"),
+            &busybox,
+            "httpd",
+            "-f",
+            "-v",
+            "-p",
+            "80",
+            "-h",
+            "/etc",
+        ])?;
+        self.mydocker(&["ps"])?;
+        println!("$ GET http://127.0.0.1:{port}/hostname  (from the host, by xtask)");
+        let reply = http_get(port, "/hostname")?;
+        for line in reply.lines() {
+            println!("    {line}");
+        }
+        self.mydocker(&["exec", &name, "ps"])?;
+        self.mydocker(&["logs", &name])?;
+        // httpd is PID 1 and has no SIGTERM handler, so the kernel ignores the signal:
+        // `stop` sends SIGKILL after the grace period, here 1 s instead of 10.
+        self.mydocker(&["stop", "-t", "1", &name])?;
+        self.mydocker(&["ps", "-a"])?;
+        self.mydocker(&["rm", &name])?;
+
+        step(
+            9,
             "system information: storage driver, cgroup version, root",
         );
         self.mydocker(&["info"])?;
 
-        step(9, "stop the registry and clean up");
+        step(10, "stop the registry and clean up");
         registry.stop();
         Ok(())
+    }
+
+    /// mydocker with the demo's environment.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(&self.mydocker);
+        c.args(args)
+            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())));
+        c
     }
 
     /// Runs mydocker with the demo's environment, its output shown as it comes.
     fn mydocker(&self, args: &[&str]) -> Result<()> {
         println!("$ mydocker {}", shell_words(args));
-        let status = Command::new(&self.mydocker)
-            .args(args)
-            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
-            .status()
-            .context("starting mydocker")?;
+        let status = self.command(args).status().context("starting mydocker")?;
         if !status.success() {
             bail!("`mydocker {}` failed: {status}", shell_words(args));
         }
@@ -160,6 +208,12 @@ impl Demo {
 
 impl Drop for Demo {
     fn drop(&mut self) {
+        // Containers first: they hold mounts, cgroups, veths and port rules.
+        if let Ok(out) = self.command(&["ps", "-aq"]).output() {
+            for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                let _ = self.command(&["rm", "-f", id]).output();
+            }
+        }
         bench::cleanup_dir(&self.root);
         bench::remove_cgroups(&self.cgroup_parent);
         if Path::new("/sys/class/net").join(&self.bridge).exists() {
@@ -172,6 +226,43 @@ impl Drop for Demo {
             .stderr(std::process::Stdio::null())
             .status();
     }
+}
+
+/// A port that was free a moment ago on 127.0.0.1.
+fn free_port() -> Result<u16> {
+    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("binding a free port")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// `GET path` from 127.0.0.1:`port` (HTTP/1.0, so the server closes the connection);
+/// retries a refused connection for up to 5 s while the server starts.
+fn http_get(port: u16, path: &str) -> Result<String> {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let mut stream = None;
+    for _ in 0..50 {
+        match TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+    let mut stream = stream.with_context(|| format!("nothing answers on {addr}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(5)))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+    let mut reply = String::new();
+    stream
+        .read_to_string(&mut reply)
+        .with_context(|| format!("reading the reply from {addr}"))?;
+    // The status line and the body (the headers carry a date: leave them out).
+    let status = reply.lines().next().unwrap_or_default().to_owned();
+    let body = reply
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.trim())
+        .unwrap_or_default();
+    Ok(format!("{status}\n{body}"))
 }
 
 fn step(n: u32, what: &str) {

@@ -22,8 +22,8 @@ Tasks:
   test        install deps, check formatting and clippy, run every test (this is CI)
   vm-test     run the tests as root in qemu VMs per cgroup layout (see vm-test --help)
   demo        install deps, build, start a local registry, pull and run busybox, step by step
-  bench       compare mydocker with skopeo, umoci, crun, runc and podman (see bench --help):
-              bench [pull|unpack|copy|overlay|run|lifecycle|network|all] [--runs N]
+  bench       compare mydocker with crun, runc, podman, skopeo and umoci (see bench --help):
+              bench [run|pull|layers|copy|overlay|lifecycle|network|all]... [--runs N] [--quick]
   help        this text
 ";
 

@@ -6,6 +6,7 @@
 use anyhow::{Context, Result, bail};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long one measured command may run before it is killed (and the case reported as
@@ -99,11 +100,13 @@ pub(crate) fn run_with(cmd: &mut Command, timeout: Duration) -> Result<(Sample, 
         bail!("{} timed out after {timeout:?}", show(cmd));
     }
     if !status.success() {
-        bail!(
-            "{} failed ({status}): {}",
-            show(cmd),
+        // The stderr is the root cause (a table cell shows just that), the command line
+        // the context.
+        return Err(anyhow::anyhow!(
+            "{}",
             last_lines(&String::from_utf8_lossy(&err), 3)
-        );
+        ))
+        .with_context(|| format!("{} failed ({status})", show(cmd)));
     }
     Ok((
         Sample {
@@ -120,7 +123,8 @@ pub(crate) fn last_lines(text: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join(" | ")
 }
 
-/// The median of the samples' wall times and of their peak RSS (taken separately).
+/// The median of the samples' wall times and of their peak RSS (taken separately; the
+/// upper median for an even count).
 pub(crate) fn median(samples: &[Sample]) -> Sample {
     let mut walls: Vec<Duration> = samples.iter().map(|s| s.wall).collect();
     let mut rss: Vec<u64> = samples.iter().map(|s| s.max_rss_kib).collect();
@@ -132,12 +136,53 @@ pub(crate) fn median(samples: &[Sample]) -> Sample {
     }
 }
 
+/// The 90th percentile of the wall times (nearest rank: the smallest sample that at least
+/// 90% of the samples do not exceed).
+pub(crate) fn p90(samples: &[Sample]) -> Duration {
+    let mut walls: Vec<Duration> = samples.iter().map(|s| s.wall).collect();
+    walls.sort();
+    let rank = (walls.len() * 9).div_ceil(10);
+    walls
+        .get(rank.saturating_sub(1))
+        .copied()
+        .unwrap_or_default()
+}
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_signal: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// Turns SIGINT and SIGTERM into a flag ([`interrupted`]) so that the benchmark stops at
+/// the next sample and its guards clean up. A handler (unlike `SIG_IGN`) is reset by
+/// `execve`, so the measured commands still die of a Ctrl-C sent to the process group.
+pub(crate) fn catch_interrupts() {
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: `on_interrupt` is an `extern "C" fn(c_int)` that only stores to an
+        // atomic, which is async-signal-safe; `signal` installs it with BSD semantics.
+        unsafe {
+            libc::signal(
+                signal,
+                on_interrupt as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            )
+        };
+    }
+}
+
+/// Whether SIGINT or SIGTERM arrived since [`catch_interrupts`].
+pub(crate) fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
 /// What a row reports.
 #[derive(Debug, Clone)]
 pub(crate) enum Outcome {
-    /// Medians over `runs` samples; `rss_kib` is `None` for derived figures.
+    /// Medians over `runs` samples; `p90` and `rss_kib` are `None` for derived figures.
     Measured {
         wall: Duration,
+        p90: Option<Duration>,
         rss_kib: Option<u64>,
         runs: usize,
     },
@@ -236,6 +281,10 @@ pub(crate) fn compare(runs: usize, mut cases: Vec<Case<'_>>) -> Vec<Row> {
             if state.failed.is_some() {
                 continue;
             }
+            if interrupted() {
+                state.failed = Some("interrupted".to_owned());
+                continue;
+            }
             let mut cmd = (case.command)(i);
             let result = (|| -> Result<Sample> {
                 if let Some(before) = case.before.as_mut() {
@@ -260,9 +309,12 @@ pub(crate) fn compare(runs: usize, mut cases: Vec<Case<'_>>) -> Vec<Row> {
                     state.samples.push(s);
                 }
                 Err(e) => {
-                    let reason = one_line(&format!("{e:#}"));
-                    eprintln!("xtask: bench: {} failed: {reason}", case.name);
-                    state.failed = Some(reason);
+                    eprintln!(
+                        "xtask: bench: {} failed: {}",
+                        case.name,
+                        one_line(&format!("{e:#}"))
+                    );
+                    state.failed = Some(one_line(&format!("failed: {}", e.root_cause())));
                 }
             }
         }
@@ -277,6 +329,7 @@ pub(crate) fn compare(runs: usize, mut cases: Vec<Case<'_>>) -> Vec<Row> {
                     let m = median(&s.samples);
                     Outcome::Measured {
                         wall: m.wall,
+                        p90: Some(p90(&s.samples)),
                         rss_kib: Some(m.max_rss_kib),
                         runs: s.samples.len(),
                     }
@@ -334,13 +387,14 @@ fn quote(s: &str) -> String {
 /// The table of `rows`, with wall-time ratios relative to `rows[0]` (mydocker).
 pub(crate) fn table(title: &str, rows: &[Row]) -> String {
     let mut out = format!("\n### {title}\n\n");
-    out.push_str("| tool | median wall | ratio to mydocker | peak RSS | runs |\n");
-    out.push_str("|---|---:|---:|---:|---:|\n");
+    out.push_str("| tool | median wall | p90 wall | ratio to first row | peak RSS | runs |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|\n");
     let base = rows.first().and_then(Row::wall);
     for r in rows {
         match &r.outcome {
             Outcome::Measured {
                 wall,
+                p90,
                 rss_kib,
                 runs,
             } => {
@@ -353,15 +407,16 @@ pub(crate) fn table(title: &str, rows: &[Row]) -> String {
                 let rss = rss_kib
                     .map(|k| format!("{:.1} MB", k as f64 / 1024.0))
                     .unwrap_or_else(|| "-".to_owned());
+                let p90 = p90.map(fmt_duration).unwrap_or_else(|| "-".to_owned());
                 out.push_str(&format!(
-                    "| {} | {} | {ratio} | {rss} | {runs} |\n",
+                    "| {} | {} | {p90} | {ratio} | {rss} | {runs} |\n",
                     r.name,
                     fmt_duration(*wall)
                 ));
             }
             Outcome::Unavailable(reason) => {
                 out.push_str(&format!(
-                    "| {} | n/a ({}) | | | 0 |\n",
+                    "| {} | n/a ({}) | | | | 0 |\n",
                     r.name,
                     reason.replace('|', "/")
                 ));
@@ -448,6 +503,16 @@ mod tests {
     }
 
     #[test]
+    fn p90_is_the_nearest_rank() {
+        let ten: Vec<Sample> = (1..=10).map(|ms| sample(ms, 0)).collect();
+        assert_eq!(p90(&ten), Duration::from_millis(9));
+        let twenty: Vec<Sample> = (1..=20).rev().map(|ms| sample(ms, 0)).collect();
+        assert_eq!(p90(&twenty), Duration::from_millis(18));
+        assert_eq!(p90(&[sample(7, 0)]), Duration::from_millis(7));
+        assert_eq!(p90(&[]), Duration::ZERO);
+    }
+
+    #[test]
     fn show_quotes_what_a_shell_would_split() {
         let mut c = Command::new("sh");
         c.args(["-c", "echo it's $x"]).arg("plain-arg=1");
@@ -465,6 +530,7 @@ mod tests {
                 command: "mydocker pull x".into(),
                 outcome: Outcome::Measured {
                     wall: Duration::from_millis(200),
+                    p90: Some(Duration::from_millis(250)),
                     rss_kib: Some(2048),
                     runs: 5,
                 },
@@ -474,6 +540,7 @@ mod tests {
                 command: "peer x".into(),
                 outcome: Outcome::Measured {
                     wall: Duration::from_millis(500),
+                    p90: None,
                     rss_kib: None,
                     runs: 5,
                 },
@@ -482,12 +549,12 @@ mod tests {
         ];
         let t = table("pull", &rows);
         assert!(
-            t.contains("| mydocker | 200.0 ms | 1.00x | 2.0 MB | 5 |"),
+            t.contains("| mydocker | 200.0 ms | 250.0 ms | 1.00x | 2.0 MB | 5 |"),
             "{t}"
         );
-        assert!(t.contains("| peer | 500.0 ms | 2.50x | - | 5 |"), "{t}");
+        assert!(t.contains("| peer | 500.0 ms | - | 2.50x | - | 5 |"), "{t}");
         assert!(
-            t.contains("| podman | n/a (crun: cgroup v1 / hybrid) | | | 0 |"),
+            t.contains("| podman | n/a (crun: cgroup v1 / hybrid) | | | | 0 |"),
             "{t}"
         );
         assert!(commands(&rows).contains("- podman: `podman pull x`"));
@@ -533,7 +600,7 @@ mod tests {
         );
         assert_eq!(*order.borrow(), ["a0", "c0", "a1", "c1"]);
         assert!(matches!(rows[0].outcome, Outcome::Measured { runs: 2, .. }));
-        assert!(matches!(&rows[1].outcome, Outcome::Unavailable(r) if r.contains("false")));
+        assert!(matches!(&rows[1].outcome, Outcome::Unavailable(r) if r.starts_with("failed")));
         assert!(matches!(&rows[3].outcome, Outcome::Unavailable(r) if r == "not here"));
         assert_eq!(rows[0].command, "true");
     }

@@ -1,16 +1,20 @@
-//! `cargo xtask bench [pull|unpack|copy|overlay|run|lifecycle|network|all] [--runs N]`:
-//! mydocker side by side with the peers Debian installs (skopeo, umoci, crun, runc,
-//! podman), each with private state in one temporary directory on the same disk
-//! (`/var/tmp/mydocker-bench-PID`), private cgroup parents, and its own bridge and nft
-//! table for mydocker. Every table gives the median wall time, the ratio to mydocker, the
-//! median peak RSS (as `wait4` reports it: the largest RSS of the process and of the
-//! descendants it waited for) and the run count, followed by the exact commands. Tools
-//! that cannot run here are reported as `n/a (reason)`.
+//! `cargo xtask bench [SECTION]... [--runs N] [--quick]`: mydocker side by side with the
+//! peers Debian installs (crun, runc, podman, skopeo, umoci), each with private state in one
+//! temporary directory on the same disk (`/var/tmp/mydocker-bench-PID`), private cgroup
+//! parents, and its own bridge, bridge prefix and nft table for mydocker. podman and crun
+//! run in a private mount and network namespace ([`jail`]) so that they leave the host's
+//! sysctls, firewall and `/run` alone. Every table gives the median and p90 wall time, the
+//! ratio of medians to the first row, the median peak RSS (as `wait4` reports it: the
+//! largest RSS of the process and of the descendants it waited for) and the run count,
+//! followed by the exact commands. Tools that cannot run here are reported as
+//! `n/a (reason)`.
 //!
-//! Everything the benchmark made (mounts, cgroups, bridge, nft table, directories) is
-//! removed at the end, also when a benchmark fails.
+//! Everything the benchmark made (containers, mounts, cgroups, bridges, nft table,
+//! namespaces, directories) is removed at the end, also when a benchmark fails or the run
+//! is interrupted with Ctrl-C.
 
 pub(crate) mod fixture;
+mod jail;
 mod lifecycle;
 mod network;
 mod pull;
@@ -19,56 +23,72 @@ mod storage;
 
 use crate::measure;
 use anyhow::{Context, Result, bail};
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const USAGE: &str = "\
-cargo xtask bench [pull|unpack|copy|overlay|run|lifecycle|network|all]... [--runs N]
+cargo xtask bench [SECTION]... [--runs N] [--quick]
 
-  pull       the ~500 MB 5-layer image: mydocker pull (overlay and copy drivers), skopeo copy, podman pull
-  unpack     mydocker pull beside skopeo copy + umoci unpack and podman pull (all unpack)
-  copy       a container rootfs of the big image with the copy driver, beside cp -a
-  overlay    run `true` in a 125-layer image (overlay mount and unmount) beside the 1-layer busybox
-  run        start-to-exit of `true`: mydocker run, crun run, runc run, podman run
-  lifecycle  run -d, exec, rm -f beside podman
-  network    bridge vs none vs podman; TCP throughput through a published port vs direct
-  all        everything (the default)
+Sections (default: all of them, in this order):
+  run        start-to-exit of `true` in busybox: mydocker run --rm, crun run, runc run, podman run --rm
+  pull       the ~500 MB 5-layer image into an empty root: mydocker pull (overlay, copy),
+             skopeo copy, skopeo copy + umoci unpack, podman pull
+  layers     the 125-layer image into an empty root: mydocker pull, skopeo copy, podman pull
+  copy       a container rootfs of the big image with the copy driver (create + rm), beside cp -a
+  overlay    run `true` in the 125-layer image beside the 1-layer busybox (overlay mount cost)
+  lifecycle  create, start, exec, stop, rm of a busybox container beside podman's
+  network    bridge vs none on run --rm; network connect/disconnect; TCP throughput
+  all        every section
 
-  --runs N   samples per case (default: as the issues ask: 5 for pulls, 20 for runs)
+  --runs N   samples per case (default: 30 for `run`, 20 for other short commands, 3 for
+             the big pull, copies and throughput, 5 for the 125-layer pull)
+  --quick    a fifth of the default samples (at least 1): a smoke run of a few minutes
 ";
 
 const ALL: &[&str] = &[
+    "run",
     "pull",
-    "unpack",
+    "layers",
     "copy",
     "overlay",
-    "run",
     "lifecycle",
     "network",
 ];
+
+/// Why docker and containerd have no numbers here.
+pub(crate) const NO_DAEMONS: &str = "not run: dockerd and containerd are system daemons \
+    (dockerd takes over the host's iptables and ip_forward); this shared machine keeps them off";
 
 /// The shared set-up of a benchmark session.
 pub(crate) struct Env {
     /// The private directory every tool keeps its state in.
     pub(crate) dir: PathBuf,
     pub(crate) mydocker: PathBuf,
-    pub(crate) runs: Option<usize>,
+    runs: Option<usize>,
+    quick: bool,
     /// The prefix of every cgroup made here (under each hierarchy's root).
     pub(crate) cgroup_parent: String,
     pub(crate) bridge: String,
+    /// The prefix of user networks' bridges (mydocker's `--bridge-prefix`).
+    pub(crate) bridge_prefix: String,
     pub(crate) nft_table: String,
     pub(crate) subnet: String,
     pub(crate) registry: fixture::FixtureRegistry,
     pub(crate) busybox: String,
     pub(crate) big: Option<String>,
     pub(crate) layers: Option<String>,
-    podman0_existed: bool,
+    /// The private namespaces of podman and crun, or why they could not be made.
+    jail: std::result::Result<jail::Jail, String>,
+    /// Bridges of user networks made by the benchmark (removed on drop if still there).
+    pub(crate) user_bridges: RefCell<Vec<String>>,
 }
 
 pub(crate) fn run(args: &[String]) -> Result<()> {
     let mut which: Vec<String> = Vec::new();
     let mut runs = None;
+    let mut quick = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -80,6 +100,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
                 }
                 runs = Some(n);
             }
+            "--quick" => quick = true,
             "-h" | "--help" => {
                 print!("{USAGE}");
                 return Ok(());
@@ -92,54 +113,56 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     if which.is_empty() {
         which.extend(ALL.iter().map(|s| s.to_string()));
     }
-    which.dedup();
     let wants = |w: &str| which.iter().any(|x| x == w);
 
+    measure::catch_interrupts();
     crate::deps::install(&[crate::deps::TEST, crate::deps::PEERS].concat())?;
     let bins = build_release()?;
-    let need_big = wants("pull") || wants("unpack") || wants("copy");
-    let mut env = Env::start(&bins, runs, need_big, wants("overlay"))?;
+    let need_big = wants("pull") || wants("copy");
+    let need_layers = wants("layers") || wants("overlay");
+    let started = std::time::Instant::now();
+    let mut env = Env::start(&bins, runs, quick, need_big, need_layers)?;
     println!("# mydocker benchmarks\n");
-    println!("{}", machine_summary(&env.dir));
+    println!("{}", machine_summary(&env, &which, runs, quick));
     let mut failures = Vec::new();
-    let mut section = |name: &str, f: &mut dyn FnMut(&mut Env) -> Result<String>| {
+    for name in ALL.iter().filter(|n| wants(n)) {
+        if measure::interrupted() {
+            failures.push(format!("{name} (interrupted)"));
+            continue;
+        }
         let load = load_average();
         eprintln!("xtask: bench: == {name} (load average {load}) ==");
-        match f(&mut env) {
+        let t = std::time::Instant::now();
+        let result = match *name {
+            "run" => run::run(&mut env),
+            "pull" => pull::big(&mut env),
+            "layers" => pull::layers(&mut env),
+            "copy" => storage::copy(&mut env),
+            "overlay" => storage::overlay(&mut env),
+            "lifecycle" => lifecycle::run(&mut env),
+            "network" => network::run(&mut env),
+            other => bail!("no section {other}"),
+        };
+        let took = measure::fmt_duration(t.elapsed());
+        match result {
             Ok(text) => {
                 println!(
-                    "\n## {name}\n\nLoad average at start: {load}; at end: {}",
+                    "\n## {name}\n\nLoad average at start: {load}; at end: {}; section time {took}.",
                     load_average()
                 );
                 println!("{text}");
             }
             Err(e) => {
                 println!("\n## {name}\n\nfailed: {e:#}");
-                failures.push(name.to_owned());
+                failures.push(name.to_string());
             }
         }
-    };
-    if wants("pull") || wants("unpack") {
-        section("pull and unpack", &mut |env| {
-            pull::run(env, wants("pull"), wants("unpack"))
-        });
-    }
-    if wants("copy") {
-        section("copy driver", &mut storage::copy);
-    }
-    if wants("overlay") {
-        section("overlay (125 layers)", &mut storage::overlay);
-    }
-    if wants("run") {
-        section("run", &mut run::run);
-    }
-    if wants("lifecycle") {
-        section("lifecycle", &mut lifecycle::run);
-    }
-    if wants("network") {
-        section("network", &mut network::run);
     }
     drop(env);
+    println!(
+        "\nTotal time of the measured sections and their set-up: {}.",
+        measure::fmt_duration(started.elapsed())
+    );
     if !failures.is_empty() {
         bail!("benchmarks failed: {}", failures.join(", "));
     }
@@ -200,7 +223,13 @@ pub(crate) fn build_release() -> Result<Bins> {
 }
 
 impl Env {
-    fn start(bins: &Bins, runs: Option<usize>, big: bool, layers: bool) -> Result<Env> {
+    fn start(
+        bins: &Bins,
+        runs: Option<usize>,
+        quick: bool,
+        big: bool,
+        layers: bool,
+    ) -> Result<Env> {
         let pid = std::process::id();
         let dir = PathBuf::from(format!("/var/tmp/mydocker-bench-{pid}"));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -216,18 +245,21 @@ impl Env {
         let busybox = registry.image("busybox").map(str::to_owned);
         let big_ref = registry.image("big").map(str::to_owned);
         let mut env = Env {
+            jail: Err("not started".to_owned()),
             dir,
             mydocker: bins.mydocker.clone(),
             runs,
+            quick,
             cgroup_parent: format!("mydocker-bench-{pid}"),
             bridge: format!("mdb{}", pid % 1_000_000),
+            bridge_prefix: "mb-".to_owned(),
             nft_table: format!("mydocker_bench_{pid}"),
             subnet: format!("10.254.{}.0/24", pid % 256),
             busybox: String::new(),
             big: big_ref,
             layers: None,
             registry,
-            podman0_existed: Path::new("/sys/class/net/podman0").exists(),
+            user_bridges: RefCell::new(Vec::new()),
         };
         env.busybox = busybox.context("the fixture registry printed no busybox image")?;
         if big && env.big.is_none() {
@@ -244,12 +276,21 @@ impl Env {
             }
             env.layers = Some(String::from_utf8_lossy(&out.stdout).trim().to_owned());
         }
+        env.jail = jail::Jail::start(&env.dir).map_err(|e| {
+            measure::one_line(&format!(
+                "could not make the private namespaces podman and crun run in: {e:#}"
+            ))
+        });
         Ok(env)
     }
 
-    /// The number of samples: `--runs`, else `default`.
+    /// The number of samples: `--runs`, else `default` (a fifth of it with `--quick`).
     pub(crate) fn runs(&self, default: usize) -> usize {
-        self.runs.unwrap_or(default)
+        self.runs.unwrap_or(if self.quick {
+            (default / 5).max(1)
+        } else {
+            default
+        })
     }
 
     /// A fresh path under the private directory (nothing is created).
@@ -257,29 +298,53 @@ impl Env {
         self.dir.join(name)
     }
 
-    /// `mydocker` with a private root and the benchmark's own bridge, subnet and nft table.
+    /// `mydocker` with a private root and the benchmark's own bridge, subnet, bridge prefix
+    /// and nft table.
     pub(crate) fn md(&self, root: &Path) -> Command {
         let mut c = Command::new(&self.mydocker);
-        c.arg("--root")
+        // The host's sysctls are not ours to change: no `ip_forward` for the bridge.
+        c.env("MYDOCKER_MANAGE_IP_FORWARD", "0")
+            .arg("--root")
             .arg(root)
             .args(["--default-bridge", &self.bridge])
             .args(["--default-subnet", &self.subnet])
+            .args(["--bridge-prefix", &self.bridge_prefix])
             .args(["--nft-table", &self.nft_table]);
         c
     }
 
     /// `mydocker ... run` with the benchmark's cgroup parent; add the rest.
     pub(crate) fn md_run(&self, root: &Path, extra: &[&str]) -> Command {
+        self.md_container(root, "run", extra)
+    }
+
+    /// `mydocker ... SUBCOMMAND --cgroup-parent P EXTRA` for `run` and `create`.
+    pub(crate) fn md_container(&self, root: &Path, subcommand: &str, extra: &[&str]) -> Command {
         let mut c = self.md(root);
-        c.arg("run")
+        c.arg(subcommand)
             .args(["--cgroup-parent", &format!("{}-md", self.cgroup_parent)])
             .args(extra);
         c
     }
 
-    /// podman with private storage, run and tmp dirs under `root`, cgroupfs, runc (crun
-    /// 1.8 refuses hybrid cgroup layouts like this machine's), no event log.
+    /// The private namespaces, or why there are none.
+    pub(crate) fn jail(&self) -> std::result::Result<&jail::Jail, String> {
+        self.jail.as_ref().map_err(Clone::clone)
+    }
+
+    /// podman in the private namespaces (network included), with private storage, run and
+    /// tmp dirs under `root`, overlay, cgroupfs, its default runtime (crun), no event log.
     pub(crate) fn podman(&self, root: &Path) -> Command {
+        let mut c = self.podman_host_net(root);
+        if let Ok(jail) = &self.jail {
+            jail.enter(&mut c, true);
+        }
+        c
+    }
+
+    /// podman as [`Env::podman`] but in the host's network namespace, for pulls from the
+    /// registry on the host's 127.0.0.1 (a pull changes no network state).
+    pub(crate) fn podman_host_net(&self, root: &Path) -> Command {
         let mut c = Command::new("podman");
         c.arg("--root")
             .arg(root.join("storage"))
@@ -289,48 +354,118 @@ impl Env {
             .arg(root.join("tmp"))
             .args(["--storage-driver", "overlay"])
             .args(["--cgroup-manager", "cgroupfs"])
-            .args(["--runtime", "runc"])
             .args(["--events-backend", "none"]);
+        if let Ok(jail) = &self.jail {
+            jail.enter(&mut c, false);
+        }
         c
     }
 
-    /// `podman ... run` with the benchmark's cgroup parent; add the rest.
-    pub(crate) fn podman_run(&self, root: &Path, extra: &[&str]) -> Command {
+    /// `podman ... SUBCOMMAND` for `run` and `create`, with the benchmark's cgroup parent
+    /// and rlimits root may set here (podman's rootful defaults, nofile 1048576 and nproc
+    /// 4194304, exceed the hard limits of a root without CAP_SYS_RESOURCE; mydocker clamps
+    /// its docker-like nofile default to the hard limit itself).
+    pub(crate) fn podman_container(
+        &self,
+        root: &Path,
+        subcommand: &str,
+        extra: &[&str],
+    ) -> Command {
         let mut c = self.podman(root);
-        c.arg("run")
+        let nofile = hard_limit(libc::RLIMIT_NOFILE).unwrap_or(1024);
+        // podman runs with at most 32768 processes itself, so its containers cannot get more.
+        let nproc = hard_limit(libc::RLIMIT_NPROC).unwrap_or(32768).min(32768);
+        c.arg(subcommand)
             .args([
                 "--cgroup-parent",
                 &format!("/{}-podman", self.cgroup_parent),
             ])
+            .args(["--ulimit", &format!("nofile={nofile}:{nofile}")])
+            .args(["--ulimit", &format!("nproc={nproc}:{nproc}")])
             .args(extra);
         c
     }
 
-    /// The image reference podman needs for the plain-HTTP local registry.
+    /// `podman ... run` ([`Env::podman_container`]).
+    pub(crate) fn podman_run(&self, root: &Path, extra: &[&str]) -> Command {
+        self.podman_container(root, "run", extra)
+    }
+
+    /// Pulls `image` into a private podman root (plain HTTP: the registry is local).
     pub(crate) fn podman_pull(&self, root: &Path, image: &str) -> Result<()> {
+        self.jail()
+            .map_err(anyhow::Error::msg)
+            .context("podman runs only in the private namespaces")?;
         quiet(
-            self.podman(root)
+            self.podman_host_net(root)
                 .args(["pull", "-q", "--tls-verify=false", image]),
         )
+    }
+
+    /// crun in the private mount namespace (where the cgroup2 mount of the hybrid layout,
+    /// which crun 1.8 refuses, is detached), in the host's network namespace.
+    pub(crate) fn crun(&self) -> Command {
+        let mut c = Command::new("crun");
+        if let Ok(jail) = &self.jail {
+            jail.enter(&mut c, false);
+        }
+        c
+    }
+
+    /// Removes every mydocker container and user network and every podman container under
+    /// the private directory (the roots are its subdirectories).
+    fn remove_containers(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let root = e.path();
+            if root.join("containers").is_dir() {
+                if let Ok(ids) = output(self.md(&root).args(["ps", "-aq"])) {
+                    for id in ids.split_whitespace() {
+                        let _ = quiet(self.md(&root).args(["rm", "-f", id]));
+                    }
+                }
+                let _ = quiet(self.md(&root).args(["network", "prune", "-f"]));
+            }
+            if root.join("storage/libpod").is_dir() && self.jail.is_ok() {
+                let _ = quiet(self.podman(&root).args(["rm", "-af", "-t", "0"]));
+            }
+        }
     }
 }
 
 impl Drop for Env {
     fn drop(&mut self) {
+        self.remove_containers();
+        // Killing the holder ends the namespaces (and their mounts) once podman's
+        // containers are gone.
+        self.jail = Err("stopped".to_owned());
         cleanup_dir(&self.dir);
         remove_cgroups(&self.cgroup_parent);
-        if Path::new("/sys/class/net").join(&self.bridge).exists() {
-            let _ = quiet(Command::new("ip").args(["link", "del", &self.bridge]));
+        let bridges = std::iter::once(self.bridge.clone()).chain(self.user_bridges.take());
+        for bridge in bridges {
+            if Path::new("/sys/class/net").join(&bridge).exists() {
+                let _ = quiet(Command::new("ip").args(["link", "del", &bridge]));
+            }
         }
         let _ = Command::new("nft")
             .args(["delete", "table", "ip", &self.nft_table])
             .stderr(Stdio::null())
             .status();
-        if !self.podman0_existed && Path::new("/sys/class/net/podman0").exists() {
-            let _ = quiet(Command::new("ip").args(["link", "del", "podman0"]));
-        }
         self.registry.stop();
     }
+}
+
+/// The hard limit of `resource` for this process.
+fn hard_limit(resource: libc::__rlimit_resource_t) -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one `rlimit` through a valid pointer.
+    let r = unsafe { libc::getrlimit(resource, &mut lim) };
+    (r == 0 && lim.rlim_max != libc::RLIM_INFINITY).then_some(lim.rlim_max)
 }
 
 /// Runs `cmd` with its output captured, failing with its stderr.
@@ -345,12 +480,11 @@ pub(crate) fn output(cmd: &mut Command) -> Result<String> {
         .output()
         .with_context(|| format!("running {}", measure::show(cmd)))?;
     if !out.status.success() {
-        bail!(
-            "{} failed ({}): {}",
-            measure::show(cmd),
-            out.status,
+        return Err(anyhow::anyhow!(
+            "{}",
             measure::last_lines(&String::from_utf8_lossy(&out.stderr), 3)
-        );
+        ))
+        .with_context(|| format!("{} failed ({})", measure::show(cmd), out.status));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -478,7 +612,7 @@ pub(crate) fn load_average() -> String {
         .unwrap_or_else(|_| "?".to_owned())
 }
 
-fn machine_summary(dir: &Path) -> String {
+fn machine_summary(env: &Env, which: &[String], runs: Option<usize>, quick: bool) -> String {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -493,18 +627,56 @@ fn machine_summary(dir: &Path) -> String {
         .and_then(|k| k.parse::<u64>().ok())
         .map(|k| format!("{:.1} GiB", k as f64 / 1048576.0))
         .unwrap_or_default();
-    let fs = output(Command::new("df").args(["--output=fstype"]).arg(dir))
+    let first_line = |cmd: &mut Command| {
+        output(cmd)
+            .map(|s| s.lines().next().unwrap_or("?").trim().to_owned())
+            .unwrap_or_else(|_| "?".to_owned())
+    };
+    let fs = output(Command::new("df").args(["--output=fstype"]).arg(&env.dir))
         .map(|s| s.lines().nth(1).unwrap_or("?").trim().to_owned())
         .unwrap_or_else(|_| "?".to_owned());
+    let date = first_line(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]));
+    let mut args: Vec<String> = which.to_vec();
+    if let Some(n) = runs {
+        args.push(format!("--runs {n}"));
+    }
+    if quick {
+        args.push("--quick".to_owned());
+    }
+    let versions = [
+        first_line(Command::new(&env.mydocker).arg("version")),
+        first_line(Command::new("crun").arg("--version")),
+        first_line(Command::new("runc").arg("--version")),
+        first_line(Command::new("podman").arg("--version")),
+        first_line(Command::new("skopeo").arg("--version")),
+        first_line(Command::new("umoci").arg("--version")),
+    ];
+    let jail = match &env.jail {
+        Ok(_) => "podman (with its default runtime, crun) and crun run in a private mount and \
+                  network namespace, so that podman's netavark sets ip_forward and iptables \
+                  there and not on the host, and crun 1.8 does not see the hybrid layout's \
+                  cgroup2 mount, which it refuses"
+            .to_owned(),
+        Err(e) => format!("podman and crun: {e}"),
+    };
     format!(
-        "Machine: Linux {}, {cpus} CPUs, {mem} RAM; state of every tool under {} ({fs}); \
-         load average {}.\nWall times are medians; peak RSS is the median of wait4's \
-         ru_maxrss (the largest of the process and the children it waited for: podman's \
-         conmon and the container of a detached run are not counted). Runs of the cases of a \
-         table are interleaved; `sync` runs (untimed) after each sample that wrote files.",
+        "Date: {date}. Command: `cargo xtask bench {}`.\n\n\
+         Machine: Linux {}, {cpus} CPUs (shared with other builds and a qemu VM while this \
+         ran), {mem} RAM; state of every tool under {} ({fs}); load average at start {}.\n\n\
+         Versions: {}.\n\n\
+         Wall times are the median and the 90th percentile (nearest rank) of the samples; \
+         ratios are of medians, to the first row of the table, from this same run. Peak RSS is \
+         the median of wait4's ru_maxrss (the largest of the process and the children it \
+         waited for: podman's conmon and the container of a detached run are not counted). \
+         The samples of the cases of a table are interleaved (sample 1 of every case, then \
+         sample 2...) so that changes of the machine's load hit them alike; `sync` runs \
+         (untimed) after each sample that wrote many files. {jail}. mydocker runs with \
+         MYDOCKER_MANAGE_IP_FORWARD=0 (the host's ip_forward stays as it is).",
+        args.join(" "),
         kernel.trim(),
-        dir.display(),
-        load_average()
+        env.dir.display(),
+        load_average(),
+        versions.join("; "),
     )
 }
 

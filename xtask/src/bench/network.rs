@@ -3,15 +3,17 @@
 //! through a port published on 127.0.0.1, and directly to the container's address.
 //! Transfers are bounded in size and time.
 
+use super::jail::Jail;
 use super::run::podman_ready;
 use super::storage::difference;
-use super::{Env, quiet, remove};
+use super::{Env, output, quiet, remove};
 use crate::measure::{
     Case, commands, compare, median_f64, one_line, show, table, throughput_table,
 };
 use anyhow::{Context, Result, bail};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -35,7 +37,7 @@ pub(crate) fn run(env: &mut Env) -> Result<String> {
         vec![
             Case::new("mydocker run --rm --network bridge", |_| md("bridge")),
             Case::new("mydocker run --rm --network none", |_| md("none")),
-            Case::new("podman run --rm (default network)", |_| {
+            Case::new("podman run --rm (default bridge network)", |_| {
                 env.podman_run(&podman_root, &["--rm", &env.busybox, "true"])
             })
             .unavailable_if(podman.clone()),
@@ -58,14 +60,131 @@ pub(crate) fn run(env: &mut Env) -> Result<String> {
         ),
     );
     table_rows.push(difference(
-        "podman: cost of networking (default − none)",
+        "podman: cost of networking (bridge − none)",
         &rows[2],
         &rows[3],
     ));
     let mut out = table("network: run --rm `true` in busybox", &table_rows);
     out.push_str(&commands(&table_rows));
 
-    let tp_runs = env.runs(5);
+    out.push_str(&attach_detach(
+        env,
+        runs,
+        &root,
+        &podman_root,
+        podman.clone(),
+    )?);
+    out.push_str(&throughput(env, &root, &podman_root, podman)?);
+    remove(&root)?;
+    remove(&podman_root)?;
+    Ok(out)
+}
+
+/// `network connect` and `network disconnect` of a running container (started on the
+/// default bridge network) to a user network, alternately.
+fn attach_detach(
+    env: &Env,
+    runs: usize,
+    root: &Path,
+    podman_root: &Path,
+    podman: Option<String>,
+) -> Result<String> {
+    let pid = std::process::id();
+    let net = format!("bench-net-{pid}");
+    let md_c = format!("bench-net-md-{pid}");
+    let pm_c = format!("bench-net-podman-{pid}");
+    let main = "trap 'exit 0' TERM; sleep 600 & wait";
+    let id = output(env.md(root).args([
+        "network",
+        "create",
+        "--subnet",
+        &format!("10.252.{}.0/24", pid % 256),
+        &net,
+    ]))?;
+    let id = id.trim();
+    env.user_bridges
+        .borrow_mut()
+        .push(format!("{}{}", env.bridge_prefix, &id[..id.len().min(12)]));
+    quiet(&mut env.md_run(
+        root,
+        &["-d", "--name", &md_c, &env.busybox, "sh", "-c", main],
+    ))?;
+    let podman = podman.or_else(|| {
+        quiet(env.podman(podman_root).args([
+            "network",
+            "create",
+            "--subnet",
+            &format!("10.251.{}.0/24", pid % 256),
+            &net,
+        ]))
+        .and_then(|()| {
+            quiet(&mut env.podman_run(
+                podman_root,
+                &["-d", "--name", &pm_c, &env.busybox, "sh", "-c", main],
+            ))
+        })
+        .err()
+        .map(|e| one_line(&format!("podman set-up failed: {}", e.root_cause())))
+    });
+    let md = |args: &[&str]| {
+        let mut c = env.md(root);
+        c.args(args);
+        c
+    };
+    let pm = |args: &[&str]| {
+        let mut c = env.podman(podman_root);
+        c.args(args);
+        c
+    };
+    let rows = compare(
+        runs,
+        vec![
+            Case::new("mydocker network connect", |_| {
+                md(&["network", "connect", &net, &md_c])
+            }),
+            Case::new("mydocker network disconnect", |_| {
+                md(&["network", "disconnect", &net, &md_c])
+            }),
+            Case::new("podman network connect", |_| {
+                pm(&["network", "connect", &net, &pm_c])
+            })
+            .unavailable_if(podman.clone()),
+            Case::new("podman network disconnect", |_| {
+                pm(&["network", "disconnect", &net, &pm_c])
+            })
+            .unavailable_if(podman.clone()),
+        ],
+    );
+    let _ = quiet(env.md(root).args(["rm", "-f", &md_c]));
+    let _ = quiet(env.md(root).args(["network", "rm", &net]));
+    if podman.is_none() {
+        let _ = quiet(env.podman(podman_root).args(["rm", "-f", "-t", "0", &pm_c]));
+        let _ = quiet(env.podman(podman_root).args(["network", "rm", &net]));
+    }
+    let mut out = String::new();
+    for (i, what) in ["connect", "disconnect"].iter().enumerate() {
+        let pair = vec![rows[i].clone(), rows[i + 2].clone()];
+        out.push_str(&table(
+            &format!(
+                "network {what}: a running container (on the default bridge network) \
+                 to/from a user network"
+            ),
+            &pair,
+        ));
+        out.push_str(&commands(&pair));
+    }
+    Ok(out)
+}
+
+/// TCP throughput from the host into a container running busybox `nc -l`: through a port
+/// published on 127.0.0.1, and directly to the container's address.
+fn throughput(
+    env: &Env,
+    root: &Path,
+    podman_root: &Path,
+    podman: Option<String>,
+) -> Result<String> {
+    let tp_runs = env.runs(3);
     let listen = format!("ip -4 -o addr show eth0; exec nc -l -p {CONTAINER_PORT} > /dev/null");
     let mut results = Vec::new();
     for (name, tool, published) in [
@@ -94,6 +213,10 @@ pub(crate) fn run(env: &mut Env) -> Result<String> {
         let mut shown = String::new();
         let mut failure = None;
         for i in 0..tp_runs {
+            if crate::measure::interrupted() {
+                failure = Some("interrupted".to_owned());
+                break;
+            }
             let host_port = free_port()?;
             let mut extra = vec!["--rm".to_owned()];
             if published {
@@ -107,11 +230,11 @@ pub(crate) fn run(env: &mut Env) -> Result<String> {
                 listen.clone(),
             ]);
             let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-            let cmd = match tool {
-                Tool::Mydocker => env.md_run(&root, &extra),
-                Tool::Podman => env.podman_run(&podman_root, &extra),
+            let (cmd, jail) = match tool {
+                Tool::Mydocker => (env.md_run(root, &extra), None),
+                Tool::Podman => (env.podman_run(podman_root, &extra), env.jail().ok()),
             };
-            match transfer(cmd, published.then_some(host_port)) {
+            match transfer(cmd, published.then_some(host_port), jail) {
                 Ok((shown_cmd, mbps)) => {
                     eprintln!("xtask: bench: {name} [{}/{tp_runs}] {mbps:.0} MB/s", i + 1);
                     if shown.is_empty() {
@@ -120,7 +243,8 @@ pub(crate) fn run(env: &mut Env) -> Result<String> {
                     speeds.push(mbps);
                 }
                 Err(e) => {
-                    failure = Some(one_line(&format!("{e:#}")));
+                    eprintln!("xtask: bench: {name} failed: {e:#}");
+                    failure = Some(one_line(&format!("failed: {}", e.root_cause())));
                     break;
                 }
             }
@@ -139,16 +263,14 @@ pub(crate) fn run(env: &mut Env) -> Result<String> {
             result,
         ));
     }
-    out.push_str(&throughput_table(
+    Ok(throughput_table(
         &format!(
-            "network: TCP throughput host -> container (busybox nc -l), {} MiB per sample",
+            "network: TCP throughput host -> container (busybox nc -l), {} MiB per sample \
+             (podman's client connects from inside podman's private network namespace)",
             TRANSFER >> 20
         ),
         &results,
-    ));
-    remove(&root)?;
-    remove(&podman_root)?;
-    Ok(out)
+    ))
 }
 
 #[derive(Clone, Copy)]
@@ -185,7 +307,11 @@ impl Drop for Container {
 /// Starts the container, reads its address, sends [`TRANSFER`] bytes to the published
 /// port (or to the address), and returns the command line and MB/s (10^6 bytes per
 /// second, from connect to the container closing the connection).
-fn transfer(mut cmd: Command, host_port: Option<u16>) -> Result<(String, f64)> {
+fn transfer(
+    mut cmd: Command,
+    host_port: Option<u16>,
+    jail: Option<&Jail>,
+) -> Result<(String, f64)> {
     let shown = show(&cmd);
     let child = cmd
         .stdin(Stdio::null())
@@ -218,21 +344,22 @@ fn transfer(mut cmd: Command, host_port: Option<u16>) -> Result<(String, f64)> {
         None => SocketAddr::from((ip, CONTAINER_PORT)),
     };
     // nc starts right after printing; retry refused connections for a bounded while.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let start;
-    let mut stream = loop {
-        let t = Instant::now();
-        match TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
-            Ok(s) => {
-                start = t;
-                break s;
+    let connect = move || -> Result<(TcpStream, Instant)> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let t = Instant::now();
+            match TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
+                Ok(s) => return Ok((s, t)),
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(e).with_context(|| format!("connecting to {addr}")),
             }
-            Err(e) if Instant::now() < deadline => {
-                let _ = e;
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(e) => return Err(e).with_context(|| format!("connecting to {addr}")),
         }
+    };
+    let (mut stream, start) = match jail {
+        Some(jail) => jail.in_net(connect)?,
+        None => connect()?,
     };
     stream.set_write_timeout(Some(STEP_TIMEOUT))?;
     stream.set_read_timeout(Some(STEP_TIMEOUT))?;

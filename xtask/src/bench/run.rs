@@ -2,20 +2,21 @@
 //! (no network, default bridge network), crun run and runc run on an OCI bundle of the same
 //! image made with `skopeo copy` + `umoci unpack`, and podman run.
 
-use super::{Env, quiet, remove};
-use crate::measure::{Case, commands, compare, one_line, table};
+use super::{Env, NO_DAEMONS, quiet, remove};
+use crate::measure::{Case, Row, commands, compare, one_line, table};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub(crate) fn run(env: &mut Env) -> Result<String> {
-    let runs = env.runs(20);
+    let runs = env.runs(30);
     let env = &*env;
     let root = env.path("run-mydocker");
     let podman_root = env.path("run-podman");
     quiet(env.md(&root).args(["pull", "-q", &env.busybox]))?;
     let bundle = oci_bundle(env, "run")?;
     let podman = podman_ready(env, &podman_root);
+    let crun_na = env.jail().err();
     let crun_state = env.path("run-crun-state");
     let runc_state = env.path("run-runc-state");
     let md = |extra: &[&str]| {
@@ -24,44 +25,46 @@ pub(crate) fn run(env: &mut Env) -> Result<String> {
         args.extend_from_slice(&[&env.busybox, "true"]);
         env.md_run(&root, &args)
     };
-    let oci_run = |runtime: &str, state: &Path, global: &[&str], i: usize| {
-        let mut c = Command::new(runtime);
+    let oci_run = |mut c: Command, runtime: &str, state: &Path, i: usize| {
         c.arg("--root")
             .arg(state)
-            .args(global)
             .args(["run", "--bundle"])
             .arg(&bundle)
             .arg(format!("bench-{runtime}-{}-{i}", std::process::id()));
         c
     };
-    let oci_delete = |runtime: &'static str, state: PathBuf| {
+    let oci_delete = |new: fn(&Env) -> Command, runtime: &'static str, state: PathBuf| {
         move |i: usize| -> Result<()> {
             // `run` deletes the container when it exits; this only catches a failed one.
-            let _ = Command::new(runtime)
+            let _ = new(env)
                 .arg("--root")
                 .arg(&state)
                 .args(["delete", "-f"])
                 .arg(format!("bench-{runtime}-{}-{i}", std::process::id()))
+                .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
                 .status();
             Ok(())
         }
     };
-    let rows = compare(
+    let mut rows = compare(
         runs,
         vec![
             Case::new("mydocker run --rm --network none", |_| {
                 md(&["--network", "none"])
             }),
             Case::new("mydocker run --rm (default bridge network)", |_| md(&[])),
-            Case::new("crun run", |i| oci_run("crun", &crun_state, &[], i))
-                .after(oci_delete("crun", crun_state.clone())),
-            Case::new("crun --cgroup-manager=disabled run", |i| {
-                oci_run("crun", &crun_state, &["--cgroup-manager=disabled"], i)
+            Case::new("crun run", |i| oci_run(env.crun(), "crun", &crun_state, i))
+                .after(oci_delete(Env::crun, "crun", crun_state.clone()))
+                .unavailable_if(crun_na),
+            Case::new("runc run", |i| {
+                oci_run(Command::new("runc"), "runc", &runc_state, i)
             })
-            .after(oci_delete("crun", crun_state.clone())),
-            Case::new("runc run", |i| oci_run("runc", &runc_state, &[], i))
-                .after(oci_delete("runc", runc_state.clone())),
+            .after(oci_delete(
+                |_| Command::new("runc"),
+                "runc",
+                runc_state.clone(),
+            )),
             Case::new("podman run --rm --network none", |_| {
                 env.podman_run(
                     &podman_root,
@@ -69,15 +72,26 @@ pub(crate) fn run(env: &mut Env) -> Result<String> {
                 )
             })
             .unavailable_if(podman.clone()),
-            Case::new("podman run --rm (default network)", |_| {
+            Case::new("podman run --rm (default bridge network)", |_| {
                 env.podman_run(&podman_root, &["--rm", &env.busybox, "true"])
             })
             .unavailable_if(podman),
         ],
     );
+    rows.push(Row::unavailable(
+        "docker run --rm",
+        "docker run --rm busybox true",
+        NO_DAEMONS,
+    ));
+    rows.push(Row::unavailable(
+        "ctr run --rm (containerd)",
+        "ctr run --rm busybox x true",
+        NO_DAEMONS,
+    ));
     let mut out = table(
-        "run: start-to-exit of `true` in busybox, image present (OCI runtimes: umoci bundle, \
-         no network namespace setup beyond a new empty one)",
+        "run: start-to-exit of `true` in busybox, image present (crun and runc: `run` of a \
+         umoci-unpacked bundle, which creates and deletes the container too, with new empty \
+         namespaces and no network set-up)",
         &rows,
     );
     out.push_str(&commands(&rows));
@@ -92,8 +106,10 @@ pub(crate) fn podman_ready(env: &Env, root: &Path) -> Option<String> {
     let r = env.podman_pull(root, &env.busybox).and_then(|()| {
         quiet(&mut env.podman_run(root, &["--rm", "--network", "none", &env.busybox, "true"]))
     });
-    r.err()
-        .map(|e| one_line(&format!("podman cannot run here: {e:#}")))
+    r.err().map(|e| {
+        eprintln!("xtask: bench: podman cannot run here: {e:#}");
+        one_line(&format!("podman cannot run here: {}", e.root_cause()))
+    })
 }
 
 /// An OCI bundle of busybox made with `skopeo copy` + `umoci unpack`, its config set to

@@ -8,20 +8,9 @@ use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Whether this mydocker has `create` (it comes with the lifecycle commands).
-pub(crate) fn has_command(env: &Env, root: &Path, name: &str) -> bool {
-    env.md(root)
-        .args([name, "--help"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
 pub(crate) fn copy(env: &mut Env) -> Result<String> {
     let big = env.big.clone().context("no big image")?;
-    let runs = env.runs(5);
+    let runs = env.runs(3);
     let env = &*env;
     let root = env.path("copy-root");
     eprintln!("xtask: bench: copy: pulling the big image with the copy driver (untimed)");
@@ -38,105 +27,62 @@ pub(crate) fn copy(env: &mut Env) -> Result<String> {
     let files = output(Command::new("find").arg(&source).args(["-printf", "."]))?.len();
     let du = output(Command::new("du").args(["-sh"]).arg(&source))?;
     let du = du.split_whitespace().next().unwrap_or("?").to_owned();
-    let run_true = |image: &str| {
+    let name = |i: usize| format!("bench-copy-{}-{i}", std::process::id());
+    let create = |image: &str, i: usize| {
         let mut c = env.md(&root);
-        c.args(["--storage-driver", "copy", "run"])
+        c.args(["--storage-driver", "copy", "create"])
             .args(["--cgroup-parent", &format!("{}-md", env.cgroup_parent)])
-            .args(["--rm", "--network", "none", image, "true"]);
+            .args(["--network", "none", "--name", &name(i), image, "true"]);
         c
     };
-    let create = has_command(env, &root, "create");
-    let cp = |_i: usize| {
-        let mut c = Command::new("cp");
-        c.arg("-a").arg(&source).arg(&dest);
-        c
-    };
-    let rm_dest = |_i: usize| -> Result<()> {
-        remove(&dest)?;
+    let rm = |i: usize| -> Result<()> {
+        quiet(
+            env.md(&root)
+                .args(["--storage-driver", "copy", "rm", "-f", &name(i)]),
+        )?;
         sync();
         Ok(())
     };
-    let mut out = String::new();
-    if create {
-        let name = |i: usize| format!("bench-copy-{i}");
-        let rows = compare(
-            runs,
-            vec![
-                Case::new("mydocker --storage-driver copy create", |i| {
-                    let mut c = env.md(&root);
-                    c.args(["--storage-driver", "copy", "create", "--network", "none"])
-                        .args(["--cgroup-parent", &format!("{}-md", env.cgroup_parent)])
-                        .args(["--name", &name(i), &big, "true"]);
-                    c
-                })
-                .after(|i| {
-                    quiet(
-                        env.md(&root)
-                            .args(["--storage-driver", "copy", "rm", "-f", &name(i)]),
-                    )?;
-                    sync();
-                    Ok(())
-                }),
-                Case::new("cp -a", cp).after(rm_dest),
-            ],
-        );
-        out.push_str(&table(
-            &format!("copy driver: container rootfs of the big image ({files} entries, {du})"),
-            &rows,
-        ));
-        out.push_str(&commands(&rows));
-    } else {
-        let rm_after = |_i: usize| -> Result<()> {
-            sync();
-            Ok(())
-        };
-        let rows = compare(
-            runs,
-            vec![
-                Case::new("mydocker copy: run --rm BIG true", |_| run_true(&big)).after(rm_after),
-                Case::new("mydocker copy: run --rm busybox true", |_| {
-                    run_true(&env.busybox)
-                }),
-                Case::new("cp -a + rm -rf", |_| {
-                    let mut c = Command::new("sh");
-                    c.args([
-                        "-c",
-                        &format!(
-                            "cp -a {} {} && rm -rf {}",
-                            source.display(),
-                            dest.display(),
-                            dest.display()
-                        ),
-                    ]);
-                    c
-                })
-                .after(rm_dest),
-                Case::new("cp -a", cp).after(rm_dest),
-            ],
-        );
-        let derived = difference(
-            "mydocker copy: rootfs copy + removal (run BIG − run busybox)",
+    let rows = compare(
+        runs,
+        vec![
+            Case::new("mydocker --storage-driver copy create (big image)", |i| {
+                create(&big, i)
+            })
+            .after(rm),
+            Case::new("mydocker --storage-driver copy create (busybox)", |i| {
+                create(&env.busybox, i)
+            })
+            .after(rm),
+            Case::new("cp -a of the same tree", |_| {
+                let mut c = Command::new("cp");
+                c.arg("-a").arg(&source).arg(&dest);
+                c
+            })
+            .after(|_| {
+                remove(&dest)?;
+                sync();
+                Ok(())
+            }),
+        ],
+    );
+    let mut table_rows = vec![
+        rows[0].clone(),
+        difference(
+            "mydocker copy driver: the rootfs copy alone (big − busybox)",
             &rows[0],
             &rows[1],
-        );
-        let table_rows = vec![
-            derived,
-            rows[2].clone(),
-            rows[3].clone(),
-            rows[0].clone(),
-            rows[1].clone(),
-        ];
-        out.push_str(&table(
-            &format!(
-                "copy driver: container rootfs of the big image ({files} entries, {du}); \
-                 `mydocker create` is not available yet, so the copy is measured as \
-                 `run --rm` of the big image minus `run --rm` of busybox (both copy the \
-                 rootfs, run `true` and remove the copy)"
-            ),
-            &table_rows,
-        ));
-        out.push_str(&commands(&table_rows));
-    }
+        ),
+    ];
+    table_rows.extend(rows[1..].iter().cloned());
+    let mut out = table(
+        &format!(
+            "copy driver: `create` makes a full copy of the image as the container's rootfs \
+             ({files} entries, {du}), beside `cp -a` of the same tree (rm -f untimed)"
+        ),
+        &table_rows,
+    );
+    out.push_str(&commands(&table_rows));
     remove(&root)?;
     Ok(out)
 }
@@ -153,12 +99,7 @@ pub(crate) fn overlay(env: &mut Env) -> Result<String> {
         .podman_pull(&podman_root, &layers)
         .and_then(|()| env.podman_pull(&podman_root, &env.busybox))
         .err()
-        .map(|e| {
-            format!(
-                "podman pull failed: {}",
-                crate::measure::one_line(&format!("{e:#}"))
-            )
-        });
+        .map(|e| crate::measure::one_line(&format!("podman pull failed: {}", e.root_cause())));
     let md = |image: &str| env.md_run(&root, &["--rm", "--network", "none", image, "true"]);
     let pm =
         |image: &str| env.podman_run(&podman_root, &["--rm", "--network", "none", image, "true"]);
@@ -171,7 +112,7 @@ pub(crate) fn overlay(env: &mut Env) -> Result<String> {
             Case::new("podman run, 1 layer", |_| pm(&env.busybox)).unavailable_if(podman),
         ],
     );
-    let mut table_rows = vec![
+    let table_rows = vec![
         rows[0].clone(),
         difference(
             "mydocker: cost of 124 more lower layers (125 − 1)",
@@ -187,8 +128,6 @@ pub(crate) fn overlay(env: &mut Env) -> Result<String> {
         ),
         rows[3].clone(),
     ];
-    // Keep mydocker's full run first: the ratio column compares to it.
-    table_rows.truncate(6);
     let mut out = table(
         "overlay: run `true` with --network none in a 125-layer image (mount, run, unmount)",
         &table_rows,
@@ -208,6 +147,7 @@ pub(crate) fn difference(name: &str, a: &Row, b: &Row) -> Row {
             command,
             outcome: Outcome::Measured {
                 wall: x.saturating_sub(y),
+                p90: None,
                 rss_kib: None,
                 runs: *runs,
             },
@@ -279,6 +219,7 @@ mod tests {
             command: "c".into(),
             outcome: Outcome::Measured {
                 wall: Duration::from_millis(ms),
+                p90: None,
                 rss_kib: Some(1),
                 runs: 3,
             },
