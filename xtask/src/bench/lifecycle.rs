@@ -4,7 +4,7 @@
 //! `rm`. Sample i of every step works on container i, so the steps run in order.
 
 use super::run::podman_ready;
-use super::{Env, quiet, remove};
+use super::{Env, quiet};
 use crate::measure::{Case, Row, commands, compare, table};
 use anyhow::Result;
 use std::process::Command;
@@ -16,8 +16,8 @@ const MAIN: &str = "trap 'exit 0' TERM; sleep 600 & wait";
 pub(crate) fn run(env: &mut Env) -> Result<String> {
     let runs = env.runs(20);
     let env = &*env;
-    let root = env.path("lifecycle-mydocker");
-    let podman_root = env.path("lifecycle-podman");
+    let root = env.md_root();
+    let podman_root = env.podman_root();
     quiet(env.md(&root).args(["pull", "-q", &env.busybox]))?;
     let podman = podman_ready(env, &podman_root);
     let pid = std::process::id();
@@ -100,7 +100,5 @@ pub(crate) fn run(env: &mut Env) -> Result<String> {
         out.push_str(&commands(&pair));
     }
     let _ = Command::new("sync").status();
-    remove(&root)?;
-    remove(&podman_root)?;
     Ok(out)
 }

@@ -113,6 +113,12 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     if which.is_empty() {
         which.extend(ALL.iter().map(|s| s.to_string()));
     }
+    // In the order of ALL, each once.
+    let which: Vec<String> = ALL
+        .iter()
+        .filter(|a| which.iter().any(|w| w == *a))
+        .map(|a| a.to_string())
+        .collect();
     let wants = |w: &str| which.iter().any(|x| x == w);
 
     measure::catch_interrupts();
@@ -291,6 +297,18 @@ impl Env {
         } else {
             default
         })
+    }
+
+    /// The mydocker root shared by the sections that run containers (run, overlay,
+    /// lifecycle, network): one default network, images pulled once. The pull and copy
+    /// sections use roots of their own, emptied for every sample.
+    pub(crate) fn md_root(&self) -> PathBuf {
+        self.dir.join("mydocker")
+    }
+
+    /// The podman root shared like [`Env::md_root`].
+    pub(crate) fn podman_root(&self) -> PathBuf {
+        self.dir.join("podman")
     }
 
     /// A fresh path under the private directory (nothing is created).
@@ -636,13 +654,21 @@ fn machine_summary(env: &Env, which: &[String], runs: Option<usize>, quick: bool
         .map(|s| s.lines().nth(1).unwrap_or("?").trim().to_owned())
         .unwrap_or_else(|_| "?".to_owned());
     let date = first_line(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]));
-    let mut args: Vec<String> = which.to_vec();
+    let mut args: Vec<String> = if which.len() == ALL.len() {
+        Vec::new()
+    } else {
+        which.to_vec()
+    };
     if let Some(n) = runs {
         args.push(format!("--runs {n}"));
     }
     if quick {
         args.push("--quick".to_owned());
     }
+    let command = std::iter::once("cargo xtask bench".to_owned())
+        .chain(args)
+        .collect::<Vec<_>>()
+        .join(" ");
     let versions = [
         first_line(Command::new(&env.mydocker).arg("version")),
         first_line(Command::new("crun").arg("--version")),
@@ -660,7 +686,7 @@ fn machine_summary(env: &Env, which: &[String], runs: Option<usize>, quick: bool
         Err(e) => format!("podman and crun: {e}"),
     };
     format!(
-        "Date: {date}. Command: `cargo xtask bench {}`.\n\n\
+        "Date: {date}. Command: `{command}`.\n\n\
          Machine: Linux {}, {cpus} CPUs (shared with other builds and a qemu VM while this \
          ran), {mem} RAM; state of every tool under {} ({fs}); load average at start {}.\n\n\
          Versions: {}.\n\n\
@@ -672,7 +698,6 @@ fn machine_summary(env: &Env, which: &[String], runs: Option<usize>, quick: bool
          sample 2...) so that changes of the machine's load hit them alike; `sync` runs \
          (untimed) after each sample that wrote many files. {jail}. mydocker runs with \
          MYDOCKER_MANAGE_IP_FORWARD=0 (the host's ip_forward stays as it is).",
-        args.join(" "),
         kernel.trim(),
         env.dir.display(),
         load_average(),

@@ -6,7 +6,7 @@
 use super::jail::Jail;
 use super::run::podman_ready;
 use super::storage::difference;
-use super::{Env, output, quiet, remove};
+use super::{Env, output, quiet};
 use crate::measure::{
     Case, commands, compare, median_f64, one_line, show, table, throughput_table,
 };
@@ -27,8 +27,8 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(60);
 pub(crate) fn run(env: &mut Env) -> Result<String> {
     let runs = env.runs(20);
     let env = &*env;
-    let root = env.path("network-mydocker");
-    let podman_root = env.path("network-podman");
+    let root = env.md_root();
+    let podman_root = env.podman_root();
     quiet(env.md(&root).args(["pull", "-q", &env.busybox]))?;
     let podman = podman_ready(env, &podman_root);
     let md = |net: &str| env.md_run(&root, &["--rm", "--network", net, &env.busybox, "true"]);
@@ -75,8 +75,6 @@ pub(crate) fn run(env: &mut Env) -> Result<String> {
         podman.clone(),
     )?);
     out.push_str(&throughput(env, &root, &podman_root, podman)?);
-    remove(&root)?;
-    remove(&podman_root)?;
     Ok(out)
 }
 

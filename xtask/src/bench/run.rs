@@ -2,7 +2,7 @@
 //! (no network, default bridge network), crun run and runc run on an OCI bundle of the same
 //! image made with `skopeo copy` + `umoci unpack`, and podman run.
 
-use super::{Env, NO_DAEMONS, quiet, remove};
+use super::{Env, NO_DAEMONS, quiet};
 use crate::measure::{Case, Row, commands, compare, one_line, table};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -11,8 +11,8 @@ use std::process::Command;
 pub(crate) fn run(env: &mut Env) -> Result<String> {
     let runs = env.runs(30);
     let env = &*env;
-    let root = env.path("run-mydocker");
-    let podman_root = env.path("run-podman");
+    let root = env.md_root();
+    let podman_root = env.podman_root();
     quiet(env.md(&root).args(["pull", "-q", &env.busybox]))?;
     let bundle = oci_bundle(env, "run")?;
     let podman = podman_ready(env, &podman_root);
@@ -95,8 +95,6 @@ pub(crate) fn run(env: &mut Env) -> Result<String> {
         &rows,
     );
     out.push_str(&commands(&rows));
-    remove(&root)?;
-    remove(&podman_root)?;
     Ok(out)
 }
 

@@ -91,8 +91,8 @@ pub(crate) fn overlay(env: &mut Env) -> Result<String> {
     let layers = env.layers.clone().context("no layered image")?;
     let runs = env.runs(20);
     let env = &*env;
-    let root = env.path("overlay-root");
-    let podman_root = env.path("overlay-podman");
+    let root = env.md_root();
+    let podman_root = env.podman_root();
     quiet(env.md(&root).args(["pull", "-q", &layers]))?;
     quiet(env.md(&root).args(["pull", "-q", &env.busybox]))?;
     let podman = env
@@ -133,8 +133,6 @@ pub(crate) fn overlay(env: &mut Env) -> Result<String> {
         &table_rows,
     );
     out.push_str(&commands(&table_rows));
-    remove(&root)?;
-    remove(&podman_root)?;
     Ok(out)
 }
 
