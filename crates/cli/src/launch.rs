@@ -307,6 +307,9 @@ pub(crate) fn create(ctx: &Ctx, run: &RunArgs, rootfs_after: Rootfs) -> Result<R
     ensure_layers(&store, driver.as_ref(), &image)?;
     driver.create_writable(&id, image.top_chain_id())?;
     undo.writable = true;
+    if run.rm {
+        driver.set_disposable(&id)?;
+    }
     let rootfs = driver.mount(&id)?;
     undo.mounted = true;
 
