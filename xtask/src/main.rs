@@ -3,7 +3,10 @@
 //! Run `cargo xtask help` for the list of tasks. Every task can run on a fresh Debian 12
 //! machine as root: it installs what it needs with apt first.
 
+mod bench;
+mod demo;
 mod deps;
+mod measure;
 mod test;
 mod vm;
 
@@ -18,6 +21,9 @@ Tasks:
   deps        install the Debian packages the tests, demo and benchmarks need (idempotent)
   test        install deps, check formatting and clippy, run every test (this is CI)
   vm-test     run the tests as root in qemu VMs per cgroup layout (see vm-test --help)
+  demo        install deps, build, start a local registry, pull and run busybox, step by step
+  bench       compare mydocker with crun, runc, podman, skopeo and umoci (see bench --help):
+              bench [run|pull|layers|copy|overlay|lifecycle|network|all]... [--runs N] [--quick]
   help        this text
 ";
 
@@ -37,6 +43,8 @@ fn run() -> Result<()> {
         "deps" => deps::install(&[deps::TEST, deps::PEERS].concat()),
         "test" => test::run(&rest),
         "vm-test" => vm::run(&rest),
+        "demo" => demo::run(&rest),
+        "bench" => bench::run(&rest),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())

@@ -235,8 +235,30 @@ fn ensure_layers(
     Ok(())
 }
 
+/// What [`create`] does with the rootfs it mounts to resolve the user: `run` keeps it
+/// mounted for the [`start`] that follows at once (an overlay unmount syncs the upper
+/// filesystem, milliseconds on a busy disk, and the mount would be redone right away);
+/// `create` unmounts it, so a created container holds no mount. (Should `run` fail between
+/// the two, the created container keeps its mount until `start` reuses it or `rm`
+/// releases it.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rootfs {
+    Unmount,
+    KeepMounted,
+}
+
+/// Unmounts the rootfs of a container whose start did not happen after a [`create`] that
+/// kept it mounted. Idempotent; errors are ignored (`rm` unmounts again).
+pub(crate) fn unmount_rootfs(ctx: &Ctx, rec: &Record) {
+    if let Ok(store) = ctx.store()
+        && let Ok(driver) = store::driver::by_name(&store, &rec.driver)
+    {
+        let _ = driver.unmount(&rec.id);
+    }
+}
+
 /// docker's `create`: everything up to a container in state `created`.
-pub(crate) fn create(ctx: &Ctx, run: &RunArgs) -> Result<Record> {
+pub(crate) fn create(ctx: &Ctx, run: &RunArgs, rootfs_after: Rootfs) -> Result<Record> {
     let image = image_for_run(ctx, run)?;
     let store = ctx.store()?;
     let driver = ctx.driver(&store)?;
@@ -285,6 +307,9 @@ pub(crate) fn create(ctx: &Ctx, run: &RunArgs) -> Result<Record> {
     ensure_layers(&store, driver.as_ref(), &image)?;
     driver.create_writable(&id, image.top_chain_id())?;
     undo.writable = true;
+    if run.rm {
+        driver.set_disposable(&id)?;
+    }
     let rootfs = driver.mount(&id)?;
     undo.mounted = true;
 
@@ -344,7 +369,9 @@ pub(crate) fn create(ctx: &Ctx, run: &RunArgs) -> Result<Record> {
         state: State::default(),
     };
     containers.save(&record)?;
-    driver.unmount(&id)?;
+    if rootfs_after == Rootfs::Unmount {
+        driver.unmount(&id)?;
+    }
     undo.mounted = false;
     undo.disarm();
     Ok(record)

@@ -198,17 +198,10 @@ fn detached_container_ps_exec_inspect_top_stats() {
     let (code, err) = env.md.fails(&["exec", "sleeper", "/no/such/cmd"]);
     assert_eq!(code, 127, "{err}");
     // exec -i passes stdin on.
-    let mut cmd = env.md.command(&["exec", "-i", "sleeper", "cat"]);
-    cmd.stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(b"through exec\n").unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
+    let out = env
+        .md
+        .run_input(&["exec", "-i", "sleeper", "cat"], b"through exec\n");
+    assert!(out.status.success(), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "through exec\n");
     // inspect falls back to images.
     assert!(env.inspect(&env.image, "{{.Id}}").starts_with("sha256:"));

@@ -110,25 +110,19 @@ fn env_workdir_user_entrypoint_and_cmd() {
 #[test]
 fn stdin_is_piped_with_i() {
     let env = Env::new("stdin");
-    let mut cmd = env.md.command(&[
-        "run",
-        "--rm",
-        "-i",
-        "--cgroup-parent",
-        &env.cg.name,
-        &env.image,
-        "cat",
-    ]);
-    cmd.stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(b"hi\n").unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
+    let out = env.md.run_input(
+        &[
+            "run",
+            "--rm",
+            "-i",
+            "--cgroup-parent",
+            &env.cg.name,
+            &env.image,
+            "cat",
+        ],
+        b"hi\n",
+    );
+    assert!(out.status.success(), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n");
     // Without -i, stdin is /dev/null: cat ends at once.
     assert_eq!(env.stdout(&[], &["cat"]), "");

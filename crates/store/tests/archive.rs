@@ -167,29 +167,24 @@ fn save_then_load_round_trips_into_another_store() {
         Some(("docker.io/library/rich", "1")),
     );
     let b = put_image(&src.store, &*d, &layers[..1], false, None);
+    let to_save = [
+        SaveImage {
+            image: a.clone(),
+            names: vec![
+                ImageName::new("docker.io/library/rich:1", "rich:1"),
+                ImageName::new(
+                    "example.com:5000/team/rich:2",
+                    "example.com:5000/team/rich:2",
+                ),
+            ],
+        },
+        SaveImage {
+            image: b.clone(),
+            names: vec![],
+        },
+    ];
     let mut bytes = Vec::new();
-    archive::save(
-        &src.store,
-        Some(&*d),
-        &[
-            SaveImage {
-                image: a.clone(),
-                names: vec![
-                    ImageName::new("docker.io/library/rich:1", "rich:1"),
-                    ImageName::new(
-                        "example.com:5000/team/rich:2",
-                        "example.com:5000/team/rich:2",
-                    ),
-                ],
-            },
-            SaveImage {
-                image: b.clone(),
-                names: vec![],
-            },
-        ],
-        &mut bytes,
-    )
-    .unwrap();
+    archive::save(&src.store, Some(&*d), &to_save, &mut bytes).unwrap();
 
     // The docker-archive half: layers hash to the diff IDs, configs to the image IDs.
     let e = entries(&bytes);
@@ -230,28 +225,7 @@ fn save_then_load_round_trips_into_another_store() {
     }
     // Saving again (without the driver's sizes) gives the same bytes.
     let mut again = Vec::new();
-    archive::save(
-        &src.store,
-        None,
-        &[
-            SaveImage {
-                image: a.clone(),
-                names: vec![
-                    ImageName::new("docker.io/library/rich:1", "rich:1"),
-                    ImageName::new(
-                        "example.com:5000/team/rich:2",
-                        "example.com:5000/team/rich:2",
-                    ),
-                ],
-            },
-            SaveImage {
-                image: b.clone(),
-                names: vec![],
-            },
-        ],
-        &mut again,
-    )
-    .unwrap();
+    archive::save(&src.store, None, &to_save, &mut again).unwrap();
     assert!(again == bytes, "save is deterministic");
 
     // Load into a fresh store: same IDs, names and trees.

@@ -456,3 +456,61 @@ fn a_crashed_unpack_leaves_nothing_and_is_redone() {
         assert!(d.has_layer(&chain).unwrap());
     }
 }
+
+#[test]
+fn overlay_support_is_probed_once_per_boot() {
+    if !is_root() {
+        eprintln!("overlay_support_is_probed_once_per_boot: skipped: needs root");
+        return;
+    }
+    let f = fixture();
+    let overlay = || store::driver::by_name(&f.store, "overlay").unwrap();
+    let marker = f.store.layers_dir("overlay").join("probed-ok");
+    let boot_id = fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    overlay().supported().unwrap();
+    assert_eq!(fs::read_to_string(&marker).unwrap().trim(), boot_id.trim());
+    // With the record, a later driver does not probe: a probe would fail now, as the
+    // store's tmp dir (where it mounts) is a file.
+    let tmp = f.store.tmp_dir();
+    fs::remove_dir_all(&tmp).unwrap();
+    fs::write(&tmp, b"").unwrap();
+    overlay().supported().unwrap();
+    // A record of another boot is not trusted: the probe runs (and fails here).
+    fs::write(&marker, "another-boot\n").unwrap();
+    assert!(overlay().supported().is_err());
+    assert_eq!(fs::read_to_string(&marker).unwrap(), "another-boot\n");
+    fs::remove_file(&tmp).unwrap();
+    fs::create_dir(&tmp).unwrap();
+    overlay().supported().unwrap();
+    assert_eq!(fs::read_to_string(&marker).unwrap().trim(), boot_id.trim());
+}
+
+#[test]
+fn a_disposable_overlay_layer_mounts_volatile() {
+    if !is_root() {
+        eprintln!("a_disposable_overlay_layer_mounts_volatile: skipped: needs root");
+        return;
+    }
+    let f = fixture();
+    let d = driver(&f.store, "overlay").unwrap();
+    let top = apply_all(&*d, &fixture_layers()).unwrap();
+    let options = |id: &str| {
+        let root = d.mount(id).unwrap();
+        let out = Command::new("findmnt")
+            .args(["-n", "-o", "OPTIONS", "--mountpoint"])
+            .arg(&root)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    d.create_writable("kept", top.as_ref()).unwrap();
+    d.create_writable("gone", top.as_ref()).unwrap();
+    d.set_disposable("gone").unwrap();
+    let (kept, gone) = (options("kept"), options("gone"));
+    for id in ["kept", "gone"] {
+        d.remove_writable(id).unwrap();
+    }
+    assert!(!kept.contains("volatile"), "{kept}");
+    assert!(gone.contains("volatile"), "{gone}");
+    assert!(d.set_disposable("never-created").is_err());
+}

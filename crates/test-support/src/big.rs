@@ -202,6 +202,10 @@ fn write_layer(path: &Path, index: usize, budget: u64, seed: u64) -> Result<BigL
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(tar::EntryType::Directory);
     h.set_mode(0o755);
+    // An unset numeric field is all NULs, which strict tar readers (the `tar` crate's, so
+    // mydocker's) refuse; every real image sets owners.
+    h.set_uid(0);
+    h.set_gid(0);
     h.set_mtime(FIXED_MTIME);
     h.set_size(0);
     tar.append_data(&mut h, "big", io::empty()).context(ctx)?;
@@ -214,6 +218,8 @@ fn write_layer(path: &Path, index: usize, budget: u64, seed: u64) -> Result<BigL
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(tar::EntryType::Regular);
         h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
         h.set_mtime(FIXED_MTIME);
         h.set_size(size);
         let name = format!("{dir}/{file_no:04}.{}", if text { "txt" } else { "bin" });

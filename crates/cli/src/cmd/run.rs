@@ -42,9 +42,16 @@ pub(crate) fn run(ctx: &Ctx, run: &RunArgs) -> Result<()> {
     monitor::check_log_flags(&run.log_driver, &run.log_opt)?;
     // Containers whose monitor died may hold addresses or ports this one needs.
     let _ = monitor::sweep(ctx);
-    let rec = launch::create(ctx, run)?;
+    let rec = launch::create(ctx, run, launch::Rootfs::KeepMounted)?;
     if run.detach {
-        return match monitor::start_detached(ctx, &rec.id)? {
+        let handshake = monitor::start_detached(ctx, &rec.id);
+        if !matches!(
+            handshake,
+            Ok(Handshake::Started | Handshake::AlreadyRunning)
+        ) {
+            launch::unmount_rootfs(ctx, &rec);
+        }
+        return match handshake? {
             Handshake::Started | Handshake::AlreadyRunning => {
                 println!("{}", rec.id);
                 Ok(())
@@ -63,7 +70,7 @@ pub(crate) fn run(ctx: &Ctx, run: &RunArgs) -> Result<()> {
 pub(crate) fn create(ctx: &Ctx, run: &RunArgs) -> Result<()> {
     monitor::check_log_flags(&run.log_driver, &run.log_opt)?;
     let _ = monitor::sweep(ctx);
-    let rec = launch::create(ctx, run)?;
+    let rec = launch::create(ctx, run, launch::Rootfs::Unmount)?;
     println!("{}", rec.id);
     Ok(())
 }

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -76,6 +76,11 @@ impl Mydocker {
         self.run_with(args, Duration::from_secs(120))
     }
 
+    /// Runs with `input` on stdin.
+    pub fn run_input(&self, args: &[&str], input: &[u8]) -> Output {
+        run_bounded_with_input(self.command(args), Some(input), Duration::from_secs(120))
+    }
+
     /// Runs and expects success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
@@ -140,13 +145,31 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// Runs `cmd` with piped output, killing it (by PID) when it outlives `limit`.
-pub fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
+pub fn run_bounded(cmd: Command, limit: Duration) -> Output {
+    run_bounded_with_input(cmd, None, limit)
+}
+
+/// [`run_bounded`], with `input` written to the command's stdin (then closed) when given,
+/// stdin from /dev/null otherwise.
+pub fn run_bounded_with_input(mut cmd: Command, input: Option<&[u8]>, limit: Duration) -> Output {
     let mut child = cmd
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn mydocker");
+    if let Some(input) = input {
+        let mut stdin = child.stdin.take().expect("stdin");
+        let input = input.to_vec();
+        // A thread of its own: a command that does not read must not block the deadline.
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+    }
     let mut stdout = child.stdout.take().expect("stdout");
     let mut stderr = child.stderr.take().expect("stderr");
     let out_t = std::thread::spawn(move || {

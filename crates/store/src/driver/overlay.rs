@@ -29,9 +29,15 @@ use super::{
 };
 use crate::digest::sha256_hex;
 use crate::error::{Error, IoContext, Result};
-use crate::fsutil::{ensure_dir, remove_tree, temp_name};
+use crate::fsutil::{ensure_dir, remove_tree, temp_name, write_atomic};
 use crate::store::Store;
 use crate::unpack::Whiteouts;
+
+/// The file in the driver's layer directory that records a successful support probe.
+const PROBED_OK: &str = "probed-ok";
+
+/// The file in a container's `rw` directory that marks its writable layer disposable.
+const DISPOSABLE: &str = "disposable";
 
 /// Maximum mount data size (one page on the architectures we run on).
 const MAX_MOUNT_DATA: usize = 4095;
@@ -135,6 +141,31 @@ impl OverlayDriver {
         })
     }
 
+    /// [`Self::probe`], whose success is remembered for the rest of this boot in
+    /// `layers/overlay/probed-ok` (the kernel's boot ID). Every command that picks a driver
+    /// asks; the test mount costs an overlay unmount, which syncs the upper filesystem
+    /// (tens of milliseconds on a busy disk), so without the record every `run` would pay
+    /// it. A reboot, maybe into another kernel, probes again; a failure is never recorded.
+    fn probe_once_per_boot(&self) -> std::result::Result<(), String> {
+        let marker = self.base.layers.join(PROBED_OK);
+        let boot_id = fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .ok()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty());
+        if let Some(id) = &boot_id
+            && fs::read_to_string(&marker).is_ok_and(|m| m.trim() == id)
+            && rustix::process::geteuid().is_root()
+        {
+            return Ok(());
+        }
+        self.probe()?;
+        if let Some(id) = boot_id {
+            // Only a cache: a failure to write it costs the next command a probe.
+            let _ = write_atomic(&self.base.tmp, &marker, format!("{id}\n").as_bytes());
+        }
+        Ok(())
+    }
+
     fn probe(&self) -> std::result::Result<(), String> {
         if !rustix::process::geteuid().is_root() {
             return Err("overlay mounts need root".into());
@@ -180,7 +211,9 @@ impl StorageDriver for OverlayDriver {
     }
 
     fn supported(&self) -> std::result::Result<(), String> {
-        self.support.get_or_init(|| self.probe()).clone()
+        self.support
+            .get_or_init(|| self.probe_once_per_boot())
+            .clone()
     }
 
     fn has_layer(&self, chain_id: &Digest) -> Result<bool> {
@@ -256,12 +289,27 @@ impl StorageDriver for OverlayDriver {
         ensure_dir(&self.base.rootfs_dir(id)?)
     }
 
+    fn set_disposable(&self, id: &str) -> Result<()> {
+        self.base.writable_meta(id)?;
+        let marker = self.base.rw_dir(id)?.join(DISPOSABLE);
+        fs::write(&marker, b"").ctx("create", &marker)
+    }
+
     fn mount(&self, id: &str) -> Result<PathBuf> {
         let target = self.base.rootfs_dir(id)?;
         let data = self.mount_data(id)?;
         ensure_dir(&target)?;
         if !is_mounted(&target)? {
-            self.mount_overlay(data, &target)?;
+            let disposable = self.base.rw_dir(id)?.join(DISPOSABLE).exists();
+            // `volatile` came with Linux 5.10: an older kernel refuses it, and mounts
+            // without it.
+            if !disposable
+                || self
+                    .mount_overlay(format!("{data},volatile"), &target)
+                    .is_err()
+            {
+                self.mount_overlay(data, &target)?;
+            }
         }
         Ok(target)
     }
