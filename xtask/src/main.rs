@@ -19,7 +19,8 @@ cargo xtask <task>
 
 Tasks:
   deps        install the Debian packages the tests, demo and benchmarks need (idempotent)
-  test        install deps, check formatting and clippy, run every test (this is CI)
+  test        install deps, check formatting and clippy, run every test on the host, then
+              in VMs per cgroup layout (this is CI; --host-only skips the VMs)
   vm-test     run the tests as root in qemu VMs per cgroup layout (see vm-test --help)
   demo        install deps, build, start a local registry, pull and run busybox, step by step
   bench       compare mydocker with crun, runc, podman, skopeo and umoci (see bench --help):
