@@ -494,14 +494,16 @@ fn a_disposable_overlay_layer_mounts_volatile() {
     let f = fixture();
     let d = driver(&f.store, "overlay").unwrap();
     let top = apply_all(&*d, &fixture_layers()).unwrap();
+    // The mountinfo line of the rootfs (its superblock options hold `volatile`).
     let options = |id: &str| {
         let root = d.mount(id).unwrap();
-        let out = Command::new("findmnt")
-            .args(["-n", "-o", "OPTIONS", "--mountpoint"])
-            .arg(&root)
-            .output()
-            .unwrap();
-        String::from_utf8(out.stdout).unwrap()
+        let root = root.to_str().unwrap().to_owned();
+        fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .find(|l| l.split(' ').nth(4) == Some(root.as_str()))
+            .map(str::to_owned)
+            .unwrap_or_default()
     };
     d.create_writable("kept", top.as_ref()).unwrap();
     d.create_writable("gone", top.as_ref()).unwrap();
