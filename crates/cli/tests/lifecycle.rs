@@ -773,17 +773,7 @@ fn exec_it_gives_a_terminal() {
     use std::io::{Read, Write};
     let env = Env::new("execit");
     env.run_d(&["--name", "host", "--network", "none"], &["sleep", "1000"]);
-    let master =
-        rustix::pty::openpt(rustix::pty::OpenptFlags::RDWR | rustix::pty::OpenptFlags::NOCTTY)
-            .unwrap();
-    rustix::pty::grantpt(&master).unwrap();
-    rustix::pty::unlockpt(&master).unwrap();
-    let name = rustix::pty::ptsname(&master, Vec::new()).unwrap();
-    let slave = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(name.to_str().unwrap())
-        .unwrap();
+    let (master, slave) = common::pty_pair();
     let mut cmd = std::process::Command::new("setsid");
     cmd.arg("-c")
         .arg(env!("CARGO_BIN_EXE_mydocker"))

@@ -272,17 +272,7 @@ fn interactive_tty_session() {
     use rustix::termios::{self, LocalModes, Winsize};
     use std::io::{Read, Write};
     let env = Env::new("tty");
-    let master =
-        rustix::pty::openpt(rustix::pty::OpenptFlags::RDWR | rustix::pty::OpenptFlags::NOCTTY)
-            .unwrap();
-    rustix::pty::grantpt(&master).unwrap();
-    rustix::pty::unlockpt(&master).unwrap();
-    let name = rustix::pty::ptsname(&master, Vec::new()).unwrap();
-    let slave = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(name.to_str().unwrap())
-        .unwrap();
+    let (master, slave) = common::pty_pair();
     termios::tcsetwinsize(
         &slave,
         Winsize {

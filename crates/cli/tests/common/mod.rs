@@ -443,3 +443,19 @@ impl Drop for Bg {
         let _ = self.0.wait();
     }
 }
+
+/// A pty pair standing for the user's terminal: (master the test types into and reads
+/// from, slave given to mydocker as its stdin/stdout/stderr).
+pub fn pty_pair() -> (std::os::fd::OwnedFd, std::fs::File) {
+    use rustix::pty::OpenptFlags;
+    let master = rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).expect("openpt");
+    rustix::pty::grantpt(&master).expect("grantpt");
+    rustix::pty::unlockpt(&master).expect("unlockpt");
+    let name = rustix::pty::ptsname(&master, Vec::new()).expect("ptsname");
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(name.to_str().expect("pty name is UTF-8"))
+        .expect("open the pty's slave");
+    (master, slave)
+}
