@@ -244,8 +244,17 @@ fn entry_time(e: &Entry) -> Option<SystemTime> {
         .or_else(|| humantime::parse_rfc3339(&e.time).ok())
 }
 
-/// Reads every entry of the log (rotated files first), applying the filters.
+/// Every entry of the log (rotated files first), with the filters applied.
+#[cfg(test)]
 pub(crate) fn read_all(path: &Path, opts: &ReadOpts) -> Result<Vec<Entry>> {
+    read_upto(path, opts, u64::MAX)
+}
+
+/// Reads the entries of the log (rotated files first), applying the filters, but only the
+/// first `current_len` bytes of the current log file: what
+/// was there when [`current_len`] was taken, so that a [`follow`] from that offset prints
+/// each later entry once.
+pub(crate) fn read_upto(path: &Path, opts: &ReadOpts, current_len: u64) -> Result<Vec<Entry>> {
     let mut entries = Vec::new();
     let mut generation = 1;
     while rotated(path, generation).exists() {
@@ -254,7 +263,8 @@ pub(crate) fn read_all(path: &Path, opts: &ReadOpts) -> Result<Vec<Entry>> {
     for n in (0..generation).rev() {
         let p = rotated(path, n);
         let Ok(f) = File::open(&p) else { continue };
-        for line in BufReader::new(f).lines() {
+        let limit = if n == 0 { current_len } else { u64::MAX };
+        for line in BufReader::new(std::io::Read::take(f, limit)).lines() {
             let line = line?;
             if let Ok(e) = serde_json::from_str::<Entry>(&line) {
                 entries.push(e);
@@ -453,6 +463,30 @@ mod tests {
         let printed: Vec<&str> = out.lines().map(|l| l.split_once(' ').unwrap().1).collect();
         assert_eq!(printed, ["b", "c"]);
         assert!(out.starts_with("20"));
+    }
+
+    #[test]
+    fn read_upto_leaves_later_entries_to_follow() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c-json.log");
+        let mut w = LogWriter::open(&p, LogOpts::default()).unwrap();
+        w.write(Stream::Stdout, b"before\n").unwrap();
+        let offset = current_len(&p);
+        w.write(Stream::Stderr, b"after\n").unwrap();
+        let e = read_upto(&p, &ReadOpts::default(), offset).unwrap();
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].log, "before\n");
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        follow(
+            &p,
+            offset,
+            &ReadOpts::default(),
+            &mut || true,
+            &mut out,
+            &mut err,
+        )
+        .unwrap();
+        assert_eq!((out, err), (Vec::new(), b"after\n".to_vec()));
     }
 
     #[test]

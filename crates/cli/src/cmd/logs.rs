@@ -36,7 +36,9 @@ pub(crate) fn logs(ctx: &Ctx, args: &LogsArgs) -> Result<()> {
     let path = monitor::log_path(ctx, &rec.id);
     // Where following starts: the end of what is replayed now.
     let offset = logs::current_len(&path);
-    let entries = logs::read_all(&path, &opts).context("reading the container's log")?;
+    // Only up to `offset`: what is appended meanwhile is for the follow below (or, without
+    // -f, for the next command).
+    let entries = logs::read_upto(&path, &opts, offset).context("reading the container's log")?;
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
     for e in &entries {
         if logs::print(e, &opts, &mut out, &mut err).is_err() {
