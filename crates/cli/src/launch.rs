@@ -238,9 +238,8 @@ fn ensure_layers(
 /// What [`create`] does with the rootfs it mounts to resolve the user: `run` keeps it
 /// mounted for the [`start`] that follows at once (an overlay unmount syncs the upper
 /// filesystem, milliseconds on a busy disk, and the mount would be redone right away);
-/// `create` unmounts it, so a created container holds no mount. (Should `run` fail between
-/// the two, the created container keeps its mount until `start` reuses it or `rm`
-/// releases it.)
+/// `create` unmounts it, so a created container holds no mount. Should `run` fail between
+/// the two, it unmounts the rootfs itself, and a failed [`start`] releases it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Rootfs {
     Unmount,
@@ -402,6 +401,10 @@ pub(crate) fn cgroup_of(rec: &Record) -> Result<cgroup::AnyManager> {
 /// Starts a created (or exited) container; on failure everything `start` set up is
 /// released again and the error says why (its `exit_code` gives docker's 125/126/127).
 pub(crate) fn start(ctx: &Ctx, rec: &mut Record, io: StartIo) -> Result<Started> {
+    let mut guard = Runtime::new(ctx, rec);
+    // The rootfs may be mounted already (`run` keeps the mount `create` made): a failure
+    // from here on unmounts it (unmounting is idempotent).
+    guard.mounted = true;
     let containers = Containers::new(&ctx.root);
     let dir = containers.dir(&rec.id);
     let spec_bytes = std::fs::read(dir.join("config.json"))
@@ -409,9 +412,7 @@ pub(crate) fn start(ctx: &Ctx, rec: &mut Record, io: StartIo) -> Result<Started>
     let mut spec: Spec = serde_json::from_slice(&spec_bytes)?;
     let store = ctx.store()?;
     let driver = store::driver::by_name(&store, &rec.driver)?;
-    let mut guard = Runtime::new(ctx, rec);
     let rootfs = driver.mount(&rec.id)?;
-    guard.mounted = true;
     if let Some(root) = spec.root_mut() {
         root.set_path(rootfs);
     }

@@ -3,7 +3,7 @@
 //! succeeds, one error line per failure (docker's behaviour and exit code 1).
 
 use crate::cli::{ContainersArgs, KillArgs, RenameArgs, StartArgs, StopArgs};
-use crate::cmd::{Reported, Status as ExitWith};
+use crate::cmd::{Status as ExitWith, each, each_line};
 use crate::container::{Containers, Record, Status};
 use crate::ctx::Ctx;
 use crate::launch;
@@ -18,24 +18,6 @@ const DEFAULT_STOP_TIMEOUT: i64 = 10;
 /// How long `kill`, `stop` and `rm -f` wait for a container's monitor to record the end
 /// after SIGKILL (it also releases the network, cgroup and mount).
 const AFTER_KILL: Duration = Duration::from_secs(30);
-
-/// Runs `f` on each name; prints the name on success and `Error: ...` on failure.
-fn each(names: &[String], mut f: impl FnMut(&str) -> Result<()>) -> Result<()> {
-    let mut failed = false;
-    for n in names {
-        match f(n) {
-            Ok(()) => println!("{n}"),
-            Err(e) => {
-                eprintln!("Error: {e:#}");
-                failed = true;
-            }
-        }
-    }
-    if failed {
-        return Err(Reported.into());
-    }
-    Ok(())
-}
 
 /// Signal names and numbers as `kill -s` and `stop -s` take them (`KILL`, `SIGKILL`, `9`).
 pub(crate) fn parse_signal(s: &str) -> Result<Signal> {
@@ -210,30 +192,16 @@ pub(crate) fn start(ctx: &Ctx, args: &StartArgs) -> Result<()> {
 }
 
 pub(crate) fn wait(ctx: &Ctx, args: &ContainersArgs) -> Result<()> {
-    let mut failed = false;
-    for n in &args.containers {
-        let result = monitor::lookup(ctx, n).and_then(|rec| {
-            if !monitor::is_active(&rec) {
-                return Ok(Some(rec));
-            }
-            monitor::wait_finished(ctx, &rec.id, None)
-        });
-        match result {
-            Ok(Some(rec)) => println!("{}", rec.state.exit_code),
-            Ok(None) => {
-                eprintln!("Error: No such container: {n}");
-                failed = true;
-            }
-            Err(e) => {
-                eprintln!("Error: {e:#}");
-                failed = true;
-            }
-        }
-    }
-    if failed {
-        return Err(Reported.into());
-    }
-    Ok(())
+    each_line(&args.containers, |n| {
+        let rec = monitor::lookup(ctx, n)?;
+        let rec = if monitor::is_active(&rec) {
+            monitor::wait_finished(ctx, &rec.id, None)?
+                .ok_or_else(|| anyhow!("No such container: {n}"))?
+        } else {
+            rec
+        };
+        Ok(rec.state.exit_code.to_string())
+    })
 }
 
 /// Freezes (`pause`) or thaws (`unpause`) a container's cgroup and records it.

@@ -33,6 +33,37 @@ impl std::fmt::Display for Reported {
 
 impl std::error::Error for Reported {}
 
+/// docker's multi-container commands (`stop a b c`): runs `f` on each name in turn and
+/// prints the line it returns; a failure prints `Error: ...` and the others still run.
+/// Fails with [`Reported`] when any failed.
+pub(crate) fn each_line(
+    names: &[String],
+    mut f: impl FnMut(&str) -> anyhow::Result<String>,
+) -> anyhow::Result<()> {
+    let mut failed = false;
+    for n in names {
+        match f(n) {
+            Ok(line) => println!("{line}"),
+            Err(e) => {
+                eprintln!("Error: {e:#}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        return Err(Reported.into());
+    }
+    Ok(())
+}
+
+/// [`each_line`] printing the name itself on success.
+pub(crate) fn each(
+    names: &[String],
+    mut f: impl FnMut(&str) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    each_line(names, |n| f(n).map(|()| n.to_owned()))
+}
+
 /// An exit status chosen by the command itself (a container's exit code, 125/126/127).
 #[derive(Debug)]
 pub(crate) struct Status(pub(crate) u8);

@@ -55,20 +55,7 @@ pub(crate) fn remove_container(ctx: &Ctx, name: &str, force: bool) -> Result<()>
 }
 
 pub(crate) fn rm(ctx: &Ctx, args: &RmArgs) -> Result<()> {
-    let mut failed = false;
-    for n in &args.containers {
-        match remove_container(ctx, n, args.force) {
-            Ok(()) => println!("{n}"),
-            Err(e) => {
-                eprintln!("Error: {e:#}");
-                failed = true;
-            }
-        }
-    }
-    if failed {
-        return Err(Reported.into());
-    }
-    Ok(())
+    crate::cmd::each(&args.containers, |n| remove_container(ctx, n, args.force))
 }
 
 /// Bytes of regular files under `dir` (not following symlinks nor crossing into mounts).

@@ -81,8 +81,17 @@ pub(crate) fn foreground(ctx: &Ctx, mut rec: Record, interactive: bool) -> Resul
     let containers = Containers::new(&ctx.root);
     let me = std::process::id();
     let me_start = container::process_start(me).unwrap_or(0);
-    let lock = containers.lock(&rec.id)?;
-    let log = monitor::open_log(ctx, &rec)?;
+    let prepared = containers
+        .lock(&rec.id)
+        .and_then(|lock| Ok((lock, monitor::open_log(ctx, &rec)?)));
+    let (lock, log) = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            // `run` keeps the rootfs `create` mounted for this start.
+            launch::unmount_rootfs(ctx, &rec);
+            return Err(e);
+        }
+    };
     rec.state.monitor_pid = me;
     rec.state.monitor_start = me_start;
     // Without a log, the container writes to our stdout and stderr directly.
