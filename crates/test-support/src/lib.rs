@@ -42,3 +42,8 @@ pub use server::{
     REGISTRY_BIN, Registry, RegistryAuth, RegistryOptions, TokenAuth, test_client_config,
 };
 pub use token::{TokenRequest, TokenServer, TokenServerOptions};
+
+/// A static executable that tests mount read-only into containers (`-v PROBE:/probe:ro`)
+/// to try what a process in a default container could do to the host: see
+/// `probe/container_probe.rs` for its modes and output.
+pub const PROBE: &str = concat!(env!("OUT_DIR"), "/container-probe");
