@@ -618,6 +618,87 @@ pub(crate) fn wait_finished(
     }
 }
 
+/// Copies our own stdin into the pipe of a container's stdin (`-i` without `-t`) on a
+/// thread, so the container never holds our descriptor (a terminal or a file of the
+/// user's). EOF on our stdin closes the pipe; so does [`StdinPump::stop`].
+#[derive(Debug)]
+pub(crate) struct StdinPump {
+    thread: Option<JoinHandle<()>>,
+    stop: Option<OwnedFd>,
+}
+
+impl StdinPump {
+    /// Starts copying our stdin into `pipe`.
+    pub(crate) fn start(pipe: std::fs::File) -> Result<Self> {
+        let input = rustix::stdio::stdin().try_clone_to_owned()?;
+        let (stop_r, stop_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+        let thread = std::thread::Builder::new()
+            .name("stdin-pump".into())
+            .spawn(move || pump(&input, OwnedFd::from(pipe), &stop_r))?;
+        Ok(StdinPump {
+            thread: Some(thread),
+            stop: Some(stop_w),
+        })
+    }
+
+    /// Stops copying (the container ended) and closes the pipe.
+    pub(crate) fn stop(mut self) {
+        self.stop_now();
+    }
+
+    fn stop_now(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for StdinPump {
+    fn drop(&mut self) {
+        self.stop_now();
+    }
+}
+
+/// Waits until `fd` is ready for `events` or `stop` is closed; false when stopping.
+fn ready_or_stop(fd: &OwnedFd, events: PollFlags, stop: &OwnedFd) -> bool {
+    loop {
+        let mut fds = [PollFd::new(fd, events), PollFd::new(stop, PollFlags::IN)];
+        match rustix::event::poll(&mut fds, None) {
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => return false,
+        }
+        return fds[1].revents().is_empty();
+    }
+}
+
+fn pump(input: &OwnedFd, pipe: OwnedFd, stop: &OwnedFd) {
+    let mut buf = vec![0u8; 32 * 1024];
+    // Writes wait in poll, so a container that never reads cannot block the stop.
+    let _ = rustix::fs::fcntl_setfl(&pipe, rustix::fs::OFlags::NONBLOCK);
+    while ready_or_stop(input, PollFlags::IN, stop) {
+        let n = match rustix::io::read(input, &mut buf) {
+            Ok(0) => return,
+            Ok(n) => n,
+            Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => continue,
+            Err(_) => return,
+        };
+        let mut data = &buf[..n];
+        while !data.is_empty() {
+            if !ready_or_stop(&pipe, PollFlags::OUT, stop) {
+                return;
+            }
+            match rustix::io::write(&pipe, data) {
+                Ok(k) => data = &data[k..],
+                Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => {}
+                // The container closed its stdin.
+                Err(_) => return,
+            }
+        }
+    }
+}
+
 /// The copy source for a pipe or pty, as raw output of `stream`.
 pub(crate) fn source(fd: impl Into<OwnedFd>, stream: Stream) -> (OwnedFd, Stream) {
     (fd.into(), stream)

@@ -38,9 +38,9 @@ impl ExecOptions {
         Self {
             init_exe: PathBuf::from("/proc/self/exe"),
             init_args: init_args.into_iter().map(Into::into).collect(),
-            stdin: Stdio::Inherit,
-            stdout: Stdio::Inherit,
-            stderr: Stdio::Inherit,
+            stdin: Stdio::Null,
+            stdout: Stdio::Null,
+            stderr: Stdio::Null,
             exe_protection: ExeProtection::default(),
             cgroup_procs: Vec::new(),
         }
@@ -91,7 +91,7 @@ impl Container {
         }
         let namespaces = namespaces_to_join(target_pid)?;
         let stdio = if process.terminal().unwrap_or(false) {
-            [Stdio::Null, Stdio::Null, Stdio::Inherit]
+            [Stdio::Null, Stdio::Null, Stdio::Null]
         } else {
             [opts.stdin, opts.stdout, opts.stderr]
         };

@@ -22,10 +22,12 @@ use crate::sys::{self, CStringArray, ChildExec};
 /// three are the pty).
 #[derive(Debug, Default)]
 pub enum Stdio {
-    /// The caller's own descriptor (foreground `run`).
-    #[default]
+    /// The caller's own descriptor. Only for descriptors the caller owns and may hand to
+    /// the container (an OCI runtime given pipes by its shim): a terminal or file of the
+    /// user's would let the container read, truncate or type into it.
     Inherit,
-    /// `/dev/null` (docker's stdin without `-i`).
+    /// `/dev/null` (docker's stdin without `-i`). The default.
+    #[default]
     Null,
     /// A new pipe; the caller's end is in [`Pending`]'s `stdin`/`stdout`/`stderr`.
     Piped,
@@ -59,9 +61,9 @@ impl SpawnOptions {
         Self {
             init_exe: PathBuf::from("/proc/self/exe"),
             init_args: init_args.into_iter().map(Into::into).collect(),
-            stdin: Stdio::Inherit,
-            stdout: Stdio::Inherit,
-            stderr: Stdio::Inherit,
+            stdin: Stdio::Null,
+            stdout: Stdio::Null,
+            stderr: Stdio::Null,
             reaper: false,
             exe_protection: ExeProtection::default(),
         }
@@ -147,8 +149,10 @@ impl Container {
         let flags = clone_flags(spec)?;
         let terminal = process.terminal().unwrap_or(false);
 
+        // With a terminal, the init's own streams are /dev/null until it makes the pty
+        // its streams: nothing of the caller's is ever in the container's view.
         let (stdin, stdout, stderr) = if terminal {
-            (Stdio::Null, Stdio::Null, Stdio::Inherit)
+            (Stdio::Null, Stdio::Null, Stdio::Null)
         } else {
             (opts.stdin, opts.stdout, opts.stderr)
         };

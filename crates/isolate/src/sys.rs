@@ -50,7 +50,7 @@ pub(crate) struct ChildExec<'a> {
 }
 
 /// `clone(2)` a child into the namespaces of `ns_flags`; the child only runs
-/// async-signal-safe system calls (`dup2`, `fcntl`, `execveat`, `write`, `_exit`) so that it
+/// async-signal-safe system calls (`setsid`, `dup2`, `fcntl`, `execveat`, `write`, `_exit`) so that it
 /// stays correct even when the calling process has other threads holding locks.
 ///
 /// Returns the child's pid.
@@ -83,8 +83,17 @@ pub(crate) fn clone_and_exec(ns_flags: c_int, child: &ChildExec<'_>) -> io::Resu
     Ok(ret as i32)
 }
 
-/// The cloned child: install stdio, keep the init socket, exec the init binary.
+/// The cloned child: lead a new session, install stdio, keep the init socket, exec the
+/// init binary.
 fn child_after_clone(c: &ChildExec<'_>) -> ! {
+    // A session of its own before anything of the binary runs: the caller's controlling
+    // terminal is not ours, so nothing in the container can reach it (TIOCSTI, job
+    // control signals, SIGHUP). A freshly cloned child is never a group leader, so this
+    // only fails if the kernel is out of memory.
+    // SAFETY: setsid is async-signal-safe and takes no arguments.
+    if unsafe { libc::setsid() } < 0 {
+        child_fail(c.err_pipe);
+    }
     for (target, fd) in c.stdio.iter().enumerate() {
         if let Some(fd) = *fd {
             // SAFETY: dup2 is async-signal-safe; `fd` is a valid descriptor >= 3 owned by

@@ -179,3 +179,23 @@ fn exec_with_a_terminal() {
     assert!(seen.contains("\n5\r\n") || seen.contains("5\r\n"), "{seen}");
     assert_eq!(running.wait().unwrap(), ExitStatus::Exited(9));
 }
+
+/// The container's PID 1 and an exec'd process each lead a session of their own inside
+/// the container (session ID = their PID there), without a controlling terminal.
+#[test]
+fn run_and_exec_lead_their_own_sessions() {
+    let r = Rootfs::busybox();
+    let script = "read -r l < /proc/self/stat; set -- $l; echo \"$1 $6 $7\"";
+    let out = common::run(&r.spec(&["sh", "-c", script])).unwrap();
+    assert_eq!(out.status, ExitStatus::Exited(0), "{out:?}");
+    // pid, session, tty_nr: PID 1 leads session 1 and has no terminal.
+    assert_eq!(out.stdout.trim(), "1 1 0", "{out:?}");
+
+    let c = sleeper(&r);
+    let (status, out, err) = exec_output(c.pid(), &process(&["sh", "-c", script]), exec_options());
+    assert_eq!(status, ExitStatus::Exited(0), "{err}");
+    let f: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(f.len(), 3, "{out}");
+    assert_eq!(f[0], f[1], "an exec'd process leads its own session: {out}");
+    assert_eq!(f[2], "0", "no controlling terminal: {out}");
+}

@@ -7,7 +7,8 @@ use crate::cmd::Status as ExitWith;
 use crate::container::{Containers, Status};
 use crate::ctx::Ctx;
 use crate::launch;
-use crate::monitor;
+use crate::logs::Stream;
+use crate::monitor::{self, Copier, StdinPump};
 use crate::parse;
 use anyhow::{Context, Result, bail};
 use oci_spec::runtime::{Process, Spec};
@@ -15,6 +16,10 @@ use std::path::Path;
 
 /// Docker's exit code when `exec` itself fails.
 const EXIT_FAILED: u8 = 126;
+
+/// How long output is still copied after the process exited (from its background
+/// children that still hold the pipes).
+const OUTPUT_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// The process to run: the container's own settings, with the flags applied.
 fn process_for(args: &ExecArgs, spec: &Spec, pid: u32) -> Result<Process> {
@@ -83,12 +88,13 @@ pub(crate) fn exec(ctx: &Ctx, args: &ExecArgs) -> Result<()> {
     let cg = launch::cgroup_of(&rec)?;
     let mut opts = isolate::ExecOptions::new(["mydocker", "init"]);
     opts.cgroup_procs = cg.paths().iter().map(|p| p.join("cgroup.procs")).collect();
-    if args.detach {
-        opts.stdin = isolate::Stdio::Null;
-        opts.stdout = isolate::Stdio::Null;
-        opts.stderr = isolate::Stdio::Null;
-    } else if !args.interactive {
-        opts.stdin = isolate::Stdio::Null;
+    // The process gets pipes (or its own pty with -t), never our descriptors: we copy.
+    if !args.detach && !args.tty {
+        if args.interactive {
+            opts.stdin = isolate::Stdio::Piped;
+        }
+        opts.stdout = isolate::Stdio::Piped;
+        opts.stderr = isolate::Stdio::Piped;
     }
     let mut running =
         match isolate::Container::exec(rec.state.pid as i32, &process, seccomp.as_ref(), opts) {
@@ -108,9 +114,29 @@ pub(crate) fn exec(ctx: &Ctx, args: &ExecArgs) -> Result<()> {
         Some(master) => Some(isolate::PtyProxy::start(master)?),
         None => None,
     };
+    let mut sources = Vec::new();
+    if let Some(out) = running.stdout.take() {
+        sources.push(monitor::source(out, Stream::Stdout));
+    }
+    if let Some(err) = running.stderr.take() {
+        sources.push(monitor::source(err, Stream::Stderr));
+    }
+    let copier = (!sources.is_empty())
+        .then(|| Copier::start(sources, None, true))
+        .transpose()?;
+    let pump = match running.stdin.take() {
+        Some(pipe) => Some(StdinPump::start(pipe)?),
+        None => None,
+    };
     let status = running.wait()?;
+    if let Some(p) = pump {
+        p.stop();
+    }
     if let Some(p) = proxy {
         let _ = p.wait();
+    }
+    if let Some(c) = copier {
+        c.finish(OUTPUT_GRACE);
     }
     drop(forwarder);
     Err(ExitWith(u8::try_from(status.code()).unwrap_or(255)).into())

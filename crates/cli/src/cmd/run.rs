@@ -9,7 +9,7 @@ use crate::container::{self, Containers, Record};
 use crate::ctx::Ctx;
 use crate::launch::{self, StartIo};
 use crate::logs::Stream;
-use crate::monitor::{self, Copier, Handshake};
+use crate::monitor::{self, Copier, Handshake, StdinPump};
 use anyhow::Result;
 use std::time::Duration;
 
@@ -94,22 +94,15 @@ pub(crate) fn foreground(ctx: &Ctx, mut rec: Record, interactive: bool) -> Resul
     };
     rec.state.monitor_pid = me;
     rec.state.monitor_start = me_start;
-    // Without a log, the container writes to our stdout and stderr directly.
-    let out = || {
-        if log.is_some() {
-            isolate::Stdio::Piped
-        } else {
-            isolate::Stdio::Inherit
-        }
-    };
+    // The container gets pipes (or its own pty with -t), never our descriptors: we copy.
     let io = StartIo {
         stdin: if interactive {
-            isolate::Stdio::Inherit
+            isolate::Stdio::Piped
         } else {
             isolate::Stdio::Null
         },
-        stdout: out(),
-        stderr: out(),
+        stdout: isolate::Stdio::Piped,
+        stderr: isolate::Stdio::Piped,
     };
     let mut started = match launch::start(ctx, &mut rec, io) {
         Ok(s) => s,
@@ -123,8 +116,8 @@ pub(crate) fn foreground(ctx: &Ctx, mut rec: Record, interactive: bool) -> Resul
     drop(lock);
     let forwarder = isolate::SignalForwarder::start(started.running.pid())?;
     let mut sources = Vec::new();
-    // With a terminal, the proxy writes the container's output into a pipe that the
-    // copier passes on to our terminal and to the log.
+    // With a terminal and a log, the proxy writes the container's output into a pipe
+    // that the copier passes on to our terminal and to the log.
     let proxy = match started.running.take_pty_master() {
         Some(master) if log.is_none() => Some(isolate::PtyProxy::start(master)?),
         Some(master) => {
@@ -141,12 +134,17 @@ pub(crate) fn foreground(ctx: &Ctx, mut rec: Record, interactive: bool) -> Resul
     if let Some(err) = started.running.stderr.take() {
         sources.push(monitor::source(err, Stream::Stderr));
     }
-    let copier = if log.is_some() {
-        Some(Copier::start(sources, log, true)?)
-    } else {
-        None
+    let pump = match started.running.stdin.take() {
+        Some(pipe) => Some(StdinPump::start(pipe)?),
+        None => None,
     };
+    let copier = (!sources.is_empty())
+        .then(|| Copier::start(sources, log, true))
+        .transpose()?;
     let status = started.running.wait()?;
+    if let Some(p) = pump {
+        p.stop();
+    }
     if let Some(p) = proxy {
         let _ = p.wait();
     }

@@ -118,9 +118,12 @@ pub(super) fn join(ch: &InitChannel, cfg: &ExecConfig) -> Result<Infallible, Abo
     }
 }
 
-/// In the container: the process's settings, then exec.
+/// In the container: a session of its own, the process's settings, then exec.
 fn run_process(ch: &InitChannel, cfg: &ExecConfig) -> Result<Infallible, Abort> {
     let process = &cfg.process;
+    // Its own session inside the container (the intermediate's is in the host's PID
+    // namespace): no controlling terminal but the container's pty of `-t`.
+    rustix::process::setsid().map_err(|e| InitFailure::os(Stage::Join, "setsid", &e.into()))?;
     if process.terminal().unwrap_or(false) {
         // The mount namespace's root is now the container's root.
         let root = RootDir::open(Path::new("/"))

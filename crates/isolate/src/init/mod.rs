@@ -59,6 +59,17 @@ pub fn init_main() -> ! {
 }
 
 fn start() -> Result<Infallible, i32> {
+    // Until the user's command replaces this binary (execve makes it dumpable again),
+    // nothing in the container may look into it: a non-dumpable process's /proc entries
+    // (exe, fd, environ, mem) and ptrace need CAP_SYS_PTRACE, which containers lack. This
+    // covers the init before its exec, an `exec`'d process before its exec, and the
+    // reaping PID 1 of `--init` for the container's whole life.
+    if let Err(e) =
+        rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+    {
+        eprintln!("mydocker init: prctl(PR_SET_DUMPABLE): {e}");
+        return Err(125);
+    }
     let Some(fd) = std::env::var(INIT_FD_ENV)
         .ok()
         .and_then(|v| v.parse::<RawFd>().ok())
@@ -311,10 +322,11 @@ fn set_hostname(spec: &Spec) -> Result<(), InitFailure> {
     Ok(())
 }
 
-/// Make the pty slave our controlling terminal and standard streams.
+/// Make the pty slave our controlling terminal and standard streams. The caller leads a
+/// session without a terminal (the init since its clone, an exec'd process since its
+/// `setsid` after the fork).
 pub(crate) fn attach_terminal(slave: OwnedFd, uid: u32, gid: u32) -> Result<(), InitFailure> {
     let err = |what: &str, e: rustix::io::Errno| InitFailure::os(Stage::Console, what, &e.into());
-    rustix::process::setsid().map_err(|e| err("setsid", e))?;
     rustix::process::ioctl_tiocsctty(&slave).map_err(|e| err("TIOCSCTTY", e))?;
     rustix::fs::fchown(
         &slave,
