@@ -172,10 +172,11 @@ pub(crate) fn resources(run: &RunArgs, online_cpus: usize) -> Result<LinuxResour
     Ok(res.build()?)
 }
 
-/// Docker's default rlimits plus `--ulimit NAME=SOFT[:HARD]`. The runtime clamps values
-/// above what the host allows (with a warning) instead of failing.
+/// Docker's default rlimits, lowered to what this host can set (so they never warn), plus
+/// `--ulimit NAME=SOFT[:HARD]`. The runtime clamps explicit values above what the host
+/// allows (with a warning) instead of failing.
 pub(crate) fn rlimits(run: &RunArgs) -> Result<Vec<PosixRlimit>> {
-    let mut limits = isolate::spec::docker_rlimits();
+    let mut limits = isolate::spec::host_default_rlimits();
     for u in &run.ulimit {
         let (name, values) = u
             .split_once('=')

@@ -155,6 +155,39 @@ pub fn docker_rlimits() -> Vec<PosixRlimit> {
     nofile.into_iter().collect()
 }
 
+/// [`docker_rlimits`] as this host can give them, the defaults of a container started
+/// here: where the calling thread cannot raise a hard limit (no CAP_SYS_RESOURCE, as root
+/// inside many containers and VMs) a default above its own hard limit is lowered to that
+/// limit, as podman does, so that defaults never warn. Limits a user asks for explicitly
+/// are left to the init, which clamps them with a warning.
+pub fn host_default_rlimits() -> Vec<PosixRlimit> {
+    let can_raise = rustix::thread::capabilities(None)
+        .map(|c| {
+            c.effective
+                .contains(rustix::thread::CapabilitySet::SYS_RESOURCE)
+        })
+        .unwrap_or(false);
+    let limits = docker_rlimits();
+    if can_raise {
+        return limits;
+    }
+    limits
+        .into_iter()
+        .map(|l| {
+            let res = crate::init::process::resource(l.typ());
+            match rustix::process::getrlimit(res).maximum {
+                Some(max) if l.hard() > max => PosixRlimitBuilder::default()
+                    .typ(l.typ())
+                    .soft(l.soft().min(max))
+                    .hard(max)
+                    .build()
+                    .unwrap_or(l),
+                _ => l,
+            }
+        })
+        .collect()
+}
+
 /// A spec with docker's defaults for `rootfs` running `args` as root in `/`, without a
 /// terminal, with `PATH` set, and with no capability or seccomp settings (the process
 /// keeps root's capabilities until the CLI sets docker's default set).
@@ -194,6 +227,27 @@ pub fn docker_spec<S: AsRef<str>>(rootfs: impl AsRef<Path>, args: &[S]) -> Spec 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_default_rlimits_are_what_this_host_can_set() {
+        let nofile = host_default_rlimits()
+            .into_iter()
+            .find(|l| l.typ() == PosixRlimitType::RlimitNofile)
+            .unwrap();
+        let can_raise = rustix::thread::capabilities(None)
+            .unwrap()
+            .effective
+            .contains(rustix::thread::CapabilitySet::SYS_RESOURCE);
+        let host = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+            .maximum
+            .unwrap_or(u64::MAX);
+        let want = if can_raise {
+            1_048_576
+        } else {
+            host.min(1_048_576)
+        };
+        assert_eq!((nofile.soft(), nofile.hard()), (want, want));
+    }
 
     #[test]
     fn docker_spec_round_trips_through_json() {

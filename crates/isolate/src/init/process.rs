@@ -17,7 +17,7 @@ use crate::sys::{self, CStringArray};
 pub(crate) const DEFAULT_PATH: &str =
     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-fn resource(t: PosixRlimitType) -> Resource {
+pub(crate) fn resource(t: PosixRlimitType) -> Resource {
     match t {
         PosixRlimitType::RlimitCpu => Resource::Cpu,
         PosixRlimitType::RlimitFsize => Resource::Fsize,
