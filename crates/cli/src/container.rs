@@ -134,6 +134,9 @@ pub(crate) struct Record {
     pub(crate) state: State,
 }
 
+/// The lock file of `create`s in progress, in the containers directory.
+const CREATE_LOCK: &str = ".create.lock";
+
 /// The containers directory of a root.
 #[derive(Debug, Clone)]
 pub(crate) struct Containers {
@@ -264,6 +267,65 @@ impl Containers {
     /// Takes the container's lock (serialises commands on one container).
     pub(crate) fn lock(&self, id: &str) -> Result<store::FileLock> {
         Ok(store::FileLock::exclusive(&self.dir(id).join("lock"))?)
+    }
+
+    /// Held (shared) by every `create` from before its directory exists until its record
+    /// is saved: while anyone holds it, a directory without a record may be a container
+    /// being created right now.
+    pub(crate) fn creating(&self) -> Result<store::FileLock> {
+        std::fs::create_dir_all(&self.dir)
+            .with_context(|| format!("creating {}", self.dir.display()))?;
+        Ok(store::FileLock::shared(&self.dir.join(CREATE_LOCK))?)
+    }
+
+    /// The IDs of container directories left without a record by a `create` (or an `rm`)
+    /// that was killed half-way, with the lock that proves no `create` is running; `None`
+    /// when one is.
+    pub(crate) fn orphans(&self) -> Result<Option<(store::FileLock, Vec<String>)>> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Ok(None);
+        };
+        let Some(lock) = store::FileLock::try_exclusive(&self.dir.join(CREATE_LOCK))? else {
+            return Ok(None);
+        };
+        let mut ids = Vec::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(id) = name.to_str() else { continue };
+            if id.len() == 64
+                && id.bytes().all(|b| b.is_ascii_hexdigit())
+                && !entry.path().join("container.json").exists()
+            {
+                ids.push(id.to_owned());
+            }
+        }
+        Ok(Some((lock, ids)))
+    }
+
+    /// Removes every name reserved for `id` (whatever the record says).
+    pub(crate) fn release_names_of(&self, id: &str) {
+        for entry in std::fs::read_dir(self.names_dir())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if std::fs::read_to_string(entry.path()).is_ok_and(|owner| owner.trim() == id) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+
+    /// Writes the record atomically but without waiting for the disk: for state that only
+    /// matters while this boot lasts (who is starting the container), which a crash of
+    /// the machine makes moot anyway.
+    pub(crate) fn save_unsynced(&self, rec: &Record) -> Result<()> {
+        let dir = self.dir(&rec.id);
+        let mut tmp = tempfile::NamedTempFile::new_in(&dir)
+            .with_context(|| format!("creating a temp file in {}", dir.display()))?;
+        tmp.write_all(&serde_json::to_vec_pretty(rec)?)?;
+        tmp.persist(dir.join("container.json"))
+            .with_context(|| format!("renaming into {}", dir.display()))?;
+        Ok(())
     }
 
     /// Which container (name) uses image `image_id`, for `rmi`.

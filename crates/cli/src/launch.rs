@@ -262,6 +262,8 @@ pub(crate) fn create(ctx: &Ctx, run: &RunArgs, rootfs_after: Rootfs) -> Result<R
     let store = ctx.store()?;
     let driver = ctx.driver(&store)?;
     let containers = Containers::new(&ctx.root);
+    // Until the record is saved, the directory is ours even without one (see `sweep`).
+    let _creating = containers.creating()?;
     let id = crate::names::new_id()?;
     let dir = containers.dir(&id);
     let mut undo = Removal::new(ctx, &id);
@@ -406,6 +408,9 @@ pub(crate) fn start(ctx: &Ctx, rec: &mut Record, io: StartIo) -> Result<Started>
     // from here on unmounts it (unmounting is idempotent).
     guard.mounted = true;
     let containers = Containers::new(&ctx.root);
+    // Who is starting it, before anything is set up: should this process die half-way,
+    // the next command sees the owner gone and releases what was set up (`sweep`).
+    containers.save_unsynced(rec)?;
     let dir = containers.dir(&rec.id);
     let spec_bytes = std::fs::read(dir.join("config.json"))
         .with_context(|| format!("reading the spec of container {}", rec.id))?;

@@ -449,6 +449,9 @@ pub(crate) fn owner_alive(rec: &Record) -> bool {
 /// The record with a true status: an active container whose monitor died is ended and
 /// released now (see the module docs). `None` when that removed it (`--rm`).
 pub(crate) fn refresh(ctx: &Ctx, rec: Record) -> Result<Option<Record>> {
+    if !is_active(&rec) && rec.state.monitor_pid != 0 && !owner_alive(&rec) {
+        return start_died(ctx, rec);
+    }
     if !is_active(&rec) || owner_alive(&rec) {
         return Ok(Some(rec));
     }
@@ -469,6 +472,94 @@ pub(crate) fn refresh(ctx: &Ctx, rec: Record) -> Result<Option<Record>> {
     Ok(Some(rec))
 }
 
+/// A container whose start was under way (its owner is recorded before anything is set
+/// up) when the starting process died: release what it had set up (the init, if it got
+/// that far, dies with its channel), and leave the container as it was before the start.
+fn start_died(ctx: &Ctx, rec: Record) -> Result<Option<Record>> {
+    let containers = Containers::new(&ctx.root);
+    let Ok(_lock) = containers.lock(&rec.id) else {
+        return Ok(None);
+    };
+    let Ok(mut rec) = containers.load(&rec.id) else {
+        return Ok(None);
+    };
+    if is_active(&rec) || rec.state.monitor_pid == 0 || owner_alive(&rec) {
+        return Ok(Some(rec));
+    }
+    ctx.debug(format_args!(
+        "the process starting container {} (pid {}) died",
+        &rec.id[..12],
+        rec.state.monitor_pid
+    ));
+    launch::release(ctx, &rec);
+    rec.state.error = format!(
+        "the process starting the container (pid {}) died",
+        rec.state.monitor_pid
+    );
+    rec.state.monitor_pid = 0;
+    rec.state.monitor_start = 0;
+    if rec.auto_remove {
+        launch::remove(ctx, &rec)?;
+        return Ok(None);
+    }
+    containers.save(&rec)?;
+    Ok(Some(rec))
+}
+
+/// What a `create`, `start` or `rm` killed half-way left behind without anyone to finish
+/// it: directories without a record (their names, writable layers and mounts go too), and
+/// the rootfs mount of `created` containers (`run` keeps it between create and start; a
+/// start mounts it again). Best effort: whatever fails is tried again next time.
+fn collect_leftovers(ctx: &Ctx, records: &[Record]) {
+    let containers = Containers::new(&ctx.root);
+    let store = ctx.store().ok();
+    let unmount = |id: &str, driver: &str| {
+        if let Some(store) = &store
+            && let Ok(d) = store::driver::by_name(store, driver)
+        {
+            let _ = d.unmount(id);
+        }
+    };
+    for rec in records {
+        if rec.state.status == Status::Created
+            && rec.state.monitor_pid == 0
+            && let Ok(Some(_lock)) =
+                store::FileLock::try_exclusive(&containers.dir(&rec.id).join("lock"))
+            && containers
+                .load(&rec.id)
+                .is_ok_and(|r| r.state.status == Status::Created && r.state.monitor_pid == 0)
+        {
+            unmount(&rec.id, &rec.driver);
+        }
+    }
+    let Ok(Some((_creating, orphans))) = containers.orphans() else {
+        return;
+    };
+    for id in orphans {
+        let Ok(Some(_lock)) = store::FileLock::try_exclusive(&containers.dir(&id).join("lock"))
+        else {
+            continue;
+        };
+        if containers.dir(&id).join("container.json").exists() {
+            continue;
+        }
+        ctx.debug(format_args!(
+            "removing the remains of container {}",
+            &id[..12]
+        ));
+        if let Some(store) = &store {
+            for name in store::driver::DRIVER_NAMES {
+                if let Ok(d) = store::driver::by_name(store, name) {
+                    let _ = d.unmount(&id);
+                    let _ = d.remove_writable(&id);
+                }
+            }
+        }
+        containers.release_names_of(&id);
+        let _ = std::fs::remove_dir_all(containers.dir(&id));
+    }
+}
+
 /// Finds a container by name, ID or unique ID prefix, with a true status.
 pub(crate) fn lookup(ctx: &Ctx, name: &str) -> Result<Record> {
     let rec = Containers::new(&ctx.root).resolve(name)?;
@@ -485,6 +576,7 @@ pub(crate) fn sweep(ctx: &Ctx) -> Result<Vec<Record>> {
             Err(e) => ctx.warn(format_args!("{e:#}")),
         }
     }
+    collect_leftovers(ctx, &out);
     Ok(out)
 }
 

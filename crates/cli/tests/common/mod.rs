@@ -396,7 +396,7 @@ impl Env {
             .flatten()
             .flatten()
             .map(|e| e.file_name())
-            .filter(|n| n != "names")
+            .filter(|n| n != "names" && !n.to_string_lossy().starts_with('.'))
             .collect();
         assert!(left.is_empty(), "container state left: {left:?}");
         if !self.md.root().join("networks").exists() {
