@@ -163,6 +163,40 @@ fn published_port_serves_a_file_on_localhost() {
 #[test]
 fn none_has_only_lo_and_host_sees_the_host() {
     let env = Env::new("net-modes");
+    // An interface of this test's own in the host's namespace (a veth pair: the dummy
+    // module may be missing), deleted when the test ends, pass or fail. Parallel tests
+    // create and delete veths all the time, so the host's full list is no fixed point;
+    // this one is.
+    struct HostVeth(String);
+    impl Drop for HostVeth {
+        fn drop(&mut self) {
+            let _ = Command::new("ip")
+                .args(["link", "delete", &self.0])
+                .output();
+        }
+    }
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let marker = format!("mdn{}x{n}", std::process::id() % 100_000);
+    let out = Command::new("ip")
+        .args(["link", "add", &marker, "type", "veth", "peer", "name"])
+        .arg(format!("{marker}p"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ip link add {marker}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _marker = HostVeth(marker.clone());
+    let host_links = || -> Vec<String> {
+        std::fs::read_dir("/sys/class/net")
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+
     let none = env.stdout(
         &["--network", "none"],
         &[
@@ -171,17 +205,40 @@ fn none_has_only_lo_and_host_sees_the_host() {
             "ls /sys/class/net; cat /sys/class/net/lo/operstate",
         ],
     );
-    let lines: Vec<&str> = none.lines().collect();
-    assert_eq!(lines[0], "lo", "{none}");
-    assert_ne!(lines[1], "down", "lo is up: {none}");
-    let host = env.stdout(&["--network", "host"], &["ls", "/sys/class/net"]);
-    let mine: Vec<String> = std::fs::read_dir("/sys/class/net")
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
+    // Only what any new network namespace of this kernel has: lo, and the fallback
+    // devices of loaded tunnel modules (tunl0, sit0, gre0...) where there are some.
+    let fresh = Command::new("unshare")
+        .args(["--net", "ip", "-o", "link", "show"])
+        .output()
+        .unwrap();
+    assert!(fresh.status.success(), "unshare --net ip link");
+    let mut fresh: Vec<String> = String::from_utf8_lossy(&fresh.stdout)
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|n| n.split('@').next().unwrap_or(n).to_owned())
         .collect();
-    for i in &mine {
-        assert!(host.split_whitespace().any(|h| h == i), "{i} in {host}");
+    fresh.sort();
+    let mut lines: Vec<&str> = none.lines().collect();
+    let operstate = lines.pop().unwrap_or_default();
+    let mut listed: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    listed.sort();
+    assert!(listed.iter().any(|l| l == "lo"), "{none}");
+    assert_eq!(listed, fresh, "only what a new namespace has: {none}");
+    assert_ne!(operstate, "down", "lo is up: {none}");
+    assert!(
+        !none.contains(&marker),
+        "{marker} is not in a none container: {none}"
+    );
+
+    let before = host_links();
+    let host = env.stdout(&["--network", "host"], &["ls", "/sys/class/net"]);
+    let after = host_links();
+    let seen: Vec<&str> = host.split_whitespace().collect();
+    assert!(seen.contains(&marker.as_str()), "{marker} in {host}");
+    // Every interface the host had both before and after the container listed its
+    // own: those existed the whole time it looked.
+    for i in before.iter().filter(|i| after.contains(i)) {
+        assert!(seen.contains(&i.as_str()), "{i} in {host}");
     }
     let (code, err) = env
         .md

@@ -12,6 +12,9 @@ use crate::error::Error;
 pub(crate) const IFNAME_MAX: usize = 15;
 /// Hex digits of the network ID in a user network's bridge name, as docker's `br-<12 hex>`.
 pub(crate) const BRIDGE_ID_LEN: usize = 12;
+/// The default of [`Config::lock_dir`]: `/run/lock` is the host's standard place for
+/// lock files, and vanishes at reboot with the bridges the locks are about.
+pub(crate) const DEFAULT_LOCK_DIR: &str = "/run/lock/mydocker";
 
 /// Configuration of the networking library.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +45,14 @@ pub struct Config {
     pub manage_ip_forward: bool,
     /// Whether a new subnet is checked against the routes of the host (docker does).
     pub check_host_routes: bool,
+    /// Directory of the host-wide lock files (`/run/lock/mydocker`) that serialize the
+    /// processes of *every* root on this host which use the same bridge or nftables
+    /// table: one lock per bridge (address allocation, creating, adopting or deleting
+    /// it) and one per table (choosing published ports). It must be the same for all
+    /// roots that may share a bridge, so it is not under the state directory; created
+    /// `0755` if missing, and refused unless it is a directory of the calling user that
+    /// nobody else can write (a lock planted by another user could block us).
+    pub lock_dir: PathBuf,
 }
 
 impl Config {
@@ -59,6 +70,7 @@ impl Config {
             nft_program: PathBuf::from("nft"),
             manage_ip_forward: true,
             check_host_routes: true,
+            lock_dir: PathBuf::from(DEFAULT_LOCK_DIR),
         }
     }
 
@@ -101,6 +113,12 @@ impl Config {
                 self.nft_table
             ));
         }
+        if !self.lock_dir.is_absolute() {
+            return bad(format!(
+                "lock directory {} must be an absolute path",
+                self.lock_dir.display()
+            ));
+        }
         if self.default_subnet.usable_hosts() < 2 {
             return bad(format!(
                 "default subnet {} is too small",
@@ -131,18 +149,20 @@ mod tests {
         assert_eq!(c.default_subnet.to_string(), "172.18.0.0/16");
         assert_eq!(c.default_bridge, "mydocker0");
         assert_eq!(c.nft_table, "mydocker");
+        assert_eq!(c.lock_dir, PathBuf::from("/run/lock/mydocker"));
     }
 
     #[test]
     fn refuses_names_the_kernel_or_nft_would_refuse() {
         let base = Config::new("/tmp/x");
-        let cases: [fn(&mut Config); 6] = [
+        let cases: [fn(&mut Config); 7] = [
             (|c: &mut Config| c.default_bridge = "a-very-long-bridge-name".into()),
             (|c: &mut Config| c.default_bridge = "bad name".into()),
             (|c: &mut Config| c.bridge_prefix = "brid-".into()),
             (|c: &mut Config| c.veth_prefix = String::new()),
             (|c: &mut Config| c.nft_table = "1table".into()),
             (|c: &mut Config| c.nft_table = "t\"x".into()),
+            (|c: &mut Config| c.lock_dir = "run/lock".into()),
         ];
         for change in cases {
             let mut c = base.clone();

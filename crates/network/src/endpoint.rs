@@ -1,7 +1,7 @@
 //! Attaching containers to networks and detaching them: veth pair, address, routes,
 //! published ports, hosts files; and recovery of what dead containers left.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
@@ -224,7 +224,12 @@ impl Networks {
                 network: record.name,
             });
         }
-        let used = record.used_addresses();
+        // Other roots of this host may use the same bridge (the default one): their
+        // containers' addresses are read from the kernel (see `claims`), under the
+        // bridge's host-wide lock, held until our veth carries its own claim.
+        let _bridge_lock = self.lock_bridge(&record.bridge)?;
+        let mut used = claims(&mut Netlink::open()?, &record.bridge)?;
+        used.extend(record.used_addresses());
         let ip = Pool {
             network: &record.name,
             subnet: record.subnet,
@@ -233,7 +238,7 @@ impl Networks {
             last: record.last_allocated,
         }
         .allocate(opts.ip)?;
-        let taken: Vec<(PublishedPort, String)> = locked
+        let mut taken: Vec<(PublishedPort, String)> = locked
             .networks
             .iter()
             .flat_map(|n| n.endpoints.values())
@@ -242,6 +247,19 @@ impl Networks {
                 e.ports.iter().map(move |p| (*p, who.clone()))
             })
             .collect();
+        // Another root using the same nftables table has its published ports only in
+        // the table: they are read from it, under the table's host-wide lock, held
+        // until ours are in it.
+        let _nft_lock = if opts.ports.is_empty() {
+            None
+        } else {
+            let lock = self.lock_nft()?;
+            for (port, ip) in self.nft().published()? {
+                let who = format!("at {ip}:{} of another mydocker root", port.container_port);
+                taken.push((port, who));
+            }
+            Some(lock)
+        };
         let ports = choose_host_ports(&opts.ports, &taken)?;
         let ifname = match &opts.ifname {
             Some(name) => name.clone(),
@@ -293,7 +311,8 @@ impl Networks {
         let bridge = self.ensure_infra(record, &mut nl)?;
         // A host end left by a crash between recording and cleaning would block the name.
         nl.delete_link(&ep.host_veth)?;
-        nl.create_veth(&ep.host_veth, bridge, &ep.ifname, ns_fd, ep.mac)?;
+        let tag = claim_tag(ep.ip, &ep.container_id);
+        nl.create_veth(&ep.host_veth, bridge, &tag, &ep.ifname, ns_fd, ep.mac)?;
         let index = cnl.link_index(&ep.ifname)?.ok_or_else(|| {
             Error::netlink(
                 format!("find {} in the container after creating it", ep.ifname),
@@ -329,8 +348,7 @@ impl Networks {
             return Ok(None);
         };
         if !ep.ports.is_empty() {
-            let nft = self.nft();
-            nft.apply_elements(&nft.remove_ports_script(ep.ip, &ep.ports), &nft.skeleton())?;
+            self.nft().remove_ports(ep.ip, &ep.ports)?;
         }
         // Deleting the host end deletes the pair: the container loses the interface.
         Netlink::open()?.delete_link(&ep.host_veth)?;
@@ -481,6 +499,52 @@ impl Networks {
         }
         Ok(())
     }
+}
+
+/// The label (`IFLA_IFALIAS`) of the host end of a veth pair: `mydocker ip=A.B.C.D
+/// container=ID`, shown by `ip link` as `alias …`.
+///
+/// This is how roots sharing a bridge keep out of each other's addresses. The truth
+/// is kept in the kernel rather than in a shared file: a claim lives exactly as long
+/// as the veth pair, which the kernel deletes with the container's network namespace,
+/// so a root deleted with `rm -rf`, a killed monitor or a reboot never leaves a stale
+/// claim behind, and there is no second record to keep consistent with the first.
+/// Allocation reads the claims of every port of the bridge (whatever root made it)
+/// under the bridge's host-wide lock (see [`crate::hostlock`]), and that lock is held
+/// until the new veth is enslaved with its own label (one `RTM_SETLINK`), so two
+/// roots can never pick the same address.
+pub(crate) fn claim_tag(ip: Ipv4Addr, container_id: &str) -> String {
+    format!("{CLAIM_PREFIX}ip={ip} container={container_id}")
+}
+
+const CLAIM_PREFIX: &str = "mydocker ";
+
+/// Parses a label written by [`claim_tag`]: (address, container ID).
+pub(crate) fn parse_claim(alias: &str) -> Option<(Ipv4Addr, String)> {
+    let rest = alias.strip_prefix(CLAIM_PREFIX)?;
+    let mut ip = None;
+    let mut container = None;
+    for field in rest.split_whitespace() {
+        if let Some(v) = field.strip_prefix("ip=") {
+            ip = v.parse().ok();
+        } else if let Some(v) = field.strip_prefix("container=") {
+            container = Some(v.to_string());
+        }
+    }
+    Some((ip?, container.unwrap_or_else(|| "?".to_string())))
+}
+
+/// The addresses claimed by the ports of a bridge (any root's containers), with the
+/// container holding each; empty when the bridge does not exist yet.
+fn claims(nl: &mut Netlink, bridge: &str) -> Result<BTreeMap<Ipv4Addr, String>, Error> {
+    let Some(index) = nl.link_index(bridge)? else {
+        return Ok(BTreeMap::new());
+    };
+    Ok(nl
+        .ports_of(index)?
+        .iter()
+        .filter_map(|port| port.alias.as_deref().and_then(parse_claim))
+        .collect())
 }
 
 fn next_free_eth(cnl: &mut Netlink) -> Result<String, Error> {
@@ -673,6 +737,26 @@ mod tests {
         assert!(a.starts_with("veth") && a.len() == 15, "{a}");
         assert!(a != b && a != c);
         assert_eq!(a, n.veth_name(&"1".repeat(64), "c1"));
+    }
+
+    #[test]
+    fn claim_tags_round_trip() {
+        let ip = Ipv4Addr::new(172, 18, 0, 7);
+        let tag = claim_tag(ip, &"f".repeat(64));
+        assert_eq!(
+            tag,
+            format!("mydocker ip=172.18.0.7 container={}", "f".repeat(64))
+        );
+        assert!(tag.len() < 256, "IFALIASZ");
+        assert_eq!(parse_claim(&tag), Some((ip, "f".repeat(64))));
+        for other in [
+            "",
+            "uplink to the lab",
+            "mydocker ip=nope",
+            "mydockerip=1.2.3.4",
+        ] {
+            assert_eq!(parse_claim(other), None, "{other:?}");
+        }
     }
 
     #[test]

@@ -241,6 +241,19 @@ pub enum Error {
         /// The text.
         input: String,
     },
+    /// An interface with the default bridge's name exists but cannot be adopted: it is
+    /// not a bridge, or it carries another address than the default network's gateway.
+    #[error(
+        "{what} {bridge} exists {found}: delete it (ip link delete {bridge}) or choose another --default-bridge/--default-subnet"
+    )]
+    BridgeConflict {
+        /// "bridge" or "interface".
+        what: &'static str,
+        /// Its name.
+        bridge: String,
+        /// What was found, for example "with address 10.1.0.1/24, not 172.18.0.1/16".
+        found: String,
+    },
     /// The configuration is unusable (names too long for the kernel, bad characters).
     #[error("invalid network configuration: {reason}")]
     InvalidConfig {
@@ -338,6 +351,7 @@ impl Error {
             | Error::PoolExhausted { .. }
             | Error::NoFreeSubnet
             | Error::NetworkInUse { .. }
+            | Error::BridgeConflict { .. }
             | Error::PredefinedNetwork { .. } => ErrorKind::FailedPrecondition,
             Error::Netlink { .. }
             | Error::Netns { .. }

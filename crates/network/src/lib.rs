@@ -15,7 +15,8 @@
 //!
 //! Networks and allocations are kept as JSON records under the state directory (the CLI
 //! passes `ROOT/networks`), changed under an `flock` so that concurrent `run`s in
-//! different processes never get the same address. An endpoint is recorded before its
+//! different processes never get the same address (and under a host-wide lock per
+//! bridge, so that neither do the processes of another root sharing the bridge). An endpoint is recorded before its
 //! veth and rules exist and forgotten after they are gone, so [`Networks::detach`] is
 //! idempotent and [`Networks::recover`] can clean up after a `kill -9`.
 //!
@@ -55,6 +56,21 @@
 //!   on (`IP  name short-id aliases…`); the library rewrites, in place, the hosts file of
 //!   every attached container when a container joins or leaves. Containers on the
 //!   default network do not resolve each other, as in docker. There is no DNS server.
+//! - **Several roots on one host** (`--root`, or a root deleted with `rm -rf` while its
+//!   bridge stays in the kernel): they share the default bridge, as two dockerd data
+//!   roots would share `docker0`. A root without a default network adopts an existing
+//!   bridge of the configured name that carries the configured gateway (or no
+//!   address), completes what is missing, and refuses anything else under that name
+//!   with one line saying what to do ([`Error::BridgeConflict`]). Addresses on a
+//!   bridge are kept apart through the kernel: the host end of every veth is labelled
+//!   (`IFLA_IFALIAS`, `ip link` shows `alias mydocker ip=… container=…`), allocation
+//!   treats every label on the bridge's ports as taken, and it happens under a
+//!   host-wide lock per bridge ([`Config::lock_dir`]); a label vanishes with its veth,
+//!   so nothing stale is left by a dead container or a deleted root. Ports published
+//!   by another root that uses the same nftables table are read from the table (under
+//!   a lock per table), and a removal only ever deletes this container's elements.
+//!   The shared bridge, its rules and the table are deleted ([`Networks::purge`]) only
+//!   when no other root's container still uses them.
 //! - IPv4 only.
 //!
 //! # Example: what `run` does
@@ -103,6 +119,7 @@ mod config;
 mod endpoint;
 mod error;
 mod files;
+mod hostlock;
 mod ipam;
 mod netlink;
 mod networks;

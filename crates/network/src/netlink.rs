@@ -43,6 +43,58 @@ pub(crate) struct Netlink {
     seq: u32,
 }
 
+/// What the library needs to know of one link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LinkDetails {
+    pub index: u32,
+    pub name: String,
+    /// Whether it is a Linux bridge (`IFLA_INFO_KIND` "bridge").
+    pub is_bridge: bool,
+    /// The kind as the kernel names it ("veth", "dummy"), when it has one.
+    pub kind: Option<String>,
+    /// The index of the bridge it is enslaved to.
+    pub master: Option<u32>,
+    /// `IFLA_IFALIAS` (what `ip link set DEV alias TEXT` sets).
+    pub alias: Option<String>,
+    /// Administratively up.
+    pub up: bool,
+}
+
+impl LinkDetails {
+    fn from_message(l: &LinkMessage) -> Option<LinkDetails> {
+        let mut d = LinkDetails {
+            index: l.header.index,
+            name: String::new(),
+            is_bridge: false,
+            kind: None,
+            master: None,
+            alias: None,
+            up: l.header.flags.contains(LinkFlags::Up),
+        };
+        let mut named = false;
+        for a in &l.attributes {
+            match a {
+                LinkAttribute::IfName(n) => {
+                    d.name = n.clone();
+                    named = true;
+                }
+                LinkAttribute::Controller(m) => d.master = Some(*m),
+                LinkAttribute::IfAlias(text) => d.alias = Some(text.clone()),
+                LinkAttribute::LinkInfo(infos) => {
+                    for info in infos {
+                        if let LinkInfo::Kind(kind) = info {
+                            d.is_bridge = *kind == InfoKind::Bridge;
+                            d.kind = Some(kind.to_string());
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        named.then_some(d)
+    }
+}
+
 /// A route of the main IPv4 table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Route {
@@ -155,6 +207,66 @@ impl Netlink {
         }
     }
 
+    /// One link by name, or `None` when there is no such link.
+    pub(crate) fn link(&mut self, name: &str) -> Result<Option<LinkDetails>, Error> {
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+        match self.request(RouteNetlinkMessage::GetLink(msg), 0) {
+            Ok(replies) => Ok(replies.iter().find_map(|r| match r {
+                RouteNetlinkMessage::NewLink(l) => LinkDetails::from_message(l),
+                _ => None,
+            })),
+            Err(e) if e.raw_os_error() == Some(libc_errno::ENODEV) => Ok(None),
+            Err(e) => Err(Error::netlink(format!("look up link {name}"), e)),
+        }
+    }
+
+    /// The links enslaved to the bridge of index `bridge` (its ports).
+    pub(crate) fn ports_of(&mut self, bridge: u32) -> Result<Vec<LinkDetails>, Error> {
+        let replies = self
+            .request(
+                RouteNetlinkMessage::GetLink(LinkMessage::default()),
+                NLM_F_DUMP,
+            )
+            .map_err(|e| Error::netlink("list links", e))?;
+        Ok(replies
+            .iter()
+            .filter_map(|r| match r {
+                RouteNetlinkMessage::NewLink(l) => LinkDetails::from_message(l),
+                _ => None,
+            })
+            .filter(|l| l.master == Some(bridge))
+            .collect())
+    }
+
+    /// The IPv4 addresses of a link, with their prefix lengths.
+    pub(crate) fn addresses(&mut self, index: u32) -> Result<Vec<(Ipv4Addr, u8)>, Error> {
+        let mut query = AddressMessage::default();
+        query.header.family = AddressFamily::Inet;
+        let replies = self
+            .request(RouteNetlinkMessage::GetAddress(query), NLM_F_DUMP)
+            .map_err(|e| Error::netlink("list addresses", e))?;
+        Ok(replies
+            .into_iter()
+            .filter_map(|r| match r {
+                RouteNetlinkMessage::NewAddress(a)
+                    if a.header.index == index && a.header.family == AddressFamily::Inet =>
+                {
+                    let local = a.attributes.iter().find_map(|at| match at {
+                        AddressAttribute::Local(IpAddr::V4(ip)) => Some(*ip),
+                        _ => None,
+                    });
+                    let address = a.attributes.iter().find_map(|at| match at {
+                        AddressAttribute::Address(IpAddr::V4(ip)) => Some(*ip),
+                        _ => None,
+                    });
+                    local.or(address).map(|ip| (ip, a.header.prefix_len))
+                }
+                _ => None,
+            })
+            .collect())
+    }
+
     /// Every link of the namespace: (index, name).
     pub(crate) fn links(&mut self) -> Result<Vec<(u32, String)>, Error> {
         let replies = self
@@ -195,14 +307,19 @@ impl Netlink {
             .map_err(|e| Error::netlink(format!("create bridge {name}"), e))
     }
 
-    /// Creates a veth pair: `host` in this namespace, up and enslaved to the bridge
-    /// `master`; `peer` directly in the namespace `peer_ns` with the MAC `peer_mac`
-    /// (so no temporary name ever shows in the host, and a crash cannot leave the peer
-    /// behind in it).
+    /// Creates a veth pair: `host` in this namespace, up, enslaved to the bridge
+    /// `master` and labelled with `alias` (`IFLA_IFALIAS`); `peer` directly in the
+    /// namespace `peer_ns` with the MAC `peer_mac` (so no temporary name ever shows in
+    /// the host, and a crash cannot leave the peer behind in it).
+    ///
+    /// The kernel does not take an alias when creating a link, so the host end is
+    /// created down and unattached, then labelled, enslaved and set up by one
+    /// `RTM_SETLINK`: a port of the bridge never lacks its label.
     pub(crate) fn create_veth(
         &mut self,
         host: &str,
         master: u32,
+        alias: &str,
         peer: &str,
         peer_ns: BorrowedFd<'_>,
         peer_mac: MacAddr,
@@ -218,17 +335,30 @@ impl Netlink {
             .attributes
             .push(LinkAttribute::NetNsFd(peer_ns.as_raw_fd()));
         let mut msg = LinkMessage::default();
-        msg.header.flags = LinkFlags::Up;
-        msg.header.change_mask = LinkFlags::Up;
         msg.attributes.push(LinkAttribute::IfName(host.to_string()));
-        msg.attributes.push(LinkAttribute::Controller(master));
         msg.attributes.push(LinkAttribute::LinkInfo(vec![
             LinkInfo::Kind(InfoKind::Veth),
             LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer_msg))),
         ]));
         self.request(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL)
             .map(drop)
-            .map_err(|e| Error::netlink(format!("create veth pair {host} / {peer}"), e))
+            .map_err(|e| Error::netlink(format!("create veth pair {host} / {peer}"), e))?;
+        let index = self.link_index(host)?.ok_or_else(|| {
+            Error::netlink(
+                format!("find {host} after creating it"),
+                io::Error::from(io::ErrorKind::NotFound),
+            )
+        })?;
+        let mut msg = LinkMessage::default();
+        msg.header.index = index;
+        msg.header.flags = LinkFlags::Up;
+        msg.header.change_mask = LinkFlags::Up;
+        msg.attributes
+            .push(LinkAttribute::IfAlias(alias.to_string()));
+        msg.attributes.push(LinkAttribute::Controller(master));
+        self.request(RouteNetlinkMessage::SetLink(msg), 0)
+            .map(drop)
+            .map_err(|e| Error::netlink(format!("attach {host} to its bridge"), e))
     }
 
     /// Brings a link up.

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use crate::addr::{Ipv4Net, MacAddr};
 use crate::config::{BRIDGE_ID_LEN, Config};
 use crate::error::Error;
+use crate::hostlock::{HostLock, bridge_lock_path, nft_lock_path};
 use crate::ipam::choose_gateway;
 use crate::netlink::Netlink;
 use crate::nft::{NetRules, Nft};
@@ -230,14 +231,25 @@ impl Networks {
         }
         let id = sys::random_id()?;
         let bridge = format!("{}{}", self.config.bridge_prefix, &id[..BRIDGE_ID_LEN]);
-        let record = self.new_record(&locked, id, name, bridge, opts, false)?;
+        let _bridge_lock = self.lock_bridge(&bridge)?;
+        let record = self.new_record(&locked, id, name, bridge, opts, false, false)?;
         self.install(&mut locked, record)
     }
 
     /// Creates the default network (`bridge` on `mydocker0`) unless it exists.
     ///
+    /// A bridge of the configured name may already exist: left by a root that was
+    /// deleted (`rm -rf ROOT` leaves the kernel's objects), or in use by another root
+    /// of this host. Like dockerd with an existing `docker0`, it is adopted when it is a
+    /// bridge carrying the configured gateway and prefix (or no address at all), and
+    /// what is missing is restored: address, up state, `route_localnet`, nftables
+    /// elements. Its route does not count as an overlap. Anything else under that name
+    /// is refused before anything is changed.
+    ///
     /// # Errors
-    /// As [`Networks::create`]; a default subnet overlapping a host route says so.
+    /// As [`Networks::create`]; [`Error::BridgeConflict`] when the name is taken by
+    /// something that cannot be adopted; a default subnet overlapping another host
+    /// route says so.
     pub fn ensure_default(&self) -> Result<NetworkInfo, Error> {
         let mut locked = self.store.lock_exclusive()?;
         self.ensure_default_locked(&mut locked)
@@ -256,13 +268,39 @@ impl Networks {
             internal: false,
             labels: BTreeMap::new(),
         };
+        let gateway = choose_gateway(self.config.default_subnet, self.config.default_gateway)?;
+        let bridge = self.config.default_bridge.clone();
+        // Held until the bridge is set up: another root adopting or creating the same
+        // bridge waits, and then adopts it.
+        let _bridge_lock = self.lock_bridge(&bridge)?;
+        let adopt = match inspect_bridge(
+            &mut Netlink::open()?,
+            &bridge,
+            gateway,
+            self.config.default_subnet.prefix_len(),
+        )? {
+            Existing::Absent => false,
+            Existing::Bridge { .. } => true,
+        };
         let id = sys::random_id()?;
         let name = self.config.default_network.clone();
-        let bridge = self.config.default_bridge.clone();
-        let record = self.new_record(locked, id, &name, bridge, &opts, true)?;
+        let record = self.new_record(locked, id, &name, bridge, &opts, true, adopt)?;
         self.install(locked, record)
     }
 
+    /// Takes the host-wide lock of a bridge (see [`crate::hostlock`]).
+    pub(crate) fn lock_bridge(&self, bridge: &str) -> Result<HostLock, Error> {
+        HostLock::acquire(bridge_lock_path(&self.config.lock_dir, bridge))
+    }
+
+    /// Takes the host-wide lock of the nftables table (see [`crate::hostlock`]).
+    pub(crate) fn lock_nft(&self) -> Result<HostLock, Error> {
+        HostLock::acquire(nft_lock_path(&self.config.lock_dir, &self.config.nft_table))
+    }
+
+    /// A new network's record. `adopt`: the bridge exists already (checked by
+    /// [`inspect_bridge`]), so its own routes are no overlap.
+    #[allow(clippy::too_many_arguments)]
     fn new_record(
         &self,
         locked: &Locked<'_>,
@@ -271,9 +309,10 @@ impl Networks {
         bridge: String,
         opts: &CreateOptions,
         default: bool,
+        adopt: bool,
     ) -> Result<NetworkRecord, Error> {
         let routes = if self.config.check_host_routes {
-            self.host_routes(locked)?
+            self.host_routes(locked, adopt.then_some(bridge.as_str()))?
         } else {
             Vec::new()
         };
@@ -301,11 +340,21 @@ impl Networks {
         })
     }
 
-    /// Host routes not on one of our bridges, with their interface names.
-    fn host_routes(&self, locked: &Locked<'_>) -> Result<Vec<(Ipv4Net, String)>, Error> {
+    /// Host routes not on one of our bridges (nor on `adopted`, the bridge being
+    /// adopted), with their interface names.
+    fn host_routes(
+        &self,
+        locked: &Locked<'_>,
+        adopted: Option<&str>,
+    ) -> Result<Vec<(Ipv4Net, String)>, Error> {
         let mut nl = Netlink::open()?;
         let names: HashMap<u32, String> = nl.links()?.into_iter().collect();
-        let ours: Vec<&str> = locked.networks.iter().map(|n| n.bridge.as_str()).collect();
+        let ours: Vec<&str> = locked
+            .networks
+            .iter()
+            .map(|n| n.bridge.as_str())
+            .chain(adopted)
+            .collect();
         Ok(nl
             .routes()?
             .into_iter()
@@ -321,7 +370,9 @@ impl Networks {
             .collect())
     }
 
-    /// Saves the record, then sets up nftables and the bridge; undoes all on failure.
+    /// Saves the record, then sets up nftables and the bridge; undoes all on failure
+    /// (but never deletes a bridge that existed before). The caller holds the
+    /// bridge's lock.
     fn install(
         &self,
         locked: &mut Locked<'_>,
@@ -329,28 +380,53 @@ impl Networks {
     ) -> Result<NetworkInfo, Error> {
         locked.save(&record)?;
         if let Err(e) = self.setup_infra(&record) {
-            let _ = self.teardown_infra(&record);
             let _ = locked.delete(&record.id);
             return Err(e);
         }
         Ok(NetworkInfo::from(&record))
     }
 
-    /// Makes sure the bridge and the nftables elements of a network exist (after a
-    /// reboot only the records are left). Elements go first, so an existing bridge
-    /// always has its rules.
+    /// Makes sure the bridge of a network exists, carries its gateway, is up and has
+    /// `route_localnet`, with its nftables elements (after a reboot only the records
+    /// are left; an address can have been removed by hand). The fast path, a bridge
+    /// with nothing missing, is two netlink requests and a sysctl read. The caller
+    /// holds the bridge's lock.
+    ///
+    /// # Errors
+    /// [`Error::BridgeConflict`] when the name is taken by something else.
     pub(crate) fn ensure_infra(
         &self,
         record: &NetworkRecord,
         nl: &mut Netlink,
     ) -> Result<u32, Error> {
-        match nl.link_index(&record.bridge)? {
-            Some(index) => Ok(index),
-            None => self.setup_infra(record),
+        match inspect_bridge(
+            nl,
+            &record.bridge,
+            record.gateway,
+            record.subnet.prefix_len(),
+        )? {
+            Existing::Bridge {
+                index,
+                complete: true,
+            } => Ok(index),
+            Existing::Bridge { .. } | Existing::Absent => self.setup_infra(record),
         }
     }
 
+    /// Sets up (or completes) a network's bridge and nftables elements, idempotently.
+    /// Elements go first, so an existing bridge always has its rules. On failure,
+    /// what was made is removed if the bridge did not exist before; an existing bridge
+    /// (another root's, or adopted) is left as it was found, with its elements.
     fn setup_infra(&self, record: &NetworkRecord) -> Result<u32, Error> {
+        let existed = Netlink::open()?.link_index(&record.bridge)?.is_some();
+        let result = self.setup_infra_steps(record);
+        if result.is_err() && !existed {
+            let _ = self.delete_infra(record);
+        }
+        result
+    }
+
+    fn setup_infra_steps(&self, record: &NetworkRecord) -> Result<u32, Error> {
         let nft = self.nft();
         nft.apply(&nft.add_network_script(&net_rules(record)))?;
         if !record.internal && self.config.manage_ip_forward {
@@ -381,15 +457,40 @@ impl Networks {
         )?;
         // Lets DNAT'ed traffic from 127.0.0.1 be routed to (and answered through) this
         // bridge; set on our bridges only, never globally.
-        sys::write_sysctl(
-            &format!("/proc/sys/net/ipv4/conf/{}/route_localnet", record.bridge),
-            "1",
-        )?;
+        sys::write_sysctl(&route_localnet_path(&record.bridge), "1")?;
         nl.set_up(index, &format!("bridge {}", record.bridge))?;
         Ok(index)
     }
 
+    /// Deletes a network's bridge and nftables elements, under the bridge's lock.
+    ///
+    /// The default bridge may be shared with other roots of this host: it is kept,
+    /// with its elements, while any port is still enslaved to it (another root's
+    /// containers; ours are gone, since a network with endpoints is never removed),
+    /// and an interface of that name that is not an adoptable bridge is not ours to
+    /// delete.
     fn teardown_infra(&self, record: &NetworkRecord) -> Result<(), Error> {
+        let lock = self.lock_bridge(&record.bridge)?;
+        if record.default {
+            let mut nl = Netlink::open()?;
+            let gateway = (record.gateway, record.subnet.prefix_len());
+            match inspect_bridge(&mut nl, &record.bridge, gateway.0, gateway.1) {
+                Ok(Existing::Absent) => {}
+                Ok(Existing::Bridge { index, .. }) => {
+                    if !nl.ports_of(index)?.is_empty() {
+                        return Ok(());
+                    }
+                }
+                Err(Error::BridgeConflict { .. }) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+        self.delete_infra(record)?;
+        lock.remove();
+        Ok(())
+    }
+
+    fn delete_infra(&self, record: &NetworkRecord) -> Result<(), Error> {
         let mut nl = Netlink::open()?;
         nl.delete_link(&record.bridge)?;
         let nft = self.nft();
@@ -488,11 +589,90 @@ impl Networks {
                 first_err.get_or_insert(e);
             }
         }
-        if let Err(e) = self.nft().delete_table() {
+        if let Err(e) = self.delete_table_unless_shared() {
             first_err.get_or_insert(e);
         }
         first_err.map_or(Ok(()), Err)
     }
+
+    /// Deletes the nftables table, unless a bridge it lists still exists: then another
+    /// root of this host uses the same table (its elements, and its published ports,
+    /// stay).
+    fn delete_table_unless_shared(&self) -> Result<(), Error> {
+        let lock = self.lock_nft()?;
+        let nft = self.nft();
+        if let Some(bridges) = nft.bridges()? {
+            let mut nl = Netlink::open()?;
+            for b in bridges {
+                if nl.link_index(&b)?.is_some() {
+                    return Ok(());
+                }
+            }
+        }
+        nft.delete_table()?;
+        lock.remove();
+        Ok(())
+    }
+}
+
+/// What exists under the name of a network's bridge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Existing {
+    /// Nothing.
+    Absent,
+    /// A bridge that carries the network's gateway with its prefix, or no IPv4
+    /// address: ours to use. `complete` when nothing is missing (address, up state,
+    /// `route_localnet`).
+    Bridge { index: u32, complete: bool },
+}
+
+/// Looks at what exists under a bridge's name. A link that is not a bridge, or a
+/// bridge with another IPv4 address than `gateway/prefix`, is a conflict: its owner is
+/// someone else, and it is left alone.
+pub(crate) fn inspect_bridge(
+    nl: &mut Netlink,
+    bridge: &str,
+    gateway: Ipv4Addr,
+    prefix: u8,
+) -> Result<Existing, Error> {
+    let Some(link) = nl.link(bridge)? else {
+        return Ok(Existing::Absent);
+    };
+    if !link.is_bridge {
+        let found = match &link.kind {
+            Some(kind) => format!("and is a {kind}, not a bridge"),
+            None => "and is not a bridge".to_string(),
+        };
+        return Err(Error::BridgeConflict {
+            what: "interface",
+            bridge: bridge.to_string(),
+            found,
+        });
+    }
+    let addrs = nl.addresses(link.index)?;
+    let others: Vec<String> = addrs
+        .iter()
+        .filter(|a| **a != (gateway, prefix))
+        .map(|(ip, len)| format!("{ip}/{len}"))
+        .collect();
+    if !others.is_empty() {
+        return Err(Error::BridgeConflict {
+            what: "bridge",
+            bridge: bridge.to_string(),
+            found: format!("with address {}, not {gateway}/{prefix}", others.join(", ")),
+        });
+    }
+    let complete = !addrs.is_empty()
+        && link.up
+        && sys::read_sysctl(&route_localnet_path(bridge)).is_ok_and(|v| v == "1");
+    Ok(Existing::Bridge {
+        index: link.index,
+        complete,
+    })
+}
+
+fn route_localnet_path(bridge: &str) -> String {
+    format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet")
 }
 
 pub(crate) fn net_rules(record: &NetworkRecord) -> NetRules<'_> {

@@ -44,7 +44,7 @@ use std::process::{Command, Stdio};
 
 use crate::addr::Ipv4Net;
 use crate::error::Error;
-use crate::ports::PublishedPort;
+use crate::ports::{Protocol, PublishedPort};
 
 /// The nftables side of one network.
 #[derive(Debug, Clone, Copy)]
@@ -255,6 +255,97 @@ add rule ip {t} postrouting ip saddr 127.0.0.0/8 oifname @bridges masquerade
         }
     }
 
+    /// Removes the published ports of a container (idempotent). The fast path is one
+    /// transaction of `add` + `delete` per element. When it fails, either the table is
+    /// gone (nothing to remove) or a key is now held with another value: another root
+    /// sharing the table published that port after ours was removed (a retried
+    /// removal). Then only the elements that still map to this container are deleted,
+    /// never another root's.
+    pub(crate) fn remove_ports(
+        &self,
+        container_ip: Ipv4Addr,
+        ports: &[PublishedPort],
+    ) -> Result<(), Error> {
+        match self.apply(&self.remove_ports_script(container_ip, ports)) {
+            Err(Error::Nft { .. }) => {}
+            other => return other,
+        }
+        let current = self.published()?;
+        let mut script = String::new();
+        for p in ports {
+            let held = current.iter().any(|(q, ip)| {
+                *ip == container_ip
+                    && q.container_port == p.container_port
+                    && q.host_port == p.host_port
+                    && q.host_ip == p.host_ip
+                    && q.protocol == p.protocol
+            });
+            if held {
+                let (map, key, _) = Self::port_element(p, container_ip);
+                script.push_str(&format!(
+                    "delete element ip {} {map} {{ {key} }}\n",
+                    self.table
+                ));
+            }
+        }
+        if script.is_empty() {
+            return Ok(());
+        }
+        self.apply(&script)
+    }
+
+    /// `nft -j list table`, or `None` when the table does not exist.
+    fn list_table(&self) -> Result<Option<serde_json::Value>, Error> {
+        let spawn_err = |source| Error::NftSpawn {
+            program: self.program.to_path_buf(),
+            source,
+        };
+        let out = Command::new(self.program)
+            .args(["-j", "list", "table", "ip", self.table])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(spawn_err)?;
+        if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+            if stderr.contains("No such file or directory") {
+                return Ok(None);
+            }
+            return Err(Error::Nft {
+                status: out.status.to_string(),
+                stderr,
+            });
+        }
+        serde_json::from_slice(&out.stdout)
+            .map(Some)
+            .map_err(|e| Error::Nft {
+                status: out.status.to_string(),
+                stderr: format!("unreadable JSON from nft -j list table: {e}"),
+            })
+    }
+
+    /// Every port published in the table, by any root using it: the port (its
+    /// `container_port` is the destination's) and the container's address.
+    pub(crate) fn published(&self) -> Result<Vec<(PublishedPort, Ipv4Addr)>, Error> {
+        let Some(json) = self.list_table()? else {
+            return Ok(Vec::new());
+        };
+        Ok(parse_published(&json))
+    }
+
+    /// The bridges listed in the table's `bridges` set, or `None` when the table does
+    /// not exist.
+    pub(crate) fn bridges(&self) -> Result<Option<Vec<String>>, Error> {
+        let Some(json) = self.list_table()? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            set_elements(&json, "bridges")
+                .iter()
+                .filter_map(|e| e.as_str().map(str::to_string))
+                .collect(),
+        ))
+    }
+
     /// Deletes the whole table (idempotent).
     pub(crate) fn delete_table(&self) -> Result<(), Error> {
         let t = self.table;
@@ -262,10 +353,67 @@ add rule ip {t} postrouting ip saddr 127.0.0.0/8 oifname @bridges masquerade
     }
 }
 
+/// The elements of a set or map of `nft -j list table` output.
+fn set_elements<'a>(json: &'a serde_json::Value, name: &str) -> Vec<&'a serde_json::Value> {
+    json["nftables"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|o| o.get("set").or_else(|| o.get("map")))
+        .filter(|s| s["name"] == name)
+        .flat_map(|s| s["elem"].as_array().into_iter().flatten())
+        .collect()
+}
+
+/// The `publish_ip` and `publish_any` elements of `nft -j list table` output. Protocols
+/// come as names or numbers depending on nft's options; anything unexpected is skipped.
+fn parse_published(json: &serde_json::Value) -> Vec<(PublishedPort, Ipv4Addr)> {
+    use serde_json::Value;
+    let proto = |v: &Value| match (v.as_str(), v.as_u64()) {
+        (Some("tcp"), _) | (_, Some(6)) => Some(Protocol::Tcp),
+        (Some("udp"), _) | (_, Some(17)) => Some(Protocol::Udp),
+        _ => None,
+    };
+    let ip = |v: &Value| v.as_str().and_then(|s| s.parse::<Ipv4Addr>().ok());
+    let port = |v: &Value| v.as_u64().and_then(|p| u16::try_from(p).ok());
+    let concat = |v: &Value| v["concat"].as_array().cloned().unwrap_or_default();
+    let mut out = Vec::new();
+    for (map, with_ip) in [("publish_ip", true), ("publish_any", false)] {
+        for elem in set_elements(json, map) {
+            let (Some(key), Some(value)) = (elem.get(0), elem.get(1)) else {
+                continue;
+            };
+            let (key, value) = (concat(key), concat(value));
+            let (host_ip, rest) = if with_ip {
+                match key.split_first() {
+                    Some((h, rest)) => (ip(h), rest),
+                    None => continue,
+                }
+            } else {
+                (Some(Ipv4Addr::UNSPECIFIED), &key[..])
+            };
+            let parsed = (|| {
+                let [p, hp] = rest else { return None };
+                let [cip, cp] = &value[..] else { return None };
+                Some((
+                    PublishedPort {
+                        host_ip: host_ip?,
+                        host_port: port(hp)?,
+                        container_port: port(cp)?,
+                        protocol: proto(p)?,
+                    },
+                    ip(cip)?,
+                ))
+            })();
+            out.extend(parsed);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::Protocol;
 
     fn nft() -> Nft<'static> {
         Nft {
@@ -350,5 +498,55 @@ mod tests {
         let del = nft().remove_ports_script(ip, &ports);
         assert!(del.contains("delete element ip tst publish_any { tcp . 8080 }"));
         assert!(del.contains("delete element ip tst publish_ip { 127.0.0.1 . udp . 5353 }"));
+    }
+
+    #[test]
+    fn published_ports_are_read_from_nft_json() {
+        // As `nft -j list table` prints them (nftables 1.0.6), with and without -n.
+        let json: serde_json::Value = serde_json::from_str(
+            r#"{"nftables": [{"metainfo": {"version": "1.0.6"}},
+            {"table": {"family": "ip", "name": "tst", "handle": 1}},
+            {"set": {"family": "ip", "name": "bridges", "table": "tst", "type": "ifname",
+                     "handle": 2, "elem": ["br0", "mydocker0"]}},
+            {"map": {"family": "ip", "name": "publish_ip", "table": "tst",
+                     "type": ["ipv4_addr", "inet_proto", "inet_service"], "handle": 3,
+                     "map": "ipv4_addr . inet_service",
+                     "elem": [[{"concat": ["127.0.0.1", "udp", 5353]}, {"concat": ["10.0.0.2", 53]}]]}},
+            {"map": {"family": "ip", "name": "publish_any", "table": "tst",
+                     "type": ["inet_proto", "inet_service"], "handle": 4,
+                     "map": "ipv4_addr . inet_service",
+                     "elem": [[{"concat": [6, 8080]}, {"concat": ["10.0.0.3", 80]}],
+                              [{"concat": ["sctp", 1]}, {"concat": ["10.0.0.3", 1]}]]}}]}"#,
+        )
+        .unwrap();
+        let got = parse_published(&json);
+        assert_eq!(
+            got,
+            vec![
+                (
+                    PublishedPort {
+                        host_ip: Ipv4Addr::LOCALHOST,
+                        host_port: 5353,
+                        container_port: 53,
+                        protocol: Protocol::Udp,
+                    },
+                    Ipv4Addr::new(10, 0, 0, 2)
+                ),
+                (
+                    PublishedPort {
+                        host_ip: Ipv4Addr::UNSPECIFIED,
+                        host_port: 8080,
+                        container_port: 80,
+                        protocol: Protocol::Tcp,
+                    },
+                    Ipv4Addr::new(10, 0, 0, 3)
+                ),
+            ]
+        );
+        let bridges: Vec<&str> = set_elements(&json, "bridges")
+            .iter()
+            .filter_map(|e| e.as_str())
+            .collect();
+        assert_eq!(bridges, vec!["br0", "mydocker0"]);
     }
 }

@@ -194,6 +194,14 @@ fn internal_network_has_no_default_route_and_no_way_out() {
             internal: true,
             ..CreateOptions::default()
         };
+        // The sandbox starts with forwarding off whatever the real host has (a new
+        // namespace would copy the host's value): the check below means something.
+        assert_eq!(
+            std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward")
+                .unwrap()
+                .trim(),
+            "0"
+        );
         let info = t.nets.create("secret", &internal).unwrap();
         assert!(info.internal);
         assert_eq!(
@@ -376,6 +384,11 @@ fn host_namespace_publish_on_localhost() {
     // everything purged on drop.
     let mut t = TestNet::with_config(|c| c.manage_ip_forward = false);
     t.purge_on_drop = true;
+    let all_route_localnet = "/proc/sys/net/ipv4/conf/all/route_localnet";
+    let all_route_localnet_before = std::fs::read_to_string(all_route_localnet)
+        .unwrap()
+        .trim()
+        .to_string();
     let mut created = None;
     // A /24 in 10.200-254.x.0, retried if the host (or a parallel test) uses it.
     for i in 0..20u32 {
@@ -413,11 +426,10 @@ fn host_namespace_publish_on_localhost() {
     assert!(host_links().contains(&info.bridge().to_string()));
     let route_localnet = format!("/proc/sys/net/ipv4/conf/{}/route_localnet", info.bridge());
     assert_eq!(std::fs::read_to_string(route_localnet).unwrap().trim(), "1");
+    // The host's own value, whatever it is (kube-proxy sets it to 1), is left alone.
     assert_eq!(
-        std::fs::read_to_string("/proc/sys/net/ipv4/conf/all/route_localnet")
-            .unwrap()
-            .trim(),
-        "0",
+        std::fs::read_to_string(all_route_localnet).unwrap().trim(),
+        all_route_localnet_before,
         "route_localnet is set on our bridge only"
     );
     let _httpd = c.httpd(&www);
@@ -478,14 +490,11 @@ fn fifty_attach_detach_cycles_leave_nothing_behind() {
         let links_after: BTreeSet<String> = host_links().into_iter().collect();
         assert_eq!(links_before, links_after, "no veth left on the host side");
         for c in &containers {
-            let addr = c.ip_json(&["addr"]);
-            let links: Vec<&str> = addr
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter_map(|l| l["ifname"].as_str())
-                .collect();
-            assert_eq!(links, vec!["lo"], "no interface left in the container");
+            assert_eq!(
+                c.extra_links(),
+                Vec::<String>::new(),
+                "no interface left in the container"
+            );
         }
         let out = std::process::Command::new("ip")
             .args(["-j", "addr"])
@@ -788,12 +797,7 @@ fn default_network_on_first_use_and_clear_errors() {
             t.nets.attachments("c2").unwrap().is_empty(),
             "failed attaches leave nothing"
         );
-        let c2_links = c2.ip_json(&["link"]);
-        assert_eq!(
-            c2_links.as_array().unwrap().len(),
-            1,
-            "only lo in c2: {c2_links}"
-        );
+        assert_eq!(c2.extra_links(), Vec::<String>::new(), "only lo in c2");
 
         // A taken address; rm refused while attached; prune keeps used networks.
         let a2 = t
@@ -816,8 +820,9 @@ fn default_network_on_first_use_and_clear_errors() {
                 a2.ip
             )
         );
-        assert!(
-            c3.ip_json(&["link"]).as_array().unwrap().len() == 1,
+        assert_eq!(
+            c3.extra_links(),
+            Vec::<String>::new(),
             "failed attach leaves no interface"
         );
         let err = t.nets.remove("auto").unwrap_err();
@@ -839,24 +844,10 @@ fn default_network_on_first_use_and_clear_errors() {
 fn loopback_up_for_network_none() {
     require_root!();
     let c = NsHolder::new();
-    let before = c.ip_json(&["link"]);
-    assert!(
-        before[0]["flags"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|f| f != "UP")
-    );
+    assert!(c.flags("lo").iter().all(|f| f != "UP"));
     network::Networks::loopback_up(&c.netns()).unwrap();
-    let after = c.ip_json(&["link"]);
-    assert_eq!(after.as_array().unwrap().len(), 1, "only lo");
-    assert!(
-        after[0]["flags"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|f| f == "UP")
-    );
+    assert_eq!(c.extra_links(), Vec::<String>::new(), "only lo");
+    assert!(c.flags("lo").iter().any(|f| f == "UP"));
     assert!(c.ping("127.0.0.1"));
 }
 
@@ -894,5 +885,426 @@ fn a_table_deleted_behind_our_back_is_restored_by_the_next_publish() {
         assert!(out.status.success());
         assert!(t.nets.detach("c", "repair").unwrap().detached);
         assert!(!host_links().contains(&att.host_veth));
+    });
+}
+
+/// Runs `ip ARGS` (in the calling thread's namespace: the sandbox's) and expects success.
+fn ip(args: &[&str]) -> String {
+    let out = std::process::Command::new("ip")
+        .args(args)
+        .output()
+        .expect("run ip");
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// What `ip` says about one link that does not move by itself (timers and IPv6
+/// duplicate address detection do): kind, MAC, flags, MTU, master, alias, IPv4
+/// addresses. To compare before and after.
+fn link_snapshot(name: &str) -> serde_json::Value {
+    let link: serde_json::Value =
+        serde_json::from_str(&ip(&["-j", "-d", "link", "show", "dev", name])).expect("ip json");
+    let addr: serde_json::Value =
+        serde_json::from_str(&ip(&["-j", "addr", "show", "dev", name])).expect("ip json");
+    let l = &link[0];
+    serde_json::json!({
+        "kind": l["linkinfo"]["info_kind"],
+        "address": l["address"],
+        "flags": l["flags"],
+        "mtu": l["mtu"],
+        "master": l["master"],
+        "alias": l["ifalias"],
+        "ipv4": addrs_of(&addr, name),
+    })
+}
+
+/// Names of the ports of a bridge.
+fn ports_of(bridge: &str) -> Vec<String> {
+    let json: serde_json::Value =
+        serde_json::from_str(&ip(&["-j", "link", "show", "master", bridge])).expect("ip json");
+    json.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l["ifname"].as_str().map(str::to_string))
+        .collect()
+}
+
+fn sysctl(path: &str) -> String {
+    std::fs::read_to_string(path)
+        .expect("read sysctl")
+        .trim()
+        .to_string()
+}
+
+fn is_up(name: &str) -> bool {
+    let json: serde_json::Value =
+        serde_json::from_str(&ip(&["-j", "link", "show", "dev", name])).expect("ip json");
+    json[0]["flags"]
+        .as_array()
+        .is_some_and(|flags| flags.iter().any(|f| f == "UP"))
+}
+
+#[test]
+fn default_bridge_left_by_a_deleted_root_is_adopted_by_the_next_root() {
+    require_root!();
+    let sandbox = Sandbox::new();
+    sandbox.run(|| {
+        let a = TestNet::new();
+        let bridge = a.nets.config().default_bridge.clone();
+        let ca = NsHolder::new();
+        let att_a = a
+            .nets
+            .attach(&ca.netns(), "ca", "bridge", &named("ca"))
+            .unwrap();
+        assert_eq!(att_a.ip, Ipv4Addr::new(172, 18, 0, 2));
+        // `rm -rf ROOT`: the records go; the bridge, the table and the still running
+        // container's veth stay in the kernel.
+        std::fs::remove_dir_all(&a.nets.config().state_dir).unwrap();
+
+        let b = TestNet::sharing(&a);
+        let info = b.nets.ensure_default().expect("the left bridge is adopted");
+        assert_eq!(info.bridge(), bridge);
+        assert_eq!(info.gateway(), Some(Ipv4Addr::new(172, 18, 0, 1)));
+        let cb = NsHolder::new();
+        let att_b = b
+            .nets
+            .attach(&cb.netns(), "cb", "bridge", &named("cb"))
+            .expect("attach on the adopted bridge");
+        assert_eq!(att_b.bridge, bridge);
+        assert_ne!(
+            att_b.ip, att_a.ip,
+            "the dead root's running container keeps its address"
+        );
+        let addr: serde_json::Value = serde_json::from_str(&ip(&["-j", "addr"])).unwrap();
+        assert_eq!(addrs_of(&addr, &bridge), vec!["172.18.0.1/16"]);
+        assert_eq!(
+            sysctl(&format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet")),
+            "1"
+        );
+        assert_eq!(b.nft_elements("bridges"), vec![serde_json::json!(bridge)]);
+        assert!(cb.ping("172.18.0.1"), "B's container reaches the gateway");
+        assert!(
+            cb.ping(&att_a.ip.to_string()),
+            "and the old container on the same bridge"
+        );
+        // Idempotent: a second ensure_default changes nothing.
+        assert_eq!(b.nets.ensure_default().unwrap().id, info.id);
+
+        // B's container leaving does not take the shared bridge (nor A's container).
+        assert!(b.nets.detach("cb", "bridge").unwrap().detached);
+        assert!(host_links().contains(&bridge));
+        assert!(ports_of(&bridge).contains(&att_a.host_veth));
+        assert!(
+            ca.ping("172.18.0.1"),
+            "A's container still reaches the gateway"
+        );
+    });
+}
+
+#[test]
+fn a_bare_bridge_of_the_default_name_is_adopted_and_what_goes_missing_is_restored() {
+    require_root!();
+    let sandbox = Sandbox::new();
+    sandbox.run(|| {
+        let t = TestNet::new();
+        let bridge = t.nets.config().default_bridge.clone();
+        let localnet = format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet");
+        let complete = |t: &TestNet| {
+            let addr: serde_json::Value = serde_json::from_str(&ip(&["-j", "addr"])).unwrap();
+            assert_eq!(addrs_of(&addr, &bridge), vec!["172.18.0.1/16"]);
+            assert!(is_up(&bridge), "{bridge} is up");
+            assert_eq!(sysctl(&localnet), "1");
+            assert_eq!(t.nft_elements("bridges"), vec![serde_json::json!(bridge)]);
+            let masq = t.nft_elements("masq_nets");
+            let want = serde_json::json!({"prefix": {"addr": "172.18.0.0", "len": 16}});
+            assert_eq!(masq, vec![want]);
+        };
+        // A bridge of that name with no address, down: adopted and completed.
+        ip(&["link", "add", &bridge, "type", "bridge"]);
+        t.nets.ensure_default().expect("a bare bridge is adopted");
+        complete(&t);
+
+        // Someone removes pieces by hand: the next attach puts them back.
+        ip(&["addr", "flush", "dev", &bridge]);
+        ip(&["link", "set", &bridge, "down"]);
+        std::fs::write(&localnet, "0").unwrap();
+        let out = std::process::Command::new("nft")
+            .args(["delete", "table", "ip", &t.table()])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let c = NsHolder::new();
+        t.nets
+            .attach(&c.netns(), "c", "bridge", &named("c"))
+            .unwrap();
+        complete(&t);
+        assert!(c.ping("172.18.0.1"), "the container reaches the gateway");
+    });
+}
+
+#[test]
+fn a_conflicting_default_bridge_is_refused_with_a_clear_error_and_left_untouched() {
+    require_root!();
+    let sandbox = Sandbox::new();
+    sandbox.run(|| {
+        let t = TestNet::new();
+        let bridge = t.nets.config().default_bridge.clone();
+        let hint = format!(
+            ": delete it (ip link delete {bridge}) or choose another --default-bridge/--default-subnet"
+        );
+        ip(&["link", "add", &bridge, "type", "bridge"]);
+        ip(&["addr", "add", "10.1.0.1/24", "dev", &bridge]);
+        ip(&["link", "set", &bridge, "up"]);
+        let before = link_snapshot(&bridge);
+        let localnet = format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet");
+
+        let err = t.nets.ensure_default().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("bridge {bridge} exists with address 10.1.0.1/24, not 172.18.0.1/16{hint}")
+        );
+        assert_eq!(err.kind(), network::ErrorKind::FailedPrecondition);
+        // The same through attach (the default network is created on first use).
+        let c = NsHolder::new();
+        let err = t
+            .nets
+            .attach(&c.netns(), "c", "bridge", &named("c"))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("bridge {bridge} exists with address 10.1.0.1/24, not 172.18.0.1/16{hint}")
+        );
+
+        // Nothing changed: the bridge, its address, its sysctl; no record, no table,
+        // no veth, nothing in the container.
+        assert_eq!(link_snapshot(&bridge), before);
+        assert_eq!(sysctl(&localnet), "0");
+        assert!(ports_of(&bridge).is_empty());
+        assert!(t.nets.list().unwrap().is_empty(), "no network recorded");
+        assert!(t.nft_table_json().is_none(), "no nftables table created");
+        assert_eq!(c.extra_links(), Vec::<String>::new(), "only lo");
+
+        // The gateway plus another address is a conflict too.
+        ip(&["addr", "add", "172.18.0.1/16", "dev", &bridge]);
+        let before = link_snapshot(&bridge);
+        let err = t.nets.ensure_default().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("bridge {bridge} exists with address 10.1.0.1/24, not 172.18.0.1/16{hint}")
+        );
+        assert_eq!(link_snapshot(&bridge), before);
+
+        // So is an interface of that name that is not a bridge.
+        ip(&["link", "delete", &bridge]);
+        let peer = support::unique("mdp");
+        ip(&["link", "add", &bridge, "type", "veth", "peer", "name", &peer]);
+        let before = link_snapshot(&bridge);
+        let err = t.nets.ensure_default().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("interface {bridge} exists and is a veth, not a bridge{hint}")
+        );
+        assert_eq!(link_snapshot(&bridge), before);
+        assert!(t.nets.list().unwrap().is_empty());
+        assert!(t.nft_table_json().is_none());
+    });
+}
+
+#[test]
+fn two_roots_on_one_default_bridge_never_share_an_address_nor_remove_each_others() {
+    require_root!();
+    let sandbox = Sandbox::new();
+    sandbox.run(|| {
+        let a = TestNet::new();
+        let b = TestNet::sharing(&a);
+        let bridge = a.nets.config().default_bridge.clone();
+        a.nets.ensure_default().unwrap();
+        b.nets.ensure_default().expect("B adopts A's bridge");
+
+        // Interleaved, one at a time: A, B, A, B...
+        let containers: Vec<NsHolder> = (0..16).map(|_| NsHolder::new()).collect();
+        let root = |i: usize| if i % 2 == 0 { &a } else { &b };
+        let mut atts: Vec<network::Attachment> = Vec::new();
+        for (i, c) in containers.iter().enumerate().take(10) {
+            let att = root(i)
+                .nets
+                .attach(
+                    &c.netns(),
+                    &format!("c{i}"),
+                    "bridge",
+                    &named(&format!("c{i}")),
+                )
+                .unwrap();
+            atts.push(att);
+        }
+        // Then both roots at once, each attach from its own handle, as separate
+        // processes would.
+        let configs = [a.nets.config().clone(), b.nets.config().clone()];
+        let more: Vec<network::Attachment> = std::thread::scope(|s| {
+            let handles: Vec<_> = containers
+                .iter()
+                .enumerate()
+                .skip(10)
+                .map(|(i, c)| {
+                    let config = configs[i % 2].clone();
+                    s.spawn(move || {
+                        let nets = network::Networks::new(config).unwrap();
+                        nets.attach(&c.netns(), &format!("c{i}"), "bridge", &named("x"))
+                            .unwrap()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        atts.extend(more);
+        let ips: BTreeSet<Ipv4Addr> = atts.iter().map(|at| at.ip).collect();
+        assert_eq!(ips.len(), 16, "distinct addresses: {atts:#?}");
+        for (c, at) in containers.iter().zip(&atts) {
+            assert_eq!(at.bridge, bridge);
+            let addr = c.ip_json(&["addr"]);
+            assert_eq!(addrs_of(&addr, "eth0"), vec![format!("{}/16", at.ip)]);
+        }
+        assert!(
+            containers[0].ping(&atts[15].ip.to_string()),
+            "A's reaches B's"
+        );
+        assert_eq!(ports_of(&bridge).len(), 16);
+
+        // B's containers leave: A's stay, on the same bridge.
+        for i in (1..16).step_by(2) {
+            assert!(b.nets.detach(&format!("c{i}"), "bridge").unwrap().detached);
+        }
+        assert_eq!(ports_of(&bridge).len(), 8);
+        // B removes everything it has: the bridge and the table stay for A.
+        b.nets.purge().unwrap();
+        assert!(host_links().contains(&bridge), "the shared bridge stays");
+        assert_eq!(ports_of(&bridge).len(), 8);
+        assert_eq!(a.nft_elements("bridges"), vec![serde_json::json!(bridge)]);
+        assert!(containers[0].ping("172.18.0.1"));
+        assert!(containers[0].ping(&atts[2].ip.to_string()));
+        // A, the last user, removes it all.
+        a.nets.purge().unwrap();
+        assert!(
+            !host_links().contains(&bridge),
+            "the last root deletes the bridge"
+        );
+        assert!(a.nft_table_json().is_none(), "and the table");
+    });
+}
+
+#[test]
+fn two_roots_sharing_a_table_never_publish_one_port_twice_nor_remove_each_others() {
+    require_root!();
+    let sandbox = Sandbox::new();
+    sandbox.run(|| {
+        let a = TestNet::new();
+        let b = TestNet::sharing(&a);
+        create(&a, "wa", "10.42.1.0/24");
+        create(&b, "wb", "10.42.2.0/24");
+        let (ca, cb) = (NsHolder::new(), NsHolder::new());
+        let publish = |spec: &str| AttachOptions {
+            ports: PortSpec::parse(spec).unwrap(),
+            ..AttachOptions::default()
+        };
+        let p = free_port();
+        a.nets
+            .attach(
+                &ca.netns(),
+                "ca",
+                "wa",
+                &publish(&format!("127.0.0.1:{p}:80")),
+            )
+            .unwrap();
+
+        // The same port, on the same or every address, is A's: refused up front.
+        for spec in [format!("127.0.0.1:{p}:80"), format!("{p}:80")] {
+            let err = b
+                .nets
+                .attach(&cb.netns(), "cb", "wb", &publish(&spec))
+                .unwrap_err();
+            assert!(
+                matches!(err, Error::PortInUse { port, .. } if port == p),
+                "{spec}: {err}"
+            );
+            assert!(
+                err.to_string()
+                    .contains("at 10.42.1.2:80 of another mydocker root"),
+                "{err}"
+            );
+            assert!(b.nets.attachments("cb").unwrap().is_empty());
+            assert_eq!(cb.extra_links(), Vec::<String>::new(), "only lo");
+        }
+        let att_b = b
+            .nets
+            .attach(&cb.netns(), "cb", "wb", &publish("127.0.0.1::80"))
+            .unwrap();
+        let q = att_b.ports[0].host_port;
+        assert_ne!(q, p);
+        let content = b"b-is-still-published".to_vec();
+        let www = support::www(b.dir.path(), &content);
+        let _httpd = cb.httpd(&www);
+        assert_eq!(
+            http_get(Ipv4Addr::LOCALHOST, q, "/file.bin"),
+            Some(content.clone())
+        );
+
+        // A retried removal (A crashed after removing its element, before saving its
+        // record) after B took the port must not remove B's element.
+        let ca2 = NsHolder::new();
+        let r = free_port();
+        a.nets
+            .attach(
+                &ca2.netns(),
+                "ca2",
+                "wa",
+                &publish(&format!("127.0.0.1:{r}:80")),
+            )
+            .unwrap();
+        let record = std::fs::read_dir(&a.nets.config().state_dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "json"))
+            .unwrap();
+        let saved = std::fs::read(&record).unwrap();
+        assert!(a.nets.detach("ca2", "wa").unwrap().detached);
+        let cb2 = NsHolder::new();
+        let att_b2 = b
+            .nets
+            .attach(
+                &cb2.netns(),
+                "cb2",
+                "wb",
+                &publish(&format!("127.0.0.1:{r}:80")),
+            )
+            .expect("the port is free again");
+        std::fs::write(&record, saved).unwrap();
+        assert!(a.nets.detach("ca2", "wa").unwrap().detached, "A's retry");
+        let held: Vec<serde_json::Value> = b.nft_elements("publish_ip");
+        let b2_entry = serde_json::json!([
+            {"concat": ["127.0.0.1", "tcp", r]},
+            {"concat": [att_b2.ip.to_string(), 80]}
+        ]);
+        assert!(
+            held.contains(&b2_entry),
+            "B's element for {r} survives: {held:?}"
+        );
+
+        // A leaves and removes everything it has: B's port still answers.
+        a.nets.detach("ca", "wa").unwrap();
+        a.nets.remove("wa").unwrap();
+        a.nets.purge().unwrap();
+        assert!(
+            a.nft_table_json().is_some(),
+            "B's bridge still uses the table"
+        );
+        assert_eq!(b.nft_elements("publish_ip").len(), 2, "B's two ports");
+        assert_eq!(http_get(Ipv4Addr::LOCALHOST, q, "/file.bin"), Some(content));
+        b.nets.purge().unwrap();
+        assert!(b.nft_table_json().is_none());
     });
 }

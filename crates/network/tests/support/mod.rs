@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -149,6 +150,33 @@ impl NsHolder {
         serde_json::from_slice(&out.stdout).expect("ip json")
     }
 
+    /// Names of the links in this namespace.
+    pub fn links(&self) -> BTreeSet<String> {
+        link_names(&self.ip_json(&["link"]))
+    }
+
+    /// The links of this namespace that a new namespace does not have (see
+    /// [`fresh_netns_links`]): what "only lo" means on any host.
+    pub fn extra_links(&self) -> Vec<String> {
+        let fresh = fresh_netns_links();
+        self.links()
+            .into_iter()
+            .filter(|l| !fresh.contains(l))
+            .collect()
+    }
+
+    /// The flags of one link (`UP`, `LOOPBACK`...).
+    pub fn flags(&self, ifname: &str) -> Vec<String> {
+        let json = self.ip_json(&["link"]);
+        json.as_array()
+            .into_iter()
+            .flatten()
+            .filter(|l| l["ifname"] == ifname)
+            .flat_map(|l| l["flags"].as_array().cloned().unwrap_or_default())
+            .filter_map(|f| f.as_str().map(str::to_string))
+            .collect()
+    }
+
     /// Kills the holder now (a container dying by SIGKILL).
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -160,6 +188,30 @@ impl Drop for NsHolder {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+fn link_names(json: &serde_json::Value) -> BTreeSet<String> {
+    json.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l["ifname"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// The links every new network namespace of this kernel starts with: `lo`, and on
+/// hosts where tunnel modules are loaded their fallback devices (`tunl0`, `sit0`,
+/// `gre0`...) unless `net.core.fb_tunnels_only_for_init_net` is set. Read anew at
+/// each call, as a module may be loaded meanwhile.
+pub fn fresh_netns_links() -> BTreeSet<String> {
+    let out = Command::new("timeout")
+        .args(["10", "unshare", "--net", "ip", "-j", "link"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run unshare --net ip link");
+    assert!(out.status.success(), "unshare --net ip -j link");
+    let names = link_names(&serde_json::from_slice(&out.stdout).expect("ip json"));
+    assert!(names.contains("lo"), "{names:?}");
+    names
 }
 
 /// A background process started by a test, killed by PID on drop.
@@ -191,16 +243,36 @@ impl Drop for Guard {
 /// A throw-away host: a network namespace that the test body runs in (on its own
 /// thread), with `lo` up. Bridges, nftables tables and sysctls made there vanish with
 /// it, and nothing of the real host is touched.
+///
+/// A new network namespace copies the real host's IPv4 `all`/`default` settings and
+/// `ip_forward` (`net.core.devconf_inherit_init_net` = 0), which may have been turned
+/// on by docker, a router setup or earlier runs. The sandbox sets those the tests
+/// assert on to the kernel's defaults, so the tests mean the same on every host.
 #[derive(Debug)]
 pub struct Sandbox {
     holder: NsHolder,
 }
 
+/// Sysctls set in every sandbox before the test body runs, with their values.
+pub const SANDBOX_SYSCTLS: [(&str, &str); 3] = [
+    ("/proc/sys/net/ipv4/ip_forward", "0"),
+    ("/proc/sys/net/ipv4/conf/all/route_localnet", "0"),
+    ("/proc/sys/net/ipv4/conf/default/route_localnet", "0"),
+];
+
 impl Sandbox {
     pub fn new() -> Sandbox {
         let holder = NsHolder::new();
         Networks::loopback_up(&holder.netns()).expect("lo up in sandbox");
-        Sandbox { holder }
+        let sandbox = Sandbox { holder };
+        sandbox.run(|| {
+            for (path, value) in SANDBOX_SYSCTLS {
+                std::fs::write(path, value).unwrap_or_else(|e| panic!("set {path}: {e}"));
+                let now = std::fs::read_to_string(path).expect("read back sysctl");
+                assert_eq!(now.trim(), value, "{path} in the sandbox");
+            }
+        });
+        sandbox
     }
 
     /// Runs `f` on a thread that entered the sandbox's namespace; panics propagate.
@@ -244,12 +316,26 @@ impl TestNet {
         config.default_bridge = unique("mdb");
         config.bridge_prefix = "bt-".into();
         config.veth_prefix = "vt".into();
+        // Host-wide locks of this test's own (the product's are in /run/lock).
+        config.lock_dir = dir.path().join("locks");
         change(&mut config);
         TestNet {
             nets: Networks::new(config).expect("config"),
             dir,
             purge_on_drop: false,
         }
+    }
+
+    /// A second root on the same host as `other`, as `mydocker --root OTHER_DIR`
+    /// would be: its own state directory, the same default bridge, subnet, nftables
+    /// table, prefixes and host-wide lock directory.
+    pub fn sharing(other: &TestNet) -> TestNet {
+        let theirs = other.nets.config().clone();
+        TestNet::with_config(|c| {
+            let state_dir = c.state_dir.clone();
+            *c = theirs;
+            c.state_dir = state_dir;
+        })
     }
 
     pub fn table(&self) -> String {
