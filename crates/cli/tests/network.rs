@@ -304,3 +304,90 @@ fn fifty_runs_leave_nothing_and_concurrent_runs_get_distinct_addresses() {
     assert!(default.containers.is_empty());
     env.assert_clean();
 }
+
+/// A second root that uses the same default bridge, subnet and nftables table as `of`
+/// (as `--root /var/tmp/x` does beside the default root).
+fn sharing_network(of: &common::Mydocker) -> common::Mydocker {
+    common::Mydocker {
+        root: tempfile::Builder::new()
+            .prefix("mydocker-test-")
+            .tempdir()
+            .unwrap(),
+        bridge: of.bridge.clone(),
+        nft_table: of.nft_table.clone(),
+        subnet: of.subnet.clone(),
+        bridge_prefix: of.bridge_prefix.clone(),
+    }
+}
+
+/// Issue 11: after `rm -rf` of a root, the default bridge it left behind is adopted by
+/// the next root (it used to refuse every run with "overlaps host route"), and two roots
+/// side by side both run containers on it with distinct addresses.
+#[test]
+fn default_bridge_survives_its_root_and_is_shared_by_two_roots() {
+    let env = Env::new("net-adopt");
+    let cg = env.cg.name.clone();
+    let sleeper = |md: &common::Mydocker| {
+        md.ok(&[
+            "run",
+            "-d",
+            "--cgroup-parent",
+            &cg,
+            &env.image,
+            "sleep",
+            "300",
+        ])
+        .trim()
+        .to_owned()
+    };
+    let ip = |md: &common::Mydocker, id: &str| {
+        md.ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", id])
+            .trim()
+            .to_owned()
+    };
+    // Root A runs a container, then disappears the hard way (its state only; the bridge
+    // and the table stay on the host, as after `rm -rf ROOT`).
+    let a = sharing_network(&env.md);
+    a.ok(&["pull", "-q", &env.image]);
+    let id = sleeper(&a);
+    assert!(!ip(&a, &id).is_empty());
+    a.ok(&["rm", "-f", &id]);
+    let a_root = a.root.path().to_path_buf();
+    std::mem::forget(a); // its Drop would purge the networks it no longer knows
+    std::fs::remove_dir_all(&a_root).unwrap();
+
+    // The test's own root (B) runs on the adopted bridge; a third root (C) beside it.
+    let c = sharing_network(&env.md);
+    c.ok(&["pull", "-q", &env.image]);
+    let mut seen = std::collections::HashSet::new();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        for md in [&env.md, &c] {
+            let id = sleeper(md);
+            let addr = ip(md, &id);
+            assert!(seen.insert(addr.clone()), "{addr} given twice: {seen:?}");
+            ids.push((md, id));
+        }
+    }
+    // Removing one root's containers leaves the other's reachable on the shared bridge.
+    for (md, id) in &ids {
+        if std::ptr::eq(*md, &c) {
+            c.ok(&["rm", "-f", id]);
+        }
+    }
+    let (_, b_id) = ids
+        .iter()
+        .find(|(md, _)| std::ptr::eq(*md, &env.md))
+        .unwrap();
+    let b_ip = ip(&env.md, b_id);
+    let ping = env.stdout(&[], &["ping", "-c", "1", "-W", "2", &b_ip]);
+    assert!(ping.contains("1 packets received"), "{ping}");
+    for (md, id) in &ids {
+        if std::ptr::eq(*md, &env.md) {
+            env.md.ok(&["rm", "-f", id]);
+        }
+    }
+    drop(ids);
+    drop(c);
+    env.assert_clean();
+}
