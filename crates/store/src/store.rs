@@ -23,7 +23,8 @@ use crate::image::{
 /// ```text
 /// ROOT/blobs/sha256/<hex>        manifests, configs, compressed layers; immutable
 /// ROOT/images/by-id/<hex>.json   image records (ID = config digest)
-/// ROOT/images/references.json    repo:tag and repo@digest -> image ID
+/// ROOT/images/references.json    repo:tag and repo@digest -> image ID; repo:tag -> the
+///                                digest it was pulled by
 /// ROOT/layers/<driver>/...       unpacked layers, keyed by chain ID
 /// ROOT/containers/<id>/          container state (owned by the CLI) and writable layers
 /// ROOT/tmp/                      staging, cleaned of stale entries on open
@@ -212,7 +213,7 @@ impl Store {
     fn read_refs(&self) -> Result<References> {
         let p = self.refs_path();
         match fs::read(&p) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| Error::CorruptRecord {
+            Ok(b) => References::from_json(&b).map_err(|e| Error::CorruptRecord {
                 path: p.clone(),
                 source: e,
             }),
@@ -222,7 +223,7 @@ impl Store {
     }
 
     fn write_refs(&self, refs: &References) -> Result<()> {
-        let data = serde_json::to_vec_pretty(refs).map_err(|e| Error::CorruptRecord {
+        let data = refs.to_json().map_err(|e| Error::CorruptRecord {
             path: self.refs_path(),
             source: e,
         })?;
@@ -276,9 +277,11 @@ impl Store {
     }
 
     /// Records a pulled image and points `repository:tag` (and `repository@repo_digest`)
-    /// at it. The manifest, config and layer blobs must be present; layers, diff IDs and
-    /// the created time come from them. A tag that pointed at another image moves (the
-    /// old image stays, dangling, until pruned). Returns the record.
+    /// at it; a tag recorded with a repo digest remembers it as the digest it was pulled
+    /// by (what `images --digests` shows for the tag). The manifest, config and layer blobs
+    /// must be present; layers, diff IDs and the created time come from them. A tag that
+    /// pointed at another image moves (the old image stays, dangling, until pruned).
+    /// Returns the record.
     pub fn add_image(&self, new: &NewImage) -> Result<ImageRecord> {
         let manifest = self.blobs.read(&new.manifest_digest).map_err(|e| match e {
             Error::BlobNotFound { digest } => Error::Incomplete {
@@ -329,15 +332,20 @@ impl Store {
         let _lock = self.lock()?;
         self.write_record(&rec)?;
         let mut refs = self.read_refs()?;
-        if let Some(tag) = &new.tag {
-            refs.tags
-                .insert(format!("{}:{tag}", new.repository), rec.id.clone());
+        let repo_tag = new.tag.as_ref().map(|t| format!("{}:{t}", new.repository));
+        if let Some(repo_tag) = &repo_tag {
+            refs.tags.insert(repo_tag.clone(), rec.id.clone());
         }
         if let Some(d) = &new.repo_digest {
             sha256_hex(d)?;
             refs.digests
                 .insert(format!("{}@{d}", new.repository), rec.id.clone());
+            if let Some(repo_tag) = repo_tag {
+                refs.set_tag_digest(repo_tag, d.clone());
+            }
         }
+        // A tag recorded without a digest keeps the one it was pulled by only while it
+        // names the same image (References drops it otherwise).
         self.write_refs(&refs)?;
         Ok(Self::with_refs(rec, &refs))
     }
@@ -451,17 +459,15 @@ impl Store {
 
     /// The rows of `images`: one per `repo:tag`; an image known only by digest in a
     /// repository gets one row with no tag; an image with no reference one dangling row.
+    /// A tag's row carries the digest the tag was pulled by, else (a tag made by `tag`,
+    /// say) a repo digest of the image in that repository, if any.
     /// Sorted newest first (by created time), then by reference.
     pub fn list(&self) -> Result<Vec<ImageEntry>> {
+        let refs = self.read_refs()?;
         let mut rows = Vec::new();
-        for img in self.images()? {
-            let digest_for = |repo: &str| {
-                img.repo_digests
-                    .iter()
-                    .find(|r| repo_of(r) == repo)
-                    .and_then(|r| r.rsplit_once('@'))
-                    .and_then(|(_, d)| parse_sha256(d).ok())
-            };
+        for img in self.all_records()? {
+            let img = Self::with_refs(img, &refs);
+            let digest_for = |repo: &str| refs.repo_digests_of(&img.id, repo).next();
             let mut repos_with_tags = HashSet::new();
             for t in &img.repo_tags {
                 if let Some((repo, tag)) = split_tag(t) {
@@ -469,7 +475,7 @@ impl Store {
                     rows.push(ImageEntry {
                         repository: Some(repo.to_owned()),
                         tag: Some(tag.to_owned()),
-                        repo_digest: digest_for(repo),
+                        repo_digest: refs.tag_digest(t).cloned().or_else(|| digest_for(repo)),
                         image: img.clone(),
                     });
                 }

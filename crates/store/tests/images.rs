@@ -397,3 +397,200 @@ fn prune_removes_dangling_images_and_df_reports_reclaimable() {
     assert!(store.blobs().list().unwrap().is_empty());
     assert_eq!(store.disk_usage(&|_| None).unwrap().total(), 0);
 }
+
+/// A second manifest for the image `new` records: the same config and layers, with Docker
+/// v2 schema 2 media types, so a different manifest digest for the same image ID.
+fn docker_manifest_of(store: &Store, new: &NewImage) -> Digest {
+    let oci: serde_json::Value =
+        serde_json::from_slice(&store.blobs().read(&new.manifest_digest).unwrap()).unwrap();
+    let mut m = oci.clone();
+    m["mediaType"] = "application/vnd.docker.distribution.manifest.v2+json".into();
+    m["config"]["mediaType"] = "application/vnd.docker.container.image.v1+json".into();
+    for l in m["layers"].as_array_mut().unwrap() {
+        l["mediaType"] = "application/vnd.docker.image.rootfs.diff.tar".into();
+    }
+    let d = store
+        .blobs()
+        .write_bytes(&serde_json::to_vec(&m).unwrap(), None)
+        .unwrap();
+    assert_ne!(d, new.manifest_digest);
+    d
+}
+
+/// (tag, digest) of every row of `repo`.
+fn tag_digests(store: &Store, repo: &str) -> Vec<(Option<String>, Option<Digest>)> {
+    let mut rows: Vec<_> = store
+        .list()
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.repository.as_deref() == Some(repo))
+        .map(|e| (e.tag, e.repo_digest))
+        .collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    rows
+}
+
+#[test]
+fn each_tag_keeps_the_digest_it_was_pulled_by() {
+    let (_d, store) = tmp_store();
+    let repo = "docker.io/library/test";
+    // `latest` by an OCI manifest, `docker` by a Docker manifest of the same image.
+    let (latest, id) = put_image(&store, "2024-01-01T00:00:00Z", &[b"same"]);
+    let docker = NewImage {
+        tag: Some("docker".into()),
+        repo_digest: Some(docker_manifest_of(&store, &latest)),
+        manifest_digest: docker_manifest_of(&store, &latest),
+        ..latest.clone()
+    };
+    let (m_oci, m_docker) = (
+        latest.manifest_digest.clone(),
+        docker.manifest_digest.clone(),
+    );
+    assert_eq!(store.add_image(&latest).unwrap().id, id);
+    assert_eq!(store.add_image(&docker).unwrap().id, id);
+    // Re-recording `latest` by its own manifest changes nothing for either tag.
+    store.add_image(&latest).unwrap();
+    let want = vec![
+        (Some("docker".to_owned()), Some(m_docker.clone())),
+        (Some("latest".to_owned()), Some(m_oci.clone())),
+    ];
+    assert_eq!(tag_digests(&store, repo), want);
+    store.add_image(&docker).unwrap();
+    assert_eq!(tag_digests(&store, repo), want);
+
+    // One image with both repo digests.
+    let rec = store.image(&format!("{repo}:latest")).unwrap();
+    assert_eq!(rec.id, id);
+    let mut digests = rec.repo_digests.clone();
+    digests.sort();
+    let mut both = vec![format!("{repo}@{m_oci}"), format!("{repo}@{m_docker}")];
+    both.sort();
+    assert_eq!(digests, both);
+    assert_eq!(store.images().unwrap().len(), 1);
+
+    // `tag` in the same repository: pulled by nothing, so one of the repository's digests
+    // (docker shows the repository's digests); in another repository none.
+    store
+        .tag(&format!("{repo}:latest"), &format!("{repo}:mine"))
+        .unwrap();
+    store
+        .tag(&format!("{repo}:latest"), "localhost:5000/other:mine")
+        .unwrap();
+    let rows = tag_digests(&store, repo);
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert!(
+        rows[2].1 == Some(m_oci.clone()) || rows[2].1 == Some(m_docker.clone()),
+        "{rows:?}"
+    );
+    assert_eq!(
+        tag_digests(&store, "localhost:5000/other"),
+        vec![(Some("mine".to_owned()), None)]
+    );
+    // Re-tagging a pulled tag to the image it already names keeps its digest.
+    store
+        .tag(&format!("{repo}:mine"), &format!("{repo}:docker"))
+        .unwrap();
+    assert_eq!(tag_digests(&store, repo)[0], want[0]);
+
+    // Removing the digest a tag was pulled by: the tag falls back to the repository's
+    // other digest.
+    store.untag(&format!("{repo}@{m_docker}")).unwrap();
+    assert_eq!(
+        tag_digests(&store, repo)[0],
+        (Some("docker".to_owned()), Some(m_oci.clone()))
+    );
+
+    // A tag moved to another image forgets the digest it was pulled by.
+    let (mut other, other_id) = put_image(&store, "2024-02-01T00:00:00Z", &[b"other"]);
+    other.tag = Some("latest".into());
+    other.repo_digest = None;
+    store.add_image(&other).unwrap();
+    let rows = store.list().unwrap();
+    let row = rows
+        .iter()
+        .find(|e| e.tag.as_deref() == Some("latest"))
+        .unwrap();
+    assert_eq!(row.image.id, other_id);
+    assert_eq!(row.repo_digest, None);
+}
+
+/// `references.json` as the previous release wrote it (tags and digests map straight to
+/// image IDs) loads, and the first write migrates it, giving each tag the digest it can
+/// only have been pulled by.
+#[test]
+fn references_of_the_previous_release_load_and_migrate() {
+    let (_d, store) = tmp_store();
+    let repo = "docker.io/library/test";
+    let (latest, id) = put_image(&store, "2024-01-01T00:00:00Z", &[b"same"]);
+    let (b, id_b) = put_image(&store, "2024-02-01T00:00:00Z", &[b"b"]);
+    // Records as the previous release wrote them: record files come from add_image (their
+    // format is unchanged), references.json is written by hand in the old format.
+    store.add_image(&latest).unwrap();
+    store.add_image(&b).unwrap();
+    let old = serde_json::json!({
+        "tags": {
+            format!("{repo}:latest"): id.to_string(),
+            format!("{repo}:b"): id_b.to_string(),
+        },
+        "digests": {
+            format!("{repo}@{}", latest.manifest_digest): id.to_string(),
+            format!("{repo}@{}", b.manifest_digest): id_b.to_string(),
+        },
+    });
+    let refs = store.root().join("images/references.json");
+    std::fs::write(&refs, serde_json::to_vec_pretty(&old).unwrap()).unwrap();
+
+    assert_eq!(
+        tag_digests(&store, repo),
+        vec![
+            (Some("b".to_owned()), Some(b.manifest_digest.clone())),
+            (
+                Some("latest".to_owned()),
+                Some(latest.manifest_digest.clone())
+            ),
+        ]
+    );
+    assert_eq!(store.image(&format!("{repo}:b")).unwrap().id, id_b);
+    let rec = store
+        .image(&format!("{repo}@{}", latest.manifest_digest))
+        .unwrap();
+    assert_eq!(rec.repo_tags, vec![format!("{repo}:latest")]);
+
+    // A second manifest of `latest`'s image arrives under another tag: `latest` keeps the
+    // digest it was migrated with, and the file is in the new format.
+    let docker = NewImage {
+        tag: Some("docker".into()),
+        repo_digest: Some(docker_manifest_of(&store, &latest)),
+        manifest_digest: docker_manifest_of(&store, &latest),
+        ..latest.clone()
+    };
+    store.add_image(&docker).unwrap();
+    assert_eq!(
+        tag_digests(&store, repo),
+        vec![
+            (Some("b".to_owned()), Some(b.manifest_digest.clone())),
+            (
+                Some("docker".to_owned()),
+                Some(docker.manifest_digest.clone())
+            ),
+            (
+                Some("latest".to_owned()),
+                Some(latest.manifest_digest.clone())
+            ),
+        ]
+    );
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&refs).unwrap()).unwrap();
+    assert_eq!(
+        written["tag_digests"][format!("{repo}:latest")],
+        latest.manifest_digest.to_string()
+    );
+    // Every old key is still there with its old meaning, so the previous release can still
+    // read the file.
+    assert_eq!(written["tags"][format!("{repo}:latest")], id.to_string());
+    assert_eq!(
+        written["digests"][format!("{repo}@{}", latest.manifest_digest)],
+        id.to_string()
+    );
+    assert_eq!(tmp_entries(&store), 0);
+}

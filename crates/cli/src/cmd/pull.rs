@@ -94,12 +94,14 @@ pub(crate) fn pull(
         reference.repository()
     ));
 
+    // The image this reference (the tag, or `repo@digest`) named before the pull.
     let previous = store
         .image(&crate::cmd::images::store_reference(&reference.to_string()))
-        .ok();
+        .ok()
+        .map(|p| p.id);
     let config = store_metadata(&store, &client, &reference, &resolved)?;
     let diff_ids = diff_ids(&config, resolved.layers().len())?;
-    let downloaded = fetch_layers(
+    fetch_layers(
         &store,
         driver.as_ref(),
         &client,
@@ -132,9 +134,10 @@ pub(crate) fn pull(
         }
         s
     };
-    let unchanged =
-        !downloaded && previous.is_some_and(|p| p.manifest_digest == resolved.manifest.digest);
-    if unchanged {
+    // As docker: the reference is up to date when it named this image already, however
+    // the image was reached (another manifest of the same config is the same image) and
+    // whatever had to be unpacked; "newer" means the reference now names another image.
+    if previous.as_ref() == Some(&record.id) {
         progress.line(&format!("Status: Image is up to date for {familiar}"));
     } else {
         progress.line(&format!("Status: Downloaded newer image for {familiar}"));
@@ -202,7 +205,7 @@ fn diff_ids(config: &serde_json::Value, layers: usize) -> Result<Vec<Digest>> {
     Ok(ids)
 }
 
-/// Downloads and unpacks the missing layers; returns whether anything was downloaded.
+/// Downloads and unpacks the missing layers.
 fn fetch_layers(
     store: &Store,
     driver: &dyn StorageDriver,
@@ -211,7 +214,7 @@ fn fetch_layers(
     layers: &[Descriptor],
     diff_ids: &[Digest],
     progress: &Progress,
-) -> Result<bool> {
+) -> Result<()> {
     let chains = store::chain_ids(diff_ids)?;
     let short = |d: &Digest| crate::format::short_id(d.digest()).to_owned();
     let mut todo = VecDeque::new();
@@ -223,7 +226,7 @@ fn fetch_layers(
         }
     }
     if todo.is_empty() {
-        return Ok(false);
+        return Ok(());
     }
     for (n, &i) in todo.iter().enumerate() {
         let status = if n < CONCURRENT_DOWNLOADS {
@@ -314,7 +317,7 @@ fn fetch_layers(
             progress.finish();
             Err(e)
         }
-        None => Ok(true),
+        None => Ok(()),
     }
 }
 
