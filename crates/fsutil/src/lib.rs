@@ -199,7 +199,8 @@ fn write_via(tmp_dir: &Path, dest: &Path, data: &[u8], sync: bool) -> Result<()>
             .mode(0o644)
             .open(&tmp)
             .map_err(|e| Error::new("create", &tmp, e))?;
-        f.write_all(data).map_err(|e| Error::new("write", &tmp, e))?;
+        f.write_all(data)
+            .map_err(|e| Error::new("write", &tmp, e))?;
         if sync {
             f.sync_all().map_err(|e| Error::new("fsync", &tmp, e))?;
         }
