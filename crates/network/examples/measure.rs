@@ -8,6 +8,9 @@
 //!
 //! `cargo run -p mydocker-network --example measure`
 
+// A measuring program: what it prints is its result.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -24,7 +27,7 @@ const RUNS: usize = 3;
 
 fn main() {
     if let Some(reason) = support::skip_reason() {
-        eprintln!("skipped: {reason}");
+        support::report_skip(&reason);
         return;
     }
     let sandbox = Sandbox::new();

@@ -1,22 +1,26 @@
 //! Attaching containers to networks and detaching them: veth pair, address, routes,
-//! published ports, hosts files; and recovery of what dead containers left.
+//! published ports, hosts files; and recovery of what dead containers left. The
+//! address and host ports are chosen in [`crate::claims`], the hosts files are kept in
+//! step in [`crate::peers`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
-use std::os::fd::{AsFd, BorrowedFd};
-use std::path::Path;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::addr::MacAddr;
+use crate::bridge::net_rules;
+use crate::claims::claim_tag;
 use crate::config::{IFNAME_MAX, valid_ifname};
 use crate::error::Error;
-use crate::files::{Peer, hosts_content, write_in_place};
-use crate::ipam::Pool;
+use crate::files::hosts_content;
 use crate::netlink::Netlink;
-use crate::networks::{Networks, net_rules};
-use crate::ports::{PortSpec, PublishedPort, choose_host_ports};
+use crate::networks::Networks;
+use crate::peers::{rewrite_peers, write_existing, write_hosts};
+use crate::ports::{PortSpec, PublishedPort};
 use crate::state::{EndpointRecord, HostsConfig, Locked, NetworkRecord};
 use crate::sys::{self, Netns};
 
@@ -143,6 +147,35 @@ fn validate_alias(alias: &str) -> Result<(), Error> {
     }
 }
 
+/// Checks what an attachment writes into files and interface names.
+fn validate_attach(container_id: &str, opts: &AttachOptions) -> Result<(), Error> {
+    validate_container_id(container_id)?;
+    for alias in opts.aliases.iter().chain(&opts.name) {
+        validate_alias(alias)?;
+    }
+    if let Some(name) = &opts.ifname {
+        if !valid_ifname(name) {
+            return Err(Error::InvalidInterfaceName { name: name.clone() });
+        }
+    }
+    Ok(())
+}
+
+/// Opens a container's network namespace, refusing the host's own.
+fn open_container_netns(netns: &Netns) -> Result<(OwnedFd, PathBuf), Error> {
+    let ns_path = netns.path();
+    let ns_fd = netns.open()?;
+    if sys::is_own_netns(&ns_fd, &ns_path)? {
+        return Err(Error::Netns {
+            path: ns_path,
+            source: std::io::Error::other(
+                "this is the host's own network namespace, not a container's",
+            ),
+        });
+    }
+    Ok((ns_fd, ns_path))
+}
+
 impl Networks {
     /// The host end's name: the prefix and hex digits of sha256(network ID, container
     /// ID), so it is unique per attachment and found again after a crash.
@@ -173,94 +206,16 @@ impl Networks {
         network: &str,
         opts: &AttachOptions,
     ) -> Result<Attachment, Error> {
-        validate_container_id(container_id)?;
-        for alias in opts.aliases.iter().chain(&opts.name) {
-            validate_alias(alias)?;
-        }
-        if let Some(name) = &opts.ifname {
-            if !valid_ifname(name) {
-                return Err(Error::InvalidInterfaceName { name: name.clone() });
-            }
-        }
-        let ns_path = netns.path();
-        let ns_fd = netns.open()?;
-        if sys::is_own_netns(&ns_fd, &ns_path)? {
-            return Err(Error::Netns {
-                path: ns_path,
-                source: std::io::Error::other(
-                    "this is the host's own network namespace, not a container's",
-                ),
-            });
-        }
+        validate_attach(container_id, opts)?;
+        let (ns_fd, ns_path) = open_container_netns(netns)?;
         let mut cnl = Netlink::open_in(ns_fd.as_fd(), &ns_path)?;
 
         let mut locked = self.store.lock_exclusive()?;
-        let mut record = match locked.find(network) {
-            Ok(r) => r.clone(),
-            Err(Error::NetworkNotFound { .. }) if network == self.config.default_network => {
-                self.ensure_default_locked(&mut locked)?;
-                locked.find(network)?.clone()
-            }
-            Err(e) => return Err(e),
-        };
-        if record.default {
-            let option = if opts.ip.is_some() {
-                Some("--ip")
-            } else if !opts.aliases.is_empty() {
-                Some("--network-alias")
-            } else {
-                None
-            };
-            if let Some(option) = option {
-                return Err(Error::UserDefinedNetworkOnly {
-                    option,
-                    network: record.name,
-                });
-            }
-        }
-        if record.endpoints.contains_key(container_id) {
-            return Err(Error::AlreadyAttached {
-                container: container_id.to_string(),
-                network: record.name,
-            });
-        }
-        // Other roots of this host may use the same bridge (the default one): their
-        // containers' addresses are read from the kernel (see `claims`), under the
-        // bridge's host-wide lock, held until our veth carries its own claim.
-        let _bridge_lock = self.lock_bridge(&record.bridge)?;
-        let mut used = claims(&mut Netlink::open()?, &record.bridge)?;
-        used.extend(record.used_addresses());
-        let ip = Pool {
-            network: &record.name,
-            subnet: record.subnet,
-            gateway: record.gateway,
-            used: &used,
-            last: record.last_allocated,
-        }
-        .allocate(opts.ip)?;
-        let mut taken: Vec<(PublishedPort, String)> = locked
-            .networks
-            .iter()
-            .flat_map(|n| n.endpoints.values())
-            .flat_map(|e| {
-                let who = e.name.clone().unwrap_or_else(|| e.container_id.clone());
-                e.ports.iter().map(move |p| (*p, who.clone()))
-            })
-            .collect();
-        // Another root using the same nftables table has its published ports only in
-        // the table: they are read from it, under the table's host-wide lock, held
-        // until ours are in it.
-        let _nft_lock = if opts.ports.is_empty() {
-            None
-        } else {
-            let lock = self.lock_nft()?;
-            for (port, ip) in self.nft().published()? {
-                let who = format!("at {ip}:{} of another mydocker root", port.container_port);
-                taken.push((port, who));
-            }
-            Some(lock)
-        };
-        let ports = choose_host_ports(&opts.ports, &taken)?;
+        let mut record = self.attach_target(&mut locked, container_id, network, opts)?;
+        // Other roots of this host may use the same bridge (the default one) or table:
+        // both claims are made under host-wide locks, held until ours are visible.
+        let (ip, _bridge_lock) = self.claim_address(&record, opts.ip)?;
+        let (ports, _nft_lock) = self.claim_ports(&locked, &opts.ports)?;
         let ifname = match &opts.ifname {
             Some(name) => name.clone(),
             None => next_free_eth(&mut cnl)?,
@@ -298,6 +253,48 @@ impl Networks {
         let mut result = attachment(&record, &endpoint);
         result.warnings = rewrite_peers(&locked.networks, &record, container_id);
         Ok(result)
+    }
+
+    /// The network a container is to be attached to (the default one is created on
+    /// first use), refusing what it cannot take: `--ip` and `--network-alias` on the
+    /// default network, a container attached already.
+    fn attach_target(
+        &self,
+        locked: &mut Locked<'_>,
+        container_id: &str,
+        network: &str,
+        opts: &AttachOptions,
+    ) -> Result<NetworkRecord, Error> {
+        let record = match locked.find(network) {
+            Ok(r) => r.clone(),
+            Err(Error::NetworkNotFound { .. }) if network == self.config.default_network => {
+                self.ensure_default_locked(locked)?;
+                locked.find(network)?.clone()
+            }
+            Err(e) => return Err(e),
+        };
+        if record.default {
+            let option = if opts.ip.is_some() {
+                Some("--ip")
+            } else if !opts.aliases.is_empty() {
+                Some("--network-alias")
+            } else {
+                None
+            };
+            if let Some(option) = option {
+                return Err(Error::UserDefinedNetworkOnly {
+                    option,
+                    network: record.name,
+                });
+            }
+        }
+        if record.endpoints.contains_key(container_id) {
+            return Err(Error::AlreadyAttached {
+                container: container_id.to_string(),
+                network: record.name,
+            });
+        }
+        Ok(record)
     }
 
     fn setup_endpoint(
@@ -501,52 +498,6 @@ impl Networks {
     }
 }
 
-/// The label (`IFLA_IFALIAS`) of the host end of a veth pair: `mydocker ip=A.B.C.D
-/// container=ID`, shown by `ip link` as `alias …`.
-///
-/// This is how roots sharing a bridge keep out of each other's addresses. The truth
-/// is kept in the kernel rather than in a shared file: a claim lives exactly as long
-/// as the veth pair, which the kernel deletes with the container's network namespace,
-/// so a root deleted with `rm -rf`, a killed monitor or a reboot never leaves a stale
-/// claim behind, and there is no second record to keep consistent with the first.
-/// Allocation reads the claims of every port of the bridge (whatever root made it)
-/// under the bridge's host-wide lock (see [`crate::hostlock`]), and that lock is held
-/// until the new veth is enslaved with its own label (one `RTM_SETLINK`), so two
-/// roots can never pick the same address.
-pub(crate) fn claim_tag(ip: Ipv4Addr, container_id: &str) -> String {
-    format!("{CLAIM_PREFIX}ip={ip} container={container_id}")
-}
-
-const CLAIM_PREFIX: &str = "mydocker ";
-
-/// Parses a label written by [`claim_tag`]: (address, container ID).
-pub(crate) fn parse_claim(alias: &str) -> Option<(Ipv4Addr, String)> {
-    let rest = alias.strip_prefix(CLAIM_PREFIX)?;
-    let mut ip = None;
-    let mut container = None;
-    for field in rest.split_whitespace() {
-        if let Some(v) = field.strip_prefix("ip=") {
-            ip = v.parse().ok();
-        } else if let Some(v) = field.strip_prefix("container=") {
-            container = Some(v.to_string());
-        }
-    }
-    Some((ip?, container.unwrap_or_else(|| "?".to_string())))
-}
-
-/// The addresses claimed by the ports of a bridge (any root's containers), with the
-/// container holding each; empty when the bridge does not exist yet.
-fn claims(nl: &mut Netlink, bridge: &str) -> Result<BTreeMap<Ipv4Addr, String>, Error> {
-    let Some(index) = nl.link_index(bridge)? else {
-        return Ok(BTreeMap::new());
-    };
-    Ok(nl
-        .ports_of(index)?
-        .iter()
-        .filter_map(|port| port.alias.as_deref().and_then(parse_claim))
-        .collect())
-}
-
 fn next_free_eth(cnl: &mut Netlink) -> Result<String, Error> {
     let names: BTreeSet<String> = cnl.links()?.into_iter().map(|(_, n)| n).collect();
     (0..1000)
@@ -557,176 +508,9 @@ fn next_free_eth(cnl: &mut Netlink) -> Result<String, Error> {
         })
 }
 
-/// The hosts file content of a container from the current state: own line from its
-/// first network, peers from each of its user networks.
-fn hosts_for(networks: &[NetworkRecord], container_id: &str) -> Option<String> {
-    let mut eps: Vec<(&NetworkRecord, &EndpointRecord)> = networks
-        .iter()
-        .filter_map(|n| n.endpoints.get(container_id).map(|e| (n, e)))
-        .collect();
-    eps.sort_by_key(|(_, e)| e.attached_at);
-    let hosts = eps.iter().rev().find_map(|(_, e)| e.hosts.as_ref())?;
-    let (first_net, first_ep) = eps.first()?;
-    let mut peers: Vec<Peer> = Vec::new();
-    for (net, _) in &eps {
-        if net.default {
-            continue;
-        }
-        for (id, other) in &net.endpoints {
-            if id == container_id {
-                continue;
-            }
-            let mut names: Vec<String> = other.name.iter().cloned().collect();
-            names.push(id[..id.len().min(12)].to_string());
-            names.extend(other.aliases.iter().cloned());
-            peers.push(Peer {
-                ip: other.ip,
-                names,
-            });
-        }
-    }
-    peers.sort_by(|a, b| a.ip.cmp(&b.ip).then_with(|| a.names.cmp(&b.names)));
-    peers.dedup();
-    Some(hosts_content(
-        &hosts.spec,
-        Some(first_ep.ip),
-        Some(first_net.gateway),
-        &peers,
-    ))
-}
-
-fn write_hosts(
-    networks: &[NetworkRecord],
-    container_id: &str,
-    path: &Path,
-    create: bool,
-) -> Result<(), Error> {
-    let Some(content) = hosts_for(networks, container_id) else {
-        return Ok(());
-    };
-    if create {
-        write_in_place(path, &content)
-    } else {
-        write_existing(path, &content)
-    }
-}
-
-/// Writes a peer's file only if it still exists (a removed container's is not recreated).
-fn write_existing(path: &Path, content: &str) -> Result<(), Error> {
-    if !path.exists() {
-        return Ok(());
-    }
-    write_in_place(path, content)
-}
-
-/// Rewrites the hosts files of the containers on `record` other than `changed`.
-fn rewrite_peers(networks: &[NetworkRecord], record: &NetworkRecord, changed: &str) -> Vec<String> {
-    let mut warnings = Vec::new();
-    if record.default {
-        return warnings;
-    }
-    for (id, ep) in &record.endpoints {
-        if id == changed {
-            continue;
-        }
-        if let Some(h) = &ep.hosts {
-            if let Err(e) = write_hosts(networks, id, &h.path, false) {
-                warnings.push(e.to_string());
-            }
-        }
-    }
-    warnings
-}
-
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-    use std::path::PathBuf;
-
     use super::*;
-    use crate::files::HostsSpec;
-
-    fn ep(id: &str, name: &str, ip: [u8; 4], at: u128, hosts: Option<&str>) -> EndpointRecord {
-        let ip = Ipv4Addr::from(ip);
-        EndpointRecord {
-            container_id: id.to_string(),
-            name: Some(name.to_string()),
-            ip,
-            mac: MacAddr::from_ipv4(ip),
-            host_veth: format!("veth{id}"),
-            ifname: "eth0".into(),
-            aliases: vec![format!("{name}-alias")],
-            ports: vec![],
-            hosts: hosts.map(|p| HostsConfig {
-                path: PathBuf::from(p),
-                spec: HostsSpec {
-                    hostname: name.to_string(),
-                    ..HostsSpec::default()
-                },
-            }),
-            attached_at: at,
-        }
-    }
-
-    fn net(name: &str, subnet: &str, default: bool, eps: Vec<EndpointRecord>) -> NetworkRecord {
-        let subnet: crate::Ipv4Net = subnet.parse().unwrap();
-        NetworkRecord {
-            id: format!("{name:0>64}"),
-            name: name.into(),
-            created: String::new(),
-            driver: "bridge".into(),
-            subnet,
-            gateway: subnet.first_host().unwrap(),
-            internal: false,
-            bridge: format!("br-{name}"),
-            default,
-            last_allocated: None,
-            labels: BTreeMap::new(),
-            endpoints: eps
-                .into_iter()
-                .map(|e| (e.container_id.clone(), e))
-                .collect(),
-        }
-    }
-
-    #[test]
-    fn hosts_list_peers_of_user_networks_only() {
-        let a = "aaaaaaaaaaaaaaaa";
-        let networks = vec![
-            net(
-                "bridge",
-                "172.18.0.0/16",
-                true,
-                vec![
-                    ep(a, "a", [172, 18, 0, 2], 1, Some("/x")),
-                    ep("bbbb", "b", [172, 18, 0, 3], 2, None),
-                ],
-            ),
-            net(
-                "front",
-                "172.19.0.0/16",
-                false,
-                vec![
-                    ep(a, "a", [172, 19, 0, 2], 3, Some("/x")),
-                    ep("cccc", "c", [172, 19, 0, 3], 4, None),
-                ],
-            ),
-        ];
-        let content = hosts_for(&networks, a).unwrap();
-        // Own line from the first network attached (the default bridge here).
-        assert!(content.contains("172.18.0.2\ta\n"), "{content}");
-        // A peer of the user network, with name, short ID and alias; none of the
-        // default network.
-        assert!(
-            content.contains("172.19.0.3\tc cccc c-alias\n"),
-            "{content}"
-        );
-        assert!(!content.contains("172.18.0.3"), "{content}");
-        assert!(
-            hosts_for(&networks, "bbbb").is_none(),
-            "no hosts config, no content"
-        );
-    }
 
     #[test]
     fn veth_names_fit_and_differ() {
@@ -737,26 +521,6 @@ mod tests {
         assert!(a.starts_with("veth") && a.len() == 15, "{a}");
         assert!(a != b && a != c);
         assert_eq!(a, n.veth_name(&"1".repeat(64), "c1"));
-    }
-
-    #[test]
-    fn claim_tags_round_trip() {
-        let ip = Ipv4Addr::new(172, 18, 0, 7);
-        let tag = claim_tag(ip, &"f".repeat(64));
-        assert_eq!(
-            tag,
-            format!("mydocker ip=172.18.0.7 container={}", "f".repeat(64))
-        );
-        assert!(tag.len() < 256, "IFALIASZ");
-        assert_eq!(parse_claim(&tag), Some((ip, "f".repeat(64))));
-        for other in [
-            "",
-            "uplink to the lab",
-            "mydocker ip=nope",
-            "mydockerip=1.2.3.4",
-        ] {
-            assert_eq!(parse_claim(other), None, "{other:?}");
-        }
     }
 
     #[test]

@@ -371,6 +371,16 @@ impl Error {
         }
     }
 
+    /// A failed file operation of [`fsutil`] (atomic record write, state lock), kept as
+    /// [`Error::Io`] with fsutil's operation and path.
+    pub(crate) fn file(e: fsutil::Error) -> Self {
+        Error::Io {
+            op: e.op,
+            path: e.path,
+            source: e.source,
+        }
+    }
+
     pub(crate) fn netlink(op: impl Into<String>, source: io::Error) -> Self {
         Error::Netlink {
             op: op.into(),

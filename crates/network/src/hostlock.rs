@@ -13,7 +13,10 @@
 //! A lock file may be removed by the holder when what it protects is deleted (the
 //! bridge, the table), so that names used once do not pile up until the next reboot. A
 //! waiter that then gets the lock of the unlinked file notices that the path no longer
-//! names its file and locks again.
+//! names its file and locks again. That check compares the locked descriptor with the
+//! path, so these locks are taken here rather than with [`fsutil::FileLock`] (the state
+//! lock's), which keeps its descriptor to itself; the lock files are also opened
+//! without following a symlink.
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
@@ -57,8 +60,13 @@ impl HostLock {
                 .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
                 .open(&path)
                 .map_err(|e| Error::io("open", &path, e))?;
-            flock(&file, FlockOperation::LockExclusive)
-                .map_err(|e| Error::io("lock", &path, e.into()))?;
+            loop {
+                match flock(&file, FlockOperation::LockExclusive) {
+                    Ok(()) => break,
+                    Err(rustix::io::Errno::INTR) => continue,
+                    Err(e) => return Err(Error::io("lock", &path, e.into())),
+                }
+            }
             let held = fstat(&file).map_err(|e| Error::io("stat", &path, e.into()))?;
             match fs::symlink_metadata(&path) {
                 Ok(m) if m.ino() == held.st_ino && m.dev() == held.st_dev => {

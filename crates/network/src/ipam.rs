@@ -1,6 +1,9 @@
-//! IP address management: the pure part. Which address to hand out, given the subnet,
-//! the gateway, the addresses in use and the last one handed out. Persistence and
-//! locking are in [`crate::state`]; this module only decides.
+//! IP address management: the pure part. Which subnet a new network gets (one that
+//! overlaps no other network nor a route of the host; docker's default pools when none
+//! is asked for), and which address to hand out, given the subnet, the gateway, the
+//! addresses in use and the last one handed out. Persistence and locking are in
+//! [`crate::state`], what other roots hold in [`crate::claims`]; this module only
+//! decides.
 //!
 //! Like docker, allocation goes round-robin from the address after the last one handed
 //! out, so an address released by a container that just exited is not given to the next
@@ -11,6 +14,7 @@ use std::net::Ipv4Addr;
 
 use crate::addr::Ipv4Net;
 use crate::error::Error;
+use crate::state::NetworkRecord;
 
 /// The inputs of one allocation.
 #[derive(Debug, Clone, Copy)]
@@ -108,6 +112,45 @@ pub(crate) fn choose_gateway(
         }),
         None => subnet.first_host().ok_or(Error::SubnetTooSmall { subnet }),
     }
+}
+
+/// Checks that `subnet` overlaps neither a network nor a host route (with its device).
+pub(crate) fn check_overlap(
+    subnet: Ipv4Net,
+    networks: &[NetworkRecord],
+    routes: &[(Ipv4Net, String)],
+) -> Result<(), Error> {
+    if let Some(n) = networks.iter().find(|n| n.subnet.overlaps(&subnet)) {
+        return Err(Error::SubnetOverlapsNetwork {
+            subnet,
+            other: n.name.clone(),
+            other_subnet: n.subnet,
+        });
+    }
+    if let Some((route, dev)) = routes.iter().find(|(r, _)| r.overlaps(&subnet)) {
+        return Err(Error::SubnetOverlapsRoute {
+            subnet,
+            route: *route,
+            device: dev.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// docker-like default pools: 172.19-31.0.0/16, then 192.168.X.0/20.
+pub(crate) fn pick_subnet(
+    networks: &[NetworkRecord],
+    routes: &[(Ipv4Net, String)],
+) -> Result<Ipv4Net, Error> {
+    let pools = (19..=31u8)
+        .map(|b| Ipv4Net::new_const(Ipv4Addr::new(172, b, 0, 0), 16))
+        .chain((0..16u8).map(|i| Ipv4Net::new_const(Ipv4Addr::new(192, 168, i * 16, 0), 20)));
+    for candidate in pools {
+        if check_overlap(candidate, networks, routes).is_ok() {
+            return Ok(candidate);
+        }
+    }
+    Err(Error::NoFreeSubnet)
 }
 
 #[cfg(test)]
@@ -223,6 +266,59 @@ mod tests {
         assert!(matches!(
             choose_gateway("10.4.0.0/31".parse().unwrap(), None),
             Err(Error::SubnetTooSmall { .. })
+        ));
+    }
+
+    fn rec(name: &str, subnet: &str) -> NetworkRecord {
+        let subnet: Ipv4Net = subnet.parse().unwrap();
+        NetworkRecord {
+            id: format!("{name:0>64}"),
+            name: name.to_string(),
+            created: String::new(),
+            driver: "bridge".into(),
+            subnet,
+            gateway: subnet.first_host().unwrap(),
+            internal: false,
+            bridge: format!("br-{name}"),
+            default: false,
+            last_allocated: None,
+            labels: BTreeMap::new(),
+            endpoints: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn overlap_with_networks_and_routes_is_reported() {
+        let nets = vec![rec("front", "172.19.0.0/16")];
+        let routes = vec![("192.0.2.0/24".parse().unwrap(), "eth0".to_string())];
+        let err = check_overlap("172.19.5.0/24".parse().unwrap(), &nets, &routes).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "subnet 172.19.5.0/24 overlaps subnet 172.19.0.0/16 of network front"
+        );
+        let err = check_overlap("192.0.0.0/16".parse().unwrap(), &nets, &routes).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "subnet 192.0.0.0/16 overlaps host route 192.0.2.0/24 (interface eth0)"
+        );
+        check_overlap("10.1.0.0/16".parse().unwrap(), &nets, &routes).unwrap();
+    }
+
+    #[test]
+    fn picks_the_first_free_pool() {
+        let nets = vec![rec("a", "172.19.0.0/16"), rec("b", "172.20.0.0/24")];
+        let routes = vec![("172.21.3.0/24".parse().unwrap(), "eth1".to_string())];
+        assert_eq!(
+            pick_subnet(&nets, &routes).unwrap().to_string(),
+            "172.22.0.0/16"
+        );
+        let everything = vec![
+            ("0.0.0.0/1".parse().unwrap(), "x".to_string()),
+            ("128.0.0.0/1".parse().unwrap(), "y".to_string()),
+        ];
+        assert!(matches!(
+            pick_subnet(&[], &everything),
+            Err(Error::NoFreeSubnet)
         ));
     }
 }

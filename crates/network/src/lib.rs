@@ -14,11 +14,13 @@
 //! up and a default route via the gateway (none on `--internal` networks).
 //!
 //! Networks and allocations are kept as JSON records under the state directory (the CLI
-//! passes `ROOT/networks`), changed under an `flock` so that concurrent `run`s in
+//! passes `ROOT/networks`), written atomically and durably, and changed under an
+//! `flock` (both through the project's `fsutil` crate) so that concurrent `run`s in
 //! different processes never get the same address (and under a host-wide lock per
-//! bridge, so that neither do the processes of another root sharing the bridge). An endpoint is recorded before its
-//! veth and rules exist and forgotten after they are gone, so [`Networks::detach`] is
-//! idempotent and [`Networks::recover`] can clean up after a `kill -9`.
+//! bridge, so that neither do the processes of another root sharing the bridge). An
+//! endpoint is recorded before its veth and rules exist and forgotten after they are
+//! gone, so [`Networks::detach`] is idempotent and [`Networks::recover`] can clean up
+//! after a `kill -9`.
 //!
 //! # Choices
 //!
@@ -108,25 +110,35 @@
 //!
 //! | what | figure |
 //! |---|---|
-//! | attach, no published port | 14-15 ms (of which ~8 ms creating the veth pair, ~7 ms fsync of the record) |
-//! | detach, no published port | 24-26 ms (mostly the kernel unregistering the veth pair) |
-//! | attach / detach with one published port | 24-32 ms / 52-56 ms (one `nft` run each, ~10-20 ms) |
+//! | attach, no published port | 13-15 ms (mostly creating the veth pair and the durable record write: fsync of the record, then of the directory) |
+//! | detach, no published port | 27-28 ms (mostly the kernel unregistering the veth pair) |
+//! | attach / detach with one published port | 29-30 ms / 43-48 ms (one `nft` run each, ~10-20 ms) |
 //! | TCP host → container, 127.0.0.1 published port (DNAT) | 90-103% of direct to the container's address |
 //! | same through a minimal userland proxy (not used) | 21-57% of direct |
 //!
-mod addr;
-mod config;
-mod endpoint;
-mod error;
-mod files;
-mod hostlock;
-mod ipam;
-mod netlink;
+// The handle and the network lifecycle; a network's kernel side; what inspect shows.
+mod bridge;
+mod info;
 mod networks;
-mod nft;
+// Containers on networks; what they claim from shared pools; their hosts files.
+mod claims;
+mod endpoint;
+mod peers;
+// Parsing and choosing: addresses, subnets and addresses to hand out, port specs and
+// host ports, file contents.
+mod addr;
+mod files;
+mod ipam;
 mod ports;
+// State on disk, host-wide locks, and the kernel: netlink, nftables, system calls.
+mod hostlock;
+mod netlink;
+mod nft;
 mod state;
 mod sys;
+// Configuration and errors.
+mod config;
+mod error;
 
 pub use addr::{Ipv4Net, MacAddr, parse_ipv4};
 pub use config::Config;
@@ -136,7 +148,8 @@ pub use files::{
     DEFAULT_NAMESERVERS, DnsConfig, HostAddr, HostEntry, HostsSpec, Peer, host_resolv_conf,
     hostname_content, hosts_content, parse_dns_server, resolv_conf_content,
 };
-pub use networks::{ContainerEndpoint, CreateOptions, Ipam, IpamConfig, NetworkInfo, Networks};
+pub use info::{ContainerEndpoint, Ipam, IpamConfig, NetworkInfo};
+pub use networks::{CreateOptions, Networks};
 pub use ports::{HostPort, PortSpec, Protocol, PublishedPort};
 pub use state::HostsConfig;
 pub use sys::Netns;

@@ -468,6 +468,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::print_stderr)] // `skipped: <reason>` where it cannot run
     fn an_address_the_host_lacks_is_its_own_error() {
         // 198.51.100.0/24 is TEST-NET-2: normally never an address of this host. Only
         // bind() is attempted; nothing is sent. Where binding a foreign address works

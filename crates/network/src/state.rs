@@ -2,26 +2,25 @@
 //! configuration and its endpoints (one per attached container, with the address, MAC,
 //! veth name and published ports), and a lock file (`STATE/.lock`).
 //!
-//! Every change happens under an exclusive `flock` of the lock file, across processes
-//! and threads alike (each locker opens the file anew, so each holds its own open file
-//! description). Records are written atomically: temporary file, fsync, rename. A crash
-//! (of the process or of the machine) leaves either the old record or the new one. The
-//! directory is not fsynced after the rename: that would only make the new record
-//! durable before returning, at about 7 ms per change on this kind of disk, and after a
-//! machine crash every container is dead anyway, so [`crate::Networks::recover`] turns
-//! an old record into the right one.
+//! Every change happens under an exclusive [`fsutil::FileLock`] of the lock file, across
+//! processes and threads alike (each locker opens the file anew, so each holds its own
+//! open file description). Records are written with [`fsutil::write_atomic_in`]: a
+//! temporary file in `STATE/.tmp/`, fsync, rename over the record, fsync of the
+//! directory. A crash (of the process or of the machine) leaves either the old record
+//! or the new one, and a change is durable once it returns. What a crash leaves in
+//! `STATE/.tmp/` is removed by the next exclusive locker: every writer holds that lock,
+//! so nothing there can still be in use.
 //!
 //! The order of operations keeps the state a superset of what exists in the kernel: an
 //! endpoint is recorded before its veth and rules are created, and forgotten only after
 //! they are removed. `recover` and `detach` can then always find what to clean.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::fs;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{FlockOperation, flock};
+use fsutil::FileLock;
 use serde::{Deserialize, Serialize};
 
 use crate::addr::{Ipv4Net, MacAddr};
@@ -93,6 +92,10 @@ impl NetworkRecord {
     }
 }
 
+/// The staging directory of record writes, under the state directory (skipped by the
+/// loader, as every name beginning with a dot).
+const STAGING: &str = ".tmp";
+
 /// The state directory.
 #[derive(Debug, Clone)]
 pub(crate) struct Store {
@@ -103,7 +106,7 @@ pub(crate) struct Store {
 #[derive(Debug)]
 pub(crate) struct Locked<'a> {
     store: &'a Store,
-    _lock: File,
+    _lock: FileLock,
     pub networks: Vec<NetworkRecord>,
 }
 
@@ -114,33 +117,45 @@ impl Store {
         }
     }
 
-    fn lock(&self, op: FlockOperation) -> Result<Locked<'_>, Error> {
-        fs::create_dir_all(&self.dir).map_err(|e| Error::io("create", &self.dir, e))?;
-        let path = self.dir.join(".lock");
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io("open", &path, e))?;
-        flock(&file, op).map_err(|e| Error::io("lock", &path, e.into()))?;
-        let networks = self.load_all()?;
-        Ok(Locked {
-            store: self,
-            _lock: file,
-            networks,
-        })
-    }
-
-    /// Takes the lock for a change.
+    /// Takes the lock for a change, and removes what a crashed writer left.
     pub(crate) fn lock_exclusive(&self) -> Result<Locked<'_>, Error> {
-        self.lock(FlockOperation::LockExclusive)
+        let lock = FileLock::exclusive(&self.lock_path()?).map_err(Error::file)?;
+        self.clear_staging()?;
+        self.loaded(lock)
     }
 
     /// Takes the lock for reading.
     pub(crate) fn lock_shared(&self) -> Result<Locked<'_>, Error> {
-        self.lock(FlockOperation::LockShared)
+        let lock = FileLock::shared(&self.lock_path()?).map_err(Error::file)?;
+        self.loaded(lock)
+    }
+
+    /// The lock file, in a state directory (and staging directory) created if missing.
+    fn lock_path(&self) -> Result<PathBuf, Error> {
+        let staging = self.dir.join(STAGING);
+        fs::create_dir_all(&staging).map_err(|e| Error::io("create", &staging, e))?;
+        Ok(self.dir.join(".lock"))
+    }
+
+    fn loaded(&self, lock: FileLock) -> Result<Locked<'_>, Error> {
+        let networks = self.load_all()?;
+        Ok(Locked {
+            store: self,
+            _lock: lock,
+            networks,
+        })
+    }
+
+    /// Empties the staging directory: what is there was left by a crash, since the
+    /// caller holds the exclusive lock that every writer holds.
+    fn clear_staging(&self) -> Result<(), Error> {
+        let staging = self.dir.join(STAGING);
+        let entries = fs::read_dir(&staging).map_err(|e| Error::io("read", &staging, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io("read", &staging, e))?;
+            fsutil::remove_tree(&entry.path()).map_err(Error::file)?;
+        }
+        Ok(())
     }
 
     fn load_all(&self) -> Result<Vec<NetworkRecord>, Error> {
@@ -169,21 +184,15 @@ impl Locked<'_> {
         self.store.dir.join(format!("{id}.json"))
     }
 
-    /// Writes a record atomically and updates the loaded copy.
+    /// Writes a record atomically and durably, and updates the loaded copy.
     pub(crate) fn save(&mut self, record: &NetworkRecord) -> Result<(), Error> {
         let path = self.path_of(&record.id);
-        let tmp = self.store.dir.join(format!(".{}.json.tmp", record.id));
         let json = serde_json::to_vec_pretty(record).map_err(|source| Error::CorruptState {
             path: path.clone(),
             source,
         })?;
-        let write = || -> std::io::Result<()> {
-            let mut f = File::create(&tmp)?;
-            f.write_all(&json)?;
-            f.sync_all()?;
-            fs::rename(&tmp, &path)
-        };
-        write().map_err(|e| Error::io("write", &path, e))?;
+        fsutil::write_atomic_in(&self.store.dir.join(STAGING), &path, &json)
+            .map_err(Error::file)?;
         match self.networks.iter_mut().find(|n| n.id == record.id) {
             Some(slot) => *slot = record.clone(),
             None => self.networks.push(record.clone()),
@@ -193,12 +202,7 @@ impl Locked<'_> {
 
     /// Removes a record.
     pub(crate) fn delete(&mut self, id: &str) -> Result<(), Error> {
-        let path = self.path_of(id);
-        match fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io("remove", &path, e)),
-        }
+        fsutil::remove_tree(&self.path_of(id)).map_err(Error::file)?;
         self.networks.retain(|n| n.id != id);
         Ok(())
     }
@@ -274,12 +278,34 @@ mod tests {
         l.delete("aaaa1111").unwrap();
         drop(l);
         assert_eq!(store.lock_shared().unwrap().networks.len(), 1);
-        let leftovers: Vec<_> = fs::read_dir(dir.path())
+        let mut names: Vec<_> = fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(".tmp"))
             .collect();
-        assert!(leftovers.is_empty(), "{leftovers:?}");
+        names.sort();
+        assert_eq!(names, [".lock", ".tmp", "aaaa2222.json"]);
+        assert_eq!(fs::read_dir(dir.path().join(STAGING)).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn what_a_crashed_writer_left_is_removed_by_the_next_change_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        store
+            .lock_exclusive()
+            .unwrap()
+            .save(&record("aaaa1111", "front"))
+            .unwrap();
+        // As a crash between writing the temporary file and renaming it leaves it.
+        let staging = dir.path().join(STAGING);
+        fs::write(staging.join(".tmp-1-0-0"), b"{\"half\":").unwrap();
+        let l = store.lock_shared().unwrap();
+        assert_eq!(l.networks.len(), 1);
+        drop(l);
+        assert_eq!(fs::read_dir(&staging).unwrap().count(), 1);
+        let l = store.lock_exclusive().unwrap();
+        assert_eq!(l.networks.len(), 1);
+        assert_eq!(fs::read_dir(&staging).unwrap().count(), 0);
     }
 
     #[test]

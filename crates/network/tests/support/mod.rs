@@ -17,7 +17,7 @@ use std::time::Duration;
 use network::{Config, Netns, Networks};
 
 /// Why the root tests cannot run here, if they cannot.
-pub fn skip_reason() -> Option<String> {
+pub(crate) fn skip_reason() -> Option<String> {
     if !rustix::process::geteuid().is_root() {
         return Some("needs root (network namespaces, bridges, nftables)".into());
     }
@@ -39,28 +39,35 @@ pub fn skip_reason() -> Option<String> {
 macro_rules! require_root {
     () => {
         if let Some(reason) = support::skip_reason() {
-            eprintln!("skipped: {reason}");
+            support::report_skip(&reason);
             return;
         }
     };
 }
 
+/// Says why a test does not run, as `skipped: <reason>` on stderr: a test that cannot
+/// run here must say so rather than pass silently.
+#[allow(clippy::print_stderr)]
+pub(crate) fn report_skip(reason: &str) {
+    eprintln!("skipped: {reason}");
+}
+
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// A short name unique to this test process and call: `<prefix><pid hex><n>`.
-pub fn unique(prefix: &str) -> String {
+pub(crate) fn unique(prefix: &str) -> String {
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
     format!("{prefix}{:x}{n}", std::process::id() & 0xfffff)
 }
 
 /// A process holding a fresh network namespace (`unshare --net sleep`), killed on drop.
 #[derive(Debug)]
-pub struct NsHolder {
+pub(crate) struct NsHolder {
     child: Child,
 }
 
 impl NsHolder {
-    pub fn new() -> NsHolder {
+    pub(crate) fn new() -> NsHolder {
         let mut child = Command::new("unshare")
             .args(["--net", "sh", "-c", "echo ready; exec sleep 600"])
             .stdout(Stdio::piped())
@@ -76,20 +83,20 @@ impl NsHolder {
         NsHolder { child }
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
-    pub fn netns(&self) -> Netns {
+    pub(crate) fn netns(&self) -> Netns {
         Netns::Pid(self.pid())
     }
 
-    pub fn ns_path(&self) -> String {
+    pub(crate) fn ns_path(&self) -> String {
         format!("/proc/{}/ns/net", self.pid())
     }
 
     /// Runs a command inside this namespace (nsenter), bounded by `timeout`.
-    pub fn exec(&self, secs: u32, args: &[&str]) -> Output {
+    pub(crate) fn exec(&self, secs: u32, args: &[&str]) -> Output {
         let ns = format!("--net={}", self.ns_path());
         Command::new("timeout")
             .arg(secs.to_string())
@@ -102,12 +109,16 @@ impl NsHolder {
     }
 
     /// Starts a long-running command inside this namespace; killed on drop.
-    pub fn spawn(&self, args: &[&str]) -> Guard {
+    ///
+    /// Its stdin is a pipe kept open (never written) for as long as the guard lives:
+    /// a `busybox nc -l` that reads end-of-file on stdin shuts down its side of an
+    /// accepted connection at once, and the client may then exit before sending.
+    pub(crate) fn spawn(&self, args: &[&str]) -> Guard {
         let ns = format!("--net={}", self.ns_path());
         let child = Command::new("nsenter")
             .arg(ns)
             .args(args)
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -116,13 +127,13 @@ impl NsHolder {
     }
 
     /// busybox httpd serving `www` on port 80 inside this namespace; killed on drop.
-    pub fn httpd(&self, www: &Path) -> Guard {
+    pub(crate) fn httpd(&self, www: &Path) -> Guard {
         let dir = www.to_str().expect("utf-8 path");
         self.spawn(&["busybox", "httpd", "-f", "-p", "80", "-h", dir])
     }
 
     /// `busybox ping -c 1 -W 1`, retried up to 3 times (a fresh veth may need a moment).
-    pub fn ping(&self, target: &str) -> bool {
+    pub(crate) fn ping(&self, target: &str) -> bool {
         (0..3).any(|_| {
             self.exec(5, &["busybox", "ping", "-c", "1", "-W", "1", target])
                 .status
@@ -131,14 +142,14 @@ impl NsHolder {
     }
 
     /// One ping, no retry: for checks that must fail.
-    pub fn ping_once(&self, target: &str) -> bool {
+    pub(crate) fn ping_once(&self, target: &str) -> bool {
         self.exec(5, &["busybox", "ping", "-c", "1", "-W", "1", target])
             .status
             .success()
     }
 
     /// `ip -j addr` inside, as JSON.
-    pub fn ip_json(&self, what: &[&str]) -> serde_json::Value {
+    pub(crate) fn ip_json(&self, what: &[&str]) -> serde_json::Value {
         let mut args = vec!["ip", "-j"];
         args.extend_from_slice(what);
         let out = self.exec(5, &args);
@@ -151,13 +162,13 @@ impl NsHolder {
     }
 
     /// Names of the links in this namespace.
-    pub fn links(&self) -> BTreeSet<String> {
+    pub(crate) fn links(&self) -> BTreeSet<String> {
         link_names(&self.ip_json(&["link"]))
     }
 
     /// The links of this namespace that a new namespace does not have (see
     /// [`fresh_netns_links`]): what "only lo" means on any host.
-    pub fn extra_links(&self) -> Vec<String> {
+    pub(crate) fn extra_links(&self) -> Vec<String> {
         let fresh = fresh_netns_links();
         self.links()
             .into_iter()
@@ -166,7 +177,7 @@ impl NsHolder {
     }
 
     /// The flags of one link (`UP`, `LOOPBACK`...).
-    pub fn flags(&self, ifname: &str) -> Vec<String> {
+    pub(crate) fn flags(&self, ifname: &str) -> Vec<String> {
         let json = self.ip_json(&["link"]);
         json.as_array()
             .into_iter()
@@ -178,7 +189,7 @@ impl NsHolder {
     }
 
     /// Kills the holder now (a container dying by SIGKILL).
-    pub fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -202,7 +213,7 @@ fn link_names(json: &serde_json::Value) -> BTreeSet<String> {
 /// hosts where tunnel modules are loaded their fallback devices (`tunl0`, `sit0`,
 /// `gre0`...) unless `net.core.fb_tunnels_only_for_init_net` is set. Read anew at
 /// each call, as a module may be loaded meanwhile.
-pub fn fresh_netns_links() -> BTreeSet<String> {
+pub(crate) fn fresh_netns_links() -> BTreeSet<String> {
     let out = Command::new("timeout")
         .args(["10", "unshare", "--net", "ip", "-j", "link"])
         .stdin(Stdio::null())
@@ -216,14 +227,14 @@ pub fn fresh_netns_links() -> BTreeSet<String> {
 
 /// A background process started by a test, killed by PID on drop.
 #[derive(Debug)]
-pub struct Guard {
-    pub child: Child,
+pub(crate) struct Guard {
+    pub(crate) child: Child,
 }
 
 impl Guard {
     /// Waits for the process to exit by itself (it must be bounded, e.g. by `timeout`)
     /// and returns its stdout.
-    pub fn output(mut self) -> String {
+    pub(crate) fn output(mut self) -> String {
         let mut out = String::new();
         if let Some(mut s) = self.child.stdout.take() {
             let _ = s.read_to_string(&mut out);
@@ -249,19 +260,19 @@ impl Drop for Guard {
 /// on by docker, a router setup or earlier runs. The sandbox sets those the tests
 /// assert on to the kernel's defaults, so the tests mean the same on every host.
 #[derive(Debug)]
-pub struct Sandbox {
+pub(crate) struct Sandbox {
     holder: NsHolder,
 }
 
 /// Sysctls set in every sandbox before the test body runs, with their values.
-pub const SANDBOX_SYSCTLS: [(&str, &str); 3] = [
+pub(crate) const SANDBOX_SYSCTLS: [(&str, &str); 3] = [
     ("/proc/sys/net/ipv4/ip_forward", "0"),
     ("/proc/sys/net/ipv4/conf/all/route_localnet", "0"),
     ("/proc/sys/net/ipv4/conf/default/route_localnet", "0"),
 ];
 
 impl Sandbox {
-    pub fn new() -> Sandbox {
+    pub(crate) fn new() -> Sandbox {
         let holder = NsHolder::new();
         Networks::loopback_up(&holder.netns()).expect("lo up in sandbox");
         let sandbox = Sandbox { holder };
@@ -276,7 +287,7 @@ impl Sandbox {
     }
 
     /// Runs `f` on a thread that entered the sandbox's namespace; panics propagate.
-    pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+    pub(crate) fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
         let path = self.holder.ns_path();
         std::thread::scope(|s| {
             let h = s.spawn(move || {
@@ -297,19 +308,19 @@ impl Sandbox {
 }
 
 /// A config with unique names and its own state directory.
-pub struct TestNet {
-    pub nets: Networks,
-    pub dir: tempfile::TempDir,
+pub(crate) struct TestNet {
+    pub(crate) nets: Networks,
+    pub(crate) dir: tempfile::TempDir,
     /// Purge everything on drop (needed outside a sandbox).
-    pub purge_on_drop: bool,
+    pub(crate) purge_on_drop: bool,
 }
 
 impl TestNet {
-    pub fn new() -> TestNet {
+    pub(crate) fn new() -> TestNet {
         TestNet::with_config(|_| {})
     }
 
-    pub fn with_config(change: impl FnOnce(&mut Config)) -> TestNet {
+    pub(crate) fn with_config(change: impl FnOnce(&mut Config)) -> TestNet {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = Config::new(dir.path().join("networks"));
         config.nft_table = unique("mdt");
@@ -329,7 +340,7 @@ impl TestNet {
     /// A second root on the same host as `other`, as `mydocker --root OTHER_DIR`
     /// would be: its own state directory, the same default bridge, subnet, nftables
     /// table, prefixes and host-wide lock directory.
-    pub fn sharing(other: &TestNet) -> TestNet {
+    pub(crate) fn sharing(other: &TestNet) -> TestNet {
         let theirs = other.nets.config().clone();
         TestNet::with_config(|c| {
             let state_dir = c.state_dir.clone();
@@ -338,12 +349,12 @@ impl TestNet {
         })
     }
 
-    pub fn table(&self) -> String {
+    pub(crate) fn table(&self) -> String {
         self.nets.config().nft_table.clone()
     }
 
     /// `nft -j list table ip T` as JSON, or None when the table does not exist.
-    pub fn nft_table_json(&self) -> Option<serde_json::Value> {
+    pub(crate) fn nft_table_json(&self) -> Option<serde_json::Value> {
         let out = Command::new("nft")
             .args(["-j", "list", "table", "ip", &self.table()])
             .output()
@@ -354,7 +365,7 @@ impl TestNet {
     }
 
     /// Elements of a set or map of the table.
-    pub fn nft_elements(&self, set: &str) -> Vec<serde_json::Value> {
+    pub(crate) fn nft_elements(&self, set: &str) -> Vec<serde_json::Value> {
         let Some(json) = self.nft_table_json() else {
             return Vec::new();
         };
@@ -368,7 +379,7 @@ impl TestNet {
             .collect()
     }
 
-    pub fn hosts_file(&self, name: &str) -> PathBuf {
+    pub(crate) fn hosts_file(&self, name: &str) -> PathBuf {
         let p = self.dir.path().join(format!("{name}.hosts"));
         std::fs::write(&p, "").expect("create hosts file");
         p
@@ -376,6 +387,8 @@ impl TestNet {
 }
 
 impl Drop for TestNet {
+    // A failed clean-up cannot fail the test from here: it is reported.
+    #[allow(clippy::print_stderr)]
     fn drop(&mut self) {
         if self.purge_on_drop {
             if let Err(e) = self.nets.purge() {
@@ -386,7 +399,7 @@ impl Drop for TestNet {
 }
 
 /// Names of the links of the calling thread's namespace.
-pub fn host_links() -> Vec<String> {
+pub(crate) fn host_links() -> Vec<String> {
     let out = Command::new("ip")
         .args(["-j", "link"])
         .output()
@@ -400,7 +413,7 @@ pub fn host_links() -> Vec<String> {
 }
 
 /// IPv4 addresses of a link as `a.b.c.d/len` strings (from `ip -j addr` output).
-pub fn addrs_of(json: &serde_json::Value, ifname: &str) -> Vec<String> {
+pub(crate) fn addrs_of(json: &serde_json::Value, ifname: &str) -> Vec<String> {
     json.as_array()
         .into_iter()
         .flatten()
@@ -412,7 +425,7 @@ pub fn addrs_of(json: &serde_json::Value, ifname: &str) -> Vec<String> {
 }
 
 /// A free TCP port on 127.0.0.1 right now.
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -421,7 +434,7 @@ pub fn free_port() -> u16 {
 
 /// HTTP GET with bounded timeouts; retries the connection while the server starts.
 /// Returns the body.
-pub fn http_get(ip: Ipv4Addr, port: u16, path: &str) -> Option<Vec<u8>> {
+pub(crate) fn http_get(ip: Ipv4Addr, port: u16, path: &str) -> Option<Vec<u8>> {
     let addr = SocketAddr::from((ip, port));
     for _ in 0..50 {
         let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
@@ -447,7 +460,7 @@ pub fn http_get(ip: Ipv4Addr, port: u16, path: &str) -> Option<Vec<u8>> {
 }
 
 /// A directory with one file for busybox httpd to serve.
-pub fn www(dir: &Path, content: &[u8]) -> PathBuf {
+pub(crate) fn www(dir: &Path, content: &[u8]) -> PathBuf {
     let www = dir.join("www");
     std::fs::create_dir_all(&www).expect("mkdir www");
     std::fs::write(www.join("file.bin"), content).expect("write file");
