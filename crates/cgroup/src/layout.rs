@@ -405,6 +405,7 @@ garbage line
     }
 
     #[test]
+    #[allow(clippy::print_stderr)] // `skipped: <reason>` where there is no cgroupfs
     fn this_machine_is_detected() {
         // Whatever this machine is, detection must agree with the mount table's shape.
         let Ok(fs) = CgroupFs::detect() else {

@@ -49,6 +49,8 @@ mod v1;
 mod v2;
 
 #[cfg(test)]
+mod suite;
+#[cfg(test)]
 mod testutil;
 
 pub use error::{Error, ErrorKind, Result};

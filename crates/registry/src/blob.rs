@@ -9,8 +9,9 @@ use crate::client::{
     Client, Request, Target, header_str, is_transient_io, read_errors, status_error,
 };
 use crate::digest::DigestHasher;
-use crate::error::{Access, Error, ErrorCode};
+use crate::error::{Access, Error};
 use crate::reference::Reference;
+use crate::registry_errors::ErrorCode;
 
 /// A blob being downloaded: an [`io::Read`] that streams the bytes (never holding more
 /// than a read buffer), hashes them on the way, and fails **at the end of the stream**

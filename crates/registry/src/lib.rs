@@ -45,14 +45,13 @@ mod manifest;
 mod platform;
 mod push;
 mod reference;
+mod registry_errors;
 
 pub use auth::{Credentials, DockerConfig, auth_key, normalize_server};
 pub use blob::BlobReader;
 pub use client::{Client, ClientConfig, CredentialSource, MAX_MANIFEST_SIZE};
 pub use digest::{DigestHasher, sha256_digest, verify_digest};
-pub use error::{
-    Access, Error, ErrorCode, ErrorKind, ParseError, RegistryErrorEntry, RegistryErrors,
-};
+pub use error::{Access, Error, ErrorKind};
 pub use manifest::{Compression, ManifestKind, RawManifest, ResolvedImage, media_types};
 pub use oci_spec::image::{
     Descriptor, Digest, DigestAlgorithm, ImageIndex, ImageManifest, MediaType,
@@ -61,5 +60,6 @@ pub use platform::Platform;
 pub use push::{login, logout};
 pub use reference::{
     DEFAULT_TAG, DOCKER_HUB, DOCKER_HUB_API_HOST, DOCKER_HUB_AUTH_KEY, NAME_TOTAL_LENGTH_MAX,
-    Reference, api_host,
+    ParseError, Reference, api_host,
 };
+pub use registry_errors::{ErrorCode, RegistryErrorEntry, RegistryErrors};

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::error::ParseError;
+use crate::reference::ParseError;
 
 /// An image platform such as `linux/amd64` or `linux/arm/v7`, normalised the way docker
 /// normalises `--platform` values and index entries (`x86_64` is `amd64`, `aarch64` is

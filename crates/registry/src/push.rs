@@ -11,8 +11,9 @@ use crate::client::{
     Body, Client, Request, Target, header_str, read_errors, resolve_location, status_error,
 };
 use crate::digest::{DigestHasher, sha256_digest};
-use crate::error::{Access, Error, ErrorCode};
+use crate::error::{Access, Error};
 use crate::reference::{Reference, api_host};
+use crate::registry_errors::ErrorCode;
 
 /// A reader that hashes and counts what passes through it.
 struct Hashing<'a> {
@@ -160,7 +161,6 @@ impl Client {
         }
         let mut location = self.upload_location(&post_url, &resp)?;
         drop(resp);
-        let target = self.push_target(reference);
         let mut hashing = Hashing {
             inner: data,
             hasher,
@@ -174,31 +174,67 @@ impl Client {
         };
         if size <= chunk {
             let url = with_digest(&location);
-            let mut exact = Exact::new(&mut hashing, size);
-            let mut req = Request::new(Method::PUT, url.clone())
-                .header(header::CONTENT_TYPE, "application/octet-stream")
-                .body(Body::Stream(&mut exact, size));
-            let result = self.execute(&target, &mut req);
-            drop(req);
-            if exact.ended_early {
-                return Err(Error::SizeMismatch {
-                    digest: digest.clone(),
-                    expected: size,
-                    actual: size - exact.remaining,
-                });
-            }
-            let mut resp = result?;
-            Self::check_local(&mut hashing, digest, size)?;
-            return match resp.status().as_u16() {
-                201 | 204 => Ok(()),
-                401 | 403 => Err(self.denied(reference, &mut resp)),
-                _ => Err(status_error(&Method::PUT, &url, &mut resp)),
-            };
+            return self.put_whole_blob(reference, &url, &mut hashing, digest, size);
         }
+        location = self.patch_blob_chunks(reference, location, &mut hashing, digest, size)?;
+        Self::check_local(&mut hashing, digest, size)?;
+        let url = with_digest(&location);
+        let mut req = Request::new(Method::PUT, url.clone()).header(header::CONTENT_LENGTH, "0");
+        let mut resp = self.execute(&self.push_target(reference), &mut req)?;
+        match resp.status().as_u16() {
+            201 | 204 => Ok(()),
+            401 | 403 => Err(self.denied(reference, &mut resp)),
+            _ => Err(status_error(&Method::PUT, &url, &mut resp)),
+        }
+    }
+
+    /// Uploads the whole blob in one `PUT` to `url` (the upload location with the digest).
+    fn put_whole_blob(
+        &self,
+        reference: &Reference,
+        url: &str,
+        hashing: &mut Hashing<'_>,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<(), Error> {
+        let mut exact = Exact::new(&mut *hashing, size);
+        let mut req = Request::new(Method::PUT, url.to_owned())
+            .header(header::CONTENT_TYPE, "application/octet-stream")
+            .body(Body::Stream(&mut exact, size));
+        let result = self.execute(&self.push_target(reference), &mut req);
+        drop(req);
+        if exact.ended_early {
+            return Err(Error::SizeMismatch {
+                digest: digest.clone(),
+                expected: size,
+                actual: size - exact.remaining,
+            });
+        }
+        let mut resp = result?;
+        Self::check_local(hashing, digest, size)?;
+        match resp.status().as_u16() {
+            201 | 204 => Ok(()),
+            401 | 403 => Err(self.denied(reference, &mut resp)),
+            _ => Err(status_error(&Method::PUT, url, &mut resp)),
+        }
+    }
+
+    /// Sends the blob in `PATCH` chunks of [`crate::ClientConfig::upload_chunk_size`],
+    /// starting at `location`; returns the location the last chunk's response names.
+    fn patch_blob_chunks(
+        &self,
+        reference: &Reference,
+        mut location: String,
+        hashing: &mut Hashing<'_>,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<String, Error> {
+        let target = self.push_target(reference);
+        let chunk = self.config().upload_chunk_size.max(1);
         let mut offset = 0u64;
         while offset < size {
             let len = chunk.min(size - offset);
-            let mut part = Exact::new(&mut hashing, len);
+            let mut part = Exact::new(&mut *hashing, len);
             let mut req = Request::new(Method::PATCH, location.clone())
                 .header(header::CONTENT_TYPE, "application/octet-stream")
                 .header(
@@ -224,15 +260,7 @@ impl Client {
             location = self.upload_location(&location, &resp)?;
             offset += len;
         }
-        Self::check_local(&mut hashing, digest, size)?;
-        let url = with_digest(&location);
-        let mut req = Request::new(Method::PUT, url.clone()).header(header::CONTENT_LENGTH, "0");
-        let mut resp = self.execute(&target, &mut req)?;
-        match resp.status().as_u16() {
-            201 | 204 => Ok(()),
-            401 | 403 => Err(self.denied(reference, &mut resp)),
-            _ => Err(status_error(&Method::PUT, &url, &mut resp)),
-        }
+        Ok(location)
     }
 
     /// Checks that the data sent had the announced size and digest, and that the source

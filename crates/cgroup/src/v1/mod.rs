@@ -259,5 +259,21 @@ impl CgroupManager for V1Manager {
     }
 }
 
+/// What only v1 does; the behaviour every layout shares is tested by `crate::suite`.
 #[cfg(test)]
-mod tests;
+mod tests {
+    use crate::{CgroupFs, CgroupPath, Controller};
+
+    #[test]
+    fn comounted_hierarchies_get_one_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mount = tmp.path().join("cpu,cpuacct");
+        std::fs::create_dir_all(&mount).unwrap();
+        let fs = CgroupFs::v1([
+            (Controller::Cpu, mount.clone()),
+            (Controller::Cpuacct, mount.clone()),
+        ]);
+        let cgroup = fs.manager(&CgroupPath::under("mydocker", "ctr").unwrap());
+        assert_eq!(cgroup.paths(), vec![mount.join("mydocker/ctr")]);
+    }
+}

@@ -232,5 +232,79 @@ impl CgroupManager for V2Manager {
     }
 }
 
+/// What only v2 does; the behaviour every layout shares is tested by `crate::suite`.
 #[cfg(test)]
-mod tests;
+mod tests {
+    use oci_spec::runtime::{LinuxDeviceCgroupBuilder, LinuxResources, LinuxResourcesBuilder};
+
+    use crate::fs::read_file;
+    use crate::testutil::set_fixture;
+    use crate::{CgroupFs, CgroupPath, Warning};
+
+    /// A v2 tree offering every controller we use, with `mydocker/ctr` made.
+    fn fake(root: &std::path::Path) -> CgroupFs {
+        let offered = "cpuset cpu memory pids\n";
+        set_fixture(root, "cgroup.controllers", offered);
+        set_fixture(root, "cgroup.subtree_control", "");
+        for level in ["mydocker", "mydocker/ctr"] {
+            let dir = root.join(level);
+            set_fixture(&dir, "cgroup.controllers", offered);
+            set_fixture(&dir, "cgroup.subtree_control", "");
+            set_fixture(&dir, "cgroup.freeze", "0\n");
+        }
+        CgroupFs::v2(root.to_path_buf())
+    }
+
+    fn path() -> CgroupPath {
+        CgroupPath::under("mydocker", "ctr").unwrap()
+    }
+
+    #[test]
+    fn already_enabled_controllers_are_not_written_again() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let cgroup = fake(root).manager(&path());
+        set_fixture(root, "cgroup.subtree_control", "cpuset cpu memory pids\n");
+        set_fixture(
+            &root.join("mydocker"),
+            "cgroup.subtree_control",
+            "cpu memory\n",
+        );
+        cgroup.create(&LinuxResources::default()).unwrap();
+        assert_eq!(
+            read_file(root, "cgroup.subtree_control").unwrap(),
+            "cpuset cpu memory pids\n"
+        );
+        assert_eq!(
+            read_file(&root.join("mydocker"), "cgroup.subtree_control").unwrap(),
+            "+cpuset +pids"
+        );
+    }
+
+    #[test]
+    fn device_rules_are_reported_as_ignored() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cgroup = fake(tmp.path()).manager(&path());
+        let r = LinuxResourcesBuilder::default()
+            .devices(vec![
+                LinuxDeviceCgroupBuilder::default()
+                    .allow(false)
+                    .access("rwm")
+                    .build()
+                    .unwrap(),
+            ])
+            .build()
+            .unwrap();
+        let warnings = cgroup.create(&r).unwrap();
+        assert!(
+            matches!(
+                warnings.as_slice(),
+                [Warning::Ignored {
+                    resource: "device access rules",
+                    ..
+                }]
+            ),
+            "{warnings:?}"
+        );
+    }
+}
