@@ -21,7 +21,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 
-use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, Mount, Process, Spec};
 use rustix::net::{
     RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
     SendAncillaryMessage, SendFlags,
@@ -29,6 +29,7 @@ use rustix::net::{
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ExecFailure, InitFailure, ProtocolError};
+use crate::user::UserRequest;
 
 /// Frames larger than this are refused (a spec is a few kilobytes).
 const MAX_FRAME: usize = 16 << 20;
@@ -41,6 +42,12 @@ pub(crate) struct RunConfig {
     pub(crate) rootfs: PathBuf,
     /// Run a reaping init as PID 1 (`--init`).
     pub(crate) reaper: bool,
+    /// Mounts that assemble the rootfs at `rootfs`, inside the container's namespace.
+    #[serde(default)]
+    pub(crate) rootfs_mounts: Vec<Mount>,
+    /// A user to resolve from the container's own /etc/passwd and /etc/group.
+    #[serde(default)]
+    pub(crate) user: Option<UserRequest>,
 }
 
 /// What the init must do to join a running container (`exec`).
@@ -56,6 +63,9 @@ pub(crate) struct ExecConfig {
     pub(crate) process: Process,
     /// The container's seccomp profile.
     pub(crate) seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
+    /// A user to resolve from the container's own /etc/passwd and /etc/group.
+    #[serde(default)]
+    pub(crate) user: Option<UserRequest>,
 }
 
 /// One frame of the protocol.

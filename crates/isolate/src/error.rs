@@ -157,7 +157,8 @@ pub enum Stage {
     Namespaces,
     /// Making the mount tree private/slave.
     Propagation,
-    /// Bind-mounting the rootfs onto itself.
+    /// Assembling the rootfs ([`SpawnOptions::rootfs_mounts`](crate::SpawnOptions::rootfs_mounts))
+    /// and binding it onto itself.
     Rootfs,
     /// A mount of `spec.mounts`.
     Mount,
@@ -179,7 +180,8 @@ pub enum Stage {
     Hostname,
     /// `process.rlimits`, `process.oomScoreAdj`.
     Limits,
-    /// Switching uid, gid and groups.
+    /// Resolving a user name ([`SpawnOptions::user`](crate::SpawnOptions::user)) from the
+    /// container's /etc/passwd and /etc/group; switching uid, gid and groups.
     User,
     /// Capabilities.
     Capabilities,

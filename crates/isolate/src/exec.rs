@@ -1,15 +1,18 @@
 //! Parent side of `exec`: running another process in a running container.
 
+use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
 use oci_spec::runtime::{LinuxNamespaceType, LinuxSeccomp, Process};
 
-use crate::channel::{ExecConfig, ExecOutcome};
+use crate::channel::{ExecConfig, ExecOutcome, ReadyReport};
 use crate::error::{Error, ProtocolError};
 use crate::exe::ExeProtection;
-use crate::spawn::{self, Container, Running, Stdio};
+use crate::launch;
+use crate::spawn::{Container, Running, Stdio};
 use crate::sys;
+use crate::user::UserRequest;
 
 /// Options of [`Container::exec`].
 #[derive(Debug)]
@@ -30,6 +33,11 @@ pub struct ExecOptions {
     /// The `cgroup.procs` files of the container's cgroups (one per v1 hierarchy, or the
     /// v2 one), joined before the namespaces.
     pub cgroup_procs: Vec<PathBuf>,
+    /// A user to resolve inside the container (`docker exec -u`), from the container's
+    /// own `/etc/passwd` and `/etc/group`, read after joining its mount namespace.
+    /// `None` (the default): `process.user` is used as given. See
+    /// [`SpawnOptions::user`](crate::SpawnOptions::user).
+    pub user: Option<UserRequest>,
 }
 
 impl ExecOptions {
@@ -43,6 +51,7 @@ impl ExecOptions {
             stderr: Stdio::Null,
             exe_protection: ExeProtection::default(),
             cgroup_procs: Vec::new(),
+            user: None,
         }
     }
 }
@@ -95,7 +104,7 @@ impl Container {
         } else {
             [opts.stdin, opts.stdout, opts.stderr]
         };
-        let launched = spawn::launch_init(
+        let launched = launch::launch_init(
             0,
             &opts.init_exe,
             &opts.init_args,
@@ -108,17 +117,19 @@ impl Container {
             if kill {
                 let _ = sys::kill(intermediate, libc::SIGKILL);
             }
-            spawn::wait_pid(intermediate)
+            launch::wait_pid(intermediate)
                 .map(|s| s.to_string())
                 .unwrap_or_default()
         };
-        if let Err(e) = ch.send_exec(ExecConfig {
+        let config = ExecConfig {
             target_pid,
             namespaces,
             cgroup_procs: opts.cgroup_procs,
             process: process.clone(),
             seccomp: seccomp.cloned(),
-        }) {
+            user: opts.user,
+        };
+        if let Err(e) = ch.send_exec(config) {
             let status = reap_intermediate(true);
             return Err(match e {
                 ProtocolError::Io(_) => Error::Protocol(ProtocolError::Died {
@@ -131,29 +142,38 @@ impl Container {
         let collected = ch.wait_exec_collect();
         // The intermediate exits right after reporting the pid (or failing).
         let intermediate_status = reap_intermediate(false);
-        let (outcome, joined, report) = match collected {
-            Ok(c) => c,
-            Err(e) => return Err(Error::Protocol(e)),
-        };
-        let Some(pid) = joined else {
-            return Err(match outcome {
-                ExecOutcome::Failed(f) => Error::Init(f),
-                ExecOutcome::ExecFailed(f) => Error::Exec(f),
-                ExecOutcome::Executed => Error::Protocol(ProtocolError::Died {
-                    step: "joining the container",
-                    status: intermediate_status,
-                }),
-            });
-        };
-        let fail = |e: Error| {
-            let _ = sys::kill(pid, libc::SIGKILL);
-            let _ = spawn::wait_pid(pid);
-            e
-        };
-        match outcome {
-            ExecOutcome::Executed => Ok(Running::new(pid, report, launched.stdio)),
-            ExecOutcome::ExecFailed(f) => Err(fail(Error::Exec(f))),
-            ExecOutcome::Failed(f) => Err(fail(Error::Init(f))),
-        }
+        joined_process(collected, intermediate_status, launched.stdio)
+    }
+}
+
+/// The joined process, from what the intermediate init and the joined process reported.
+fn joined_process(
+    collected: Result<(ExecOutcome, Option<i32>, ReadyReport), ProtocolError>,
+    intermediate_status: String,
+    stdio: [Option<File>; 3],
+) -> Result<Running, Error> {
+    let (outcome, joined, report) = match collected {
+        Ok(c) => c,
+        Err(e) => return Err(Error::Protocol(e)),
+    };
+    let Some(pid) = joined else {
+        return Err(match outcome {
+            ExecOutcome::Failed(f) => Error::Init(f),
+            ExecOutcome::ExecFailed(f) => Error::Exec(f),
+            ExecOutcome::Executed => Error::Protocol(ProtocolError::Died {
+                step: "joining the container",
+                status: intermediate_status,
+            }),
+        });
+    };
+    let fail = |e: Error| {
+        let _ = sys::kill(pid, libc::SIGKILL);
+        let _ = launch::wait_pid(pid);
+        e
+    };
+    match outcome {
+        ExecOutcome::Executed => Ok(Running::new(pid, report, stdio)),
+        ExecOutcome::ExecFailed(f) => Err(fail(Error::Exec(f))),
+        ExecOutcome::Failed(f) => Err(fail(Error::Init(f))),
     }
 }

@@ -10,16 +10,20 @@
 //! `main` calls [`init_main`], which receives the spec over a socketpair, then, inside
 //! the namespaces:
 //!
-//! 1. makes the mount tree rslave (or `linux.rootfsPropagation`), binds the rootfs;
+//! 1. makes the mount tree rslave (or `linux.rootfsPropagation`); performs the mounts
+//!    that assemble the rootfs ([`SpawnOptions::rootfs_mounts`], see below), which the
+//!    host therefore never sees; binds the rootfs;
 //! 2. mounts `spec.mounts` with the new mount API onto targets resolved *inside* the
 //!    rootfs without following symlinks out of it (hostile images), checks that /proc is
-//!    a procfs, creates /dev's devices and symlinks, the pty and /dev/console for a
-//!    terminal, the working directory;
-//! 3. `pivot_root`s and detaches the old root; writes sysctls, masks
+//!    a procfs, creates /dev's devices and symlinks;
+//! 3. resolves [`SpawnOptions::user`] (a name) from the container's own /etc/passwd and
+//!    /etc/group; allocates the pty and /dev/console for a terminal; creates the working
+//!    directory;
+//! 4. `pivot_root`s and detaches the old root; writes sysctls, masks
 //!    `linux.maskedPaths`, makes `linux.readonlyPaths` (and `root.readonly`) read-only;
-//! 4. sets hostname, rlimits (clamped to the host's hard limit, with a warning);
-//! 5. reports *ready* and waits for the parent's go-ahead;
-//! 6. unshares the cgroup namespace if asked; applies seccomp, capabilities, user,
+//! 5. sets hostname, rlimits (clamped to the host's hard limit, with a warning);
+//! 6. reports *ready* and waits for the parent's go-ahead;
+//! 7. unshares the cgroup namespace if asked; applies seccomp, capabilities, user,
 //!    `no_new_privs` (see the `security` module for the order), enters the cwd, closes
 //!    every descriptor but 0, 1, 2, and `execve`s the command (with `$PATH` lookup).
 //!
@@ -39,14 +43,14 @@
 //! ```
 //!
 //! The CLI builds the spec: [`spec::docker_spec`] gives docker's mounts, masked and
-//! read-only paths and namespaces; the CLI sets `root.path` (absolute, the storage
-//! driver's mounted rootfs), `process.args` (entrypoint + cmd), `env` (with `PATH` and
-//! `HOSTNAME`), `cwd`, `user` (numeric uid/gid/additionalGids resolved from the image's
-//! /etc/passwd and /etc/group), `terminal` and `consoleSize` for `-t`, `hostname`, the
-//! bind mounts of volumes and of the container's own `/etc/hosts`, `/etc/hostname`,
-//! `/etc/resolv.conf` files (as `bind` mounts with `rbind`/`ro` options), `--tmpfs`
-//! mounts, `root.readonly` for `--read-only`, rlimits, and the capabilities and seccomp
-//! profile (docker's defaults, from the `caps` and `seccomp` modules).
+//! read-only paths and namespaces; the CLI sets `root.path` (absolute: the rootfs, or
+//! the empty directory the rootfs mounts go on), `process.args` (entrypoint + cmd),
+//! `env` (with `PATH` and `HOSTNAME`), `cwd`, `terminal` and `consoleSize` for `-t`,
+//! `hostname`, the bind mounts of volumes and of the container's own `/etc/hosts`,
+//! `/etc/hostname`, `/etc/resolv.conf` files (as `bind` mounts with `rbind`/`ro`
+//! options), `--tmpfs` mounts, `root.readonly` for `--read-only`, rlimits, and the
+//! capabilities and seccomp profile (docker's defaults, from the `caps` and `seccomp`
+//! modules).
 //!
 //! ```no_run
 //! use isolate::{Container, SpawnOptions, Stdio, spec};
@@ -68,6 +72,46 @@
 //! drop(forwarder);
 //! std::process::exit(status.code()); // 128+N when killed by signal N
 //! # }
+//! ```
+//!
+//! # Rootfs mounts and user names
+//!
+//! A storage driver describes a container's rootfs as mounts (an `overlay` of layers, a
+//! `bind` of a copied tree, an `aufs` union): pass them as
+//! [`SpawnOptions::rootfs_mounts`] and an empty directory as `root.path`. The init
+//! mounts them inside the container's mount namespace (a destination of `/` is
+//! `root.path`; `mount(2)` with the options as data, the `lowerdir` list compacted when
+//! it would not fit a page), so they vanish with the container and the caller has
+//! nothing to unmount; a failure is an [`InitFailure`] of [`Stage::Rootfs`].
+//!
+//! A user given by name (docker's `-u`, the image's `User`) is passed unresolved as
+//! [`SpawnOptions::user`] (or [`ExecOptions::user`]): the init reads the container's
+//! /etc/passwd and /etc/group inside its root and sets `process.user` (uid, gid,
+//! supplementary groups) and `HOME` (unless the environment has one), as docker does at
+//! start. Unknown names fail with docker's message, as an [`InitFailure`] of
+//! [`Stage::User`] (exit code 125). The rules themselves are pure functions in [`user`].
+//!
+//! ```no_run
+//! use isolate::{Container, SpawnOptions, UserRequest, spec};
+//! use oci_spec::runtime::Mount;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = "/var/lib/mydocker/containers/abc";
+//! let mut overlay = Mount::default();
+//! overlay.set_destination("/".into());
+//! overlay.set_typ(Some("overlay".into()));
+//! overlay.set_source(Some("overlay".into()));
+//! overlay.set_options(Some(vec![
+//!     "lowerdir=/var/lib/mydocker/layers/overlay/l2:/var/lib/mydocker/layers/overlay/l1".into(),
+//!     format!("upperdir={dir}/diff"),
+//!     format!("workdir={dir}/work"),
+//! ]));
+//! let spec = spec::docker_spec(format!("{dir}/merged"), &["id"]);
+//! let mut opts = SpawnOptions::new(["mydocker", "init"]);
+//! opts.rootfs_mounts = vec![overlay];
+//! opts.user = Some(UserRequest::parse("nobody:nogroup")?);
+//! let status = Container::spawn(&spec, opts)?.start()?.wait()?;
+//! # let _ = status; Ok(()) }
 //! ```
 //!
 //! For `-t`, set `process.terminal` (and `consoleSize` from the host terminal, e.g.
@@ -108,8 +152,7 @@
 //! container's PID 1 from finishing its exit).
 //!
 //! Kernel: Linux 5.12 or later (new mount API, `mount_setattr`, `close_range`), run as
-//! root. Capabilities and seccomp are applied through the call sites in the `security`
-//! module (see its MERGE NOTE).
+//! root.
 
 pub mod caps;
 mod channel;
@@ -117,6 +160,7 @@ mod error;
 mod exe;
 mod exec;
 mod init;
+mod launch;
 mod mountopt;
 pub mod seccomp;
 mod security;
@@ -125,6 +169,7 @@ mod spawn;
 pub mod spec;
 mod sys;
 mod tty;
+pub mod user;
 
 pub use error::{
     Error, ErrorKind, ExecFailure, ExecFailureReason, InitFailure, ProtocolError, Stage,
@@ -135,3 +180,4 @@ pub use init::init_main;
 pub use signals::SignalForwarder;
 pub use spawn::{Container, ExitStatus, Pending, Running, SpawnOptions, Stdio};
 pub use tty::{PtyProxy, RawModeGuard};
+pub use user::UserRequest;

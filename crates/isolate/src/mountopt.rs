@@ -1,7 +1,9 @@
 //! Parsing of OCI mount options (`["rbind", "ro", "nosuid", "mode=755"]`) into what the
-//! new mount API wants: per-mount attributes, propagation, and filesystem parameters.
+//! new mount API wants: per-mount attributes, propagation, and filesystem parameters;
+//! and into what `mount(2)` wants (flags and a data string) for the filesystems whose
+//! options do not fit `fsconfig` (overlay's long `lowerdir`, aufs's `br`).
 
-use rustix::mount::MountAttrFlags;
+use rustix::mount::{MountAttrFlags, MountFlags};
 
 /// Propagation asked for a mount (`private`, `rslave`...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,6 +126,56 @@ impl MountOptions {
     }
 }
 
+impl MountOptions {
+    /// The `mount(2)` form: per-mount attributes become `MS_*` flags, and so do the
+    /// superblock flag words (`sync`, `dirsync`, `lazytime`, `silent`, `mand`); every
+    /// other parameter is an item of the data string, in the order given.
+    pub(crate) fn legacy(&self) -> (MountFlags, Vec<String>) {
+        let attrs = [
+            (MountAttrFlags::MOUNT_ATTR_RDONLY, MountFlags::RDONLY),
+            (MountAttrFlags::MOUNT_ATTR_NOSUID, MountFlags::NOSUID),
+            (MountAttrFlags::MOUNT_ATTR_NODEV, MountFlags::NODEV),
+            (MountAttrFlags::MOUNT_ATTR_NOEXEC, MountFlags::NOEXEC),
+            (
+                MountAttrFlags::MOUNT_ATTR_NODIRATIME,
+                MountFlags::NODIRATIME,
+            ),
+            (
+                MountAttrFlags::MOUNT_ATTR_NOSYMFOLLOW,
+                MountFlags::NOSYMFOLLOW,
+            ),
+        ];
+        let mut flags = MountFlags::empty();
+        for (attr, flag) in attrs {
+            if self.attr_set.contains(attr) {
+                flags |= flag;
+            }
+        }
+        // RELATIME is 0 among the attributes: the kernel's default for mount(2) too.
+        let atime = self.attr_set & MountAttrFlags::MOUNT_ATTR__ATIME;
+        if atime == MountAttrFlags::MOUNT_ATTR_NOATIME {
+            flags |= MountFlags::NOATIME;
+        } else if atime == MountAttrFlags::MOUNT_ATTR_STRICTATIME {
+            flags |= MountFlags::STRICTATIME;
+        }
+        let mut data = Vec::new();
+        for p in &self.params {
+            match p {
+                FsParam::Flag(k) => match k.as_str() {
+                    "sync" => flags |= MountFlags::SYNCHRONOUS,
+                    "dirsync" => flags |= MountFlags::DIRSYNC,
+                    "lazytime" => flags |= MountFlags::LAZYTIME,
+                    "silent" => flags |= MountFlags::SILENT,
+                    "mand" => flags |= MountFlags::PERMIT_MANDATORY_FILE_LOCKING,
+                    _ => data.push(k.clone()),
+                },
+                FsParam::Value(k, v) => data.push(format!("{k}={v}")),
+            }
+        }
+        (flags, data)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,5 +234,39 @@ mod tests {
         assert_eq!(Propagation::parse("rshared").unwrap().kind, libc::MS_SHARED);
         assert!(Propagation::parse("ro").is_none());
         assert!(Propagation::parse("rbind").is_none());
+    }
+
+    #[test]
+    fn legacy_form_of_overlay_and_aufs_options() {
+        let o = MountOptions::parse(&[
+            "lowerdir=/l/2:/l/1",
+            "upperdir=/u",
+            "workdir=/w",
+            "index=off",
+            "volatile",
+            "ro",
+            "nodev",
+            "noatime",
+            "sync",
+        ]);
+        let (flags, data) = o.legacy();
+        assert_eq!(
+            flags,
+            MountFlags::RDONLY | MountFlags::NODEV | MountFlags::NOATIME | MountFlags::SYNCHRONOUS
+        );
+        assert_eq!(
+            data,
+            [
+                "lowerdir=/l/2:/l/1",
+                "upperdir=/u",
+                "workdir=/w",
+                "index=off",
+                "volatile"
+            ]
+        );
+        let (flags, data) =
+            MountOptions::parse(&["br=/rw=rw:/ro=ro+wh", "rw", "relatime"]).legacy();
+        assert!(flags.is_empty());
+        assert_eq!(data, ["br=/rw=rw:/ro=ro+wh"]);
     }
 }

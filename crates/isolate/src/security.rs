@@ -1,5 +1,5 @@
-//! The security steps of the init, in the order they must run, and the call sites of the
-//! `caps` and `seccomp` modules (written on the `seccomp` branch).
+//! The security steps of the init, in the order they must run: the only call sites of
+//! the `caps` and `seccomp` modules.
 //!
 //! Order (as runc does it), all after pivot, mounts and the parent's go-ahead:
 //!
@@ -7,17 +7,15 @@
 //!    freely and before anything is restricted.
 //! 2. [`Security::before_user_change`]: without `no_new_privs`, installing a filter needs
 //!    CAP_SYS_ADMIN, which the user may be about to lose, so the filter goes in first
-//!    (docker's profile allows every call made after it). Then the bounding set is cut
-//!    (needs CAP_SETPCAP) and PR_SET_KEEPCAPS keeps the permitted set across `setuid`.
+//!    (docker's profile allows every call made after it). Then PR_SET_KEEPCAPS keeps the
+//!    permitted set across `setuid`.
 //! 3. The init switches groups, gid and uid.
-//! 4. [`Security::after_user_change`]: clear keep-caps, set effective, permitted,
-//!    inheritable and ambient to the spec's sets.
+//! 4. [`Security::after_user_change`]: cut the bounding set (raising CAP_SETPCAP from the
+//!    permitted set for that), clear keep-caps, set effective, permitted, inheritable and
+//!    ambient to the spec's sets.
 //! 5. [`Security::finish`], just before `execve`: `no_new_privs` if asked, then the
 //!    seccomp filter when it was not installed in step 2: as late as possible, so that as
 //!    few of our own system calls as possible run under it.
-//!
-//! The four functions at the bottom are the only places that touch capabilities and
-//! seccomp, through `crate::caps` and `crate::seccomp`.
 
 use oci_spec::runtime::{LinuxCapabilities, LinuxSeccomp, Process};
 
@@ -58,8 +56,8 @@ impl Security {
                 self.seccomp_installed = true;
             }
         }
-        if let Some(caps) = &self.caps {
-            drop_bounding_and_keep(caps)?;
+        if self.caps.is_some() {
+            keep_capabilities()?;
         }
         Ok(())
     }
@@ -93,10 +91,6 @@ impl Security {
     }
 }
 
-// ---------------------------------------------------------------------------------------
-// The only places that touch capabilities and seccomp (crate::caps, crate::seccomp).
-// ---------------------------------------------------------------------------------------
-
 /// A compiled seccomp filter.
 #[derive(Debug)]
 pub(crate) struct SeccompProgram(crate::seccomp::BpfProgram);
@@ -127,9 +121,9 @@ fn install_seccomp(prog: &SeccompProgram) -> Result<(), InitFailure> {
     })
 }
 
-/// Keeps the permitted set across the uid switch; [`apply_capabilities`] then cuts the
-/// bounding set (raising CAP_SETPCAP from the permitted set for that) and sets the others.
-fn drop_bounding_and_keep(_caps: &LinuxCapabilities) -> Result<(), InitFailure> {
+/// Keep the permitted set across the uid switch; [`apply_capabilities`] then cuts the
+/// bounding set and sets the others.
+fn keep_capabilities() -> Result<(), InitFailure> {
     crate::caps::keep_caps_across_setuid()
         .map_err(|e| InitFailure::new(Stage::Capabilities, format!("keeping capabilities: {e}")))
 }

@@ -1,22 +1,19 @@
 //! Parent side: creating the container process ([`Container::spawn`]), letting it go
 //! ([`Pending::start`]) and waiting for it ([`Running::wait`]).
 
-use std::ffi::CString;
 use std::fs::File;
-use std::io::{self, Read};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::path::{Path, PathBuf};
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::PathBuf;
 
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
-use rustix::process::{Pid, WaitOptions};
+use oci_spec::runtime::{LinuxNamespaceType, Mount, Spec};
 
-use crate::channel::{
-    self, Channel, ExecOutcome, ParentChannel, ReadyReport, RunConfig, StepError,
-};
+use crate::channel::{ExecOutcome, ParentChannel, ReadyReport, RunConfig, StepError};
 use crate::error::{Error, ProtocolError};
-use crate::exe::{self, ExeProtection};
-use crate::init::INIT_FD_ENV;
-use crate::sys::{self, CStringArray, ChildExec};
+use crate::exe::ExeProtection;
+use crate::launch::{launch_init, wait_pid};
+use crate::sys;
+use crate::user::UserRequest;
 
 /// Where one standard stream of the container goes (ignored for a terminal: then all
 /// three are the pty).
@@ -53,6 +50,29 @@ pub struct SpawnOptions {
     pub reaper: bool,
     /// How the init binary is protected from the container.
     pub exe_protection: ExeProtection,
+    /// Mounts that assemble the rootfs, as a storage driver describes it (an `overlay`
+    /// of layers, a `bind` of a copied tree, an `aufs` union). Empty (the default):
+    /// `root.path` is an already prepared directory.
+    ///
+    /// Otherwise the init performs them in order, in the container's new mount namespace
+    /// once its mount tree no longer propagates to the host, before binding the rootfs:
+    /// a destination of `/` is `root.path` itself, any other destination is relative to
+    /// it (resolved inside it). The host never sees them and they vanish with the
+    /// container, so the caller has nothing to unmount. `overlay`, `aufs` and other
+    /// filesystems are mounted with `mount(2)` and the options as its data string
+    /// (flag words such as `ro` or `nodev` become mount flags); when the data exceeds a
+    /// page, the `lowerdir` entries are made relative to their longest common parent
+    /// directory, which the init enters for the mount. A `bind` (or `rbind`) mount
+    /// clones `source`.
+    pub rootfs_mounts: Vec<Mount>,
+    /// A user to resolve inside the container (docker's `-u`, the image's `User`),
+    /// from the container's own `/etc/passwd` and `/etc/group` once its mounts are in
+    /// place. `None` (the default): `process.user` is used as given.
+    ///
+    /// See [`ResolvedUser::apply_to`](crate::user::ResolvedUser::apply_to) for what it
+    /// sets; an unknown name fails the start with an [`InitFailure`](crate::InitFailure)
+    /// of [`Stage::User`](crate::Stage::User) carrying docker's message (exit code 125).
+    pub user: Option<UserRequest>,
 }
 
 impl SpawnOptions {
@@ -66,6 +86,8 @@ impl SpawnOptions {
             stderr: Stdio::Null,
             reaper: false,
             exe_protection: ExeProtection::default(),
+            rootfs_mounts: Vec::new(),
+            user: None,
         }
     }
 }
@@ -88,7 +110,7 @@ impl ExitStatus {
         }
     }
 
-    fn from_wait(status: rustix::process::WaitStatus) -> Option<Self> {
+    pub(crate) fn from_wait(status: rustix::process::WaitStatus) -> Option<Self> {
         if let Some(c) = status.exit_status() {
             Some(ExitStatus::Exited(c))
         } else {
@@ -116,8 +138,9 @@ impl Container {
     /// [`Pending::pid`] in its cgroup and sets up networking; then call
     /// [`Pending::start`].
     ///
-    /// `spec.root.path` must be the absolute path of the prepared rootfs; the spec must
-    /// ask for a mount namespace.
+    /// `spec.root.path` must be the absolute path of the prepared rootfs (or, with
+    /// [`SpawnOptions::rootfs_mounts`], of the directory they are mounted on); the spec
+    /// must ask for a mount namespace.
     pub fn spawn(spec: &Spec, opts: SpawnOptions) -> Result<Pending, Error> {
         let process = spec.process().as_ref().ok_or(Error::InvalidSpec {
             reason: "spec has no process",
@@ -146,6 +169,7 @@ impl Container {
                 source: io::ErrorKind::NotFound.into(),
             });
         }
+        check_rootfs_mounts(&opts.rootfs_mounts)?;
         let flags = clone_flags(spec)?;
         let terminal = process.terminal().unwrap_or(false);
 
@@ -178,101 +202,35 @@ impl Container {
                 spec: spec.clone(),
                 rootfs,
                 reaper: opts.reaper,
+                rootfs_mounts: opts.rootfs_mounts,
+                user: opts.user,
             })
             .map_err(|e| pending.died_or(e, "receiving its configuration"))?;
         Ok(pending)
     }
 }
 
-/// A freshly started init: its pid, the channel, the caller's pipe ends.
-pub(crate) struct Launched {
-    pub(crate) pid: i32,
-    pub(crate) ch: ParentChannel,
-    pub(crate) stdio: [Option<File>; 3],
-}
-
-/// `clone` with `flags` and `execveat` the protected init binary in the child; returns
-/// once the init binary runs (or with why it could not be executed).
-pub(crate) fn launch_init(
-    flags: i32,
-    init_exe: &Path,
-    init_args: &[String],
-    protection: ExeProtection,
-    stdio: [Stdio; 3],
-) -> Result<Launched, Error> {
-    let exe =
-        exe::protect(init_exe, protection).map_err(Error::path("protect init binary", init_exe))?;
-    let (parent_sock, child_sock) = channel::pair().map_err(Error::sys("socketpair"))?;
-    let child_sock = above_stdio(child_sock)?;
-    let (err_r, err_w) =
-        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| Error::Sys {
-            op: "pipe",
-            source: e.into(),
-        })?;
-    let [stdin, stdout, stderr] = stdio;
-    let stdin = prepare_stdio(stdin, true)?;
-    let stdout = prepare_stdio(stdout, false)?;
-    let stderr = prepare_stdio(stderr, false)?;
-
-    let mut args = init_args.to_vec();
-    if args.is_empty() {
-        args.push("mydocker-init".into());
-    }
-    let argv = CStringArray::new(
-        args.iter()
-            .map(|a| CString::new(a.as_str()))
-            .collect::<Result<_, _>>()
-            .map_err(|_| Error::InvalidSpec {
-                reason: "NUL byte in init_args",
-            })?,
-    );
-    let env = format!("{INIT_FD_ENV}={}", child_sock.as_raw_fd());
-    let envp = CStringArray::new(vec![CString::new(env).map_err(|_| Error::InvalidSpec {
-        reason: "NUL byte in environment",
-    })?]);
-
-    let child = ChildExec {
-        exe: exe.as_fd(),
-        argv: &argv,
-        envp: &envp,
-        stdio: [stdin.child_raw(), stdout.child_raw(), stderr.child_raw()],
-        keep: child_sock.as_raw_fd(),
-        err_pipe: err_w.as_raw_fd(),
-    };
-    let pid = sys::clone_and_exec(flags, &child).map_err(Error::sys("clone"))?;
-    drop(child_sock);
-    drop(err_w);
-    drop(exe);
-
-    // The error pipe closes (EOF) when execveat succeeded, or carries its errno.
-    let mut buf = [0u8; 4];
-    let n = read_full(&mut File::from(err_r), &mut buf).map_err(Error::sys("read exec status"))?;
-    if n == 4 {
-        let errno = i32::from_ne_bytes(buf);
-        let _ = wait_pid(pid);
-        return Err(Error::InitExec {
-            exe: init_exe.to_path_buf(),
-            source: io::Error::from_raw_os_error(errno),
-        });
-    }
-    Ok(Launched {
-        pid,
-        ch: ParentChannel(Channel::new(parent_sock)),
-        stdio: [stdin.parent, stdout.parent, stderr.parent],
-    })
-}
-
-fn read_full(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+/// Refuse rootfs mounts the init could not perform, before creating anything.
+fn check_rootfs_mounts(mounts: &[Mount]) -> Result<(), Error> {
+    for m in mounts {
+        if !m.destination().is_absolute() {
+            return Err(Error::InvalidSpec {
+                reason: "rootfs mount destinations must be absolute (/ is root.path)",
+            });
+        }
+        let bind = m
+            .options()
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .any(|o| o == "bind" || o == "rbind");
+        if !bind && m.typ().as_deref().is_none_or(str::is_empty) {
+            return Err(Error::InvalidSpec {
+                reason: "a rootfs mount has no type",
+            });
         }
     }
-    Ok(n)
+    Ok(())
 }
 
 /// The namespaces to create with `clone`. The cgroup namespace is unshared by the init
@@ -321,89 +279,6 @@ fn clone_flags(spec: &Spec) -> Result<i32, Error> {
         });
     }
     Ok(flags)
-}
-
-/// Make sure a descriptor the child keeps is not 0, 1 or 2 (dup2 onto those would
-/// clobber it).
-fn above_stdio(fd: OwnedFd) -> Result<OwnedFd, Error> {
-    if fd.as_raw_fd() > 2 {
-        return Ok(fd);
-    }
-    rustix::io::fcntl_dupfd_cloexec(&fd, 3).map_err(|e| Error::Sys {
-        op: "fcntl(F_DUPFD_CLOEXEC)",
-        source: e.into(),
-    })
-}
-
-struct PreparedStdio {
-    /// The descriptor the child installs (kept alive until after clone).
-    child: Option<OwnedFd>,
-    /// The caller's end of a pipe.
-    parent: Option<File>,
-}
-
-impl PreparedStdio {
-    fn child_raw(&self) -> Option<RawFd> {
-        self.child.as_ref().map(|f| f.as_raw_fd())
-    }
-}
-
-fn prepare_stdio(s: Stdio, is_stdin: bool) -> Result<PreparedStdio, Error> {
-    let pipe_err = |e: rustix::io::Errno| Error::Sys {
-        op: "pipe",
-        source: e.into(),
-    };
-    Ok(match s {
-        Stdio::Inherit => PreparedStdio {
-            child: None,
-            parent: None,
-        },
-        Stdio::Null => {
-            let f = rustix::fs::open(
-                "/dev/null",
-                rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
-                rustix::fs::Mode::empty(),
-            )
-            .map_err(|e| Error::Path {
-                op: "open",
-                path: "/dev/null".into(),
-                source: e.into(),
-            })?;
-            PreparedStdio {
-                child: Some(above_stdio(f)?),
-                parent: None,
-            }
-        }
-        Stdio::Piped => {
-            let (r, w) =
-                rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(pipe_err)?;
-            let (child, parent) = if is_stdin { (r, w) } else { (w, r) };
-            PreparedStdio {
-                child: Some(above_stdio(child)?),
-                parent: Some(File::from(parent)),
-            }
-        }
-        Stdio::Fd(fd) => PreparedStdio {
-            child: Some(above_stdio(fd)?),
-            parent: None,
-        },
-    })
-}
-
-pub(crate) fn wait_pid(pid: i32) -> io::Result<ExitStatus> {
-    let p = Pid::from_raw(pid).ok_or(io::ErrorKind::InvalidInput)?;
-    loop {
-        match rustix::process::waitpid(Some(p), WaitOptions::empty()) {
-            Ok(Some((_, status))) => {
-                if let Some(s) = ExitStatus::from_wait(status) {
-                    return Ok(s);
-                }
-            }
-            Ok(None) => {}
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
 }
 
 /// A container whose init is setting up and waits for [`Pending::start`].

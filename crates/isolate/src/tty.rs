@@ -39,7 +39,7 @@ impl Drop for RawModeGuard {
 }
 
 /// Copy the window size of terminal `from` to `to`.
-pub fn copy_window_size(from: impl AsFd, to: impl AsFd) -> io::Result<()> {
+pub(crate) fn copy_window_size(from: impl AsFd, to: impl AsFd) -> io::Result<()> {
     let ws = rustix::termios::tcgetwinsize(from)?;
     rustix::termios::tcsetwinsize(to, ws)?;
     Ok(())

@@ -217,7 +217,7 @@ fn rlimits_above_the_host_are_clamped_with_a_warning() {
 #[test]
 fn rlimits_above_the_host_are_applied_with_cap_sys_resource() {
     if !has_cap_sys_resource() {
-        println!("skipped: root lacks CAP_SYS_RESOURCE here (the clamping test covers it)");
+        common::skip("root lacks CAP_SYS_RESOURCE here (the clamping test covers it)");
         return;
     }
     let nr_open: u64 = std::fs::read_to_string("/proc/sys/fs/nr_open")

@@ -135,7 +135,7 @@ impl Drop for TestCgroup {
 #[test]
 fn exec_joins_the_cgroup() {
     let Some(cg) = TestCgroup::new() else {
-        eprintln!("skipped: no pids cgroup v1 hierarchy nor cgroup v2 here");
+        common::skip("no pids cgroup v1 hierarchy nor cgroup v2 here");
         return;
     };
     let r = Rootfs::busybox();

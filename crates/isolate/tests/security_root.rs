@@ -23,6 +23,12 @@ const CHILD: &str = "MYDOCKER_ISOLATE_SECURITY_CHILD";
 /// Docker's default capability mask, as `docker run ... grep Cap /proc/self/status` shows it.
 const DOCKER_MASK: u64 = 0xa804_25fb;
 
+/// A line for the test's output (skipped checks).
+#[allow(clippy::print_stderr, reason = "a skipped test must say so")]
+fn say(line: &str) {
+    eprintln!("{line}");
+}
+
 /// Runs `body` in a child copy of this test binary and checks that it passed there.
 fn in_child(name: &str, body: impl FnOnce()) {
     if std::env::var(CHILD).as_deref() == Ok(name) {
@@ -30,7 +36,7 @@ fn in_child(name: &str, body: impl FnOnce()) {
         return;
     }
     if !rustix::process::geteuid().is_root() {
-        eprintln!("skipped: {name} needs root");
+        say(&format!("skipped: {name} needs root"));
         return;
     }
     let exe = std::env::current_exe().unwrap();
@@ -49,7 +55,7 @@ fn in_child(name: &str, body: impl FnOnce()) {
     // A child that could not run its checks says so; say it here too.
     for line in stderr.lines().chain(stdout.lines()) {
         if line.starts_with("skipped:") {
-            eprintln!("{name}: {line}");
+            say(&format!("{name}: {line}"));
         }
     }
 }
@@ -425,7 +431,7 @@ fn seccomp_covers_32bit_x86_syscalls() {
         const KEXEC_LOAD: u32 = 283;
         const CLONE3: u32 = 435;
         if i386_syscall(GETPID, 0, 0) != std::process::id() as i32 {
-            eprintln!("skipped: this kernel runs no 32-bit x86 syscalls");
+            say("skipped: this kernel runs no 32-bit x86 syscalls");
             return;
         }
         // Without the filter: mount with null pointers is EFAULT, clone3 of size 0 EINVAL.

@@ -16,7 +16,7 @@ use oci_spec::runtime::LinuxNamespaceType;
 use rustix::fs::{Mode, OFlags};
 
 use super::root::RootDir;
-use super::{Abort, mounts, process};
+use super::{Abort, dev, process, user};
 use crate::channel::{ExecConfig, InitChannel};
 use crate::error::{InitFailure, Stage};
 use crate::security::Security;
@@ -120,26 +120,24 @@ pub(super) fn join(ch: &InitChannel, cfg: &ExecConfig) -> Result<Infallible, Abo
 
 /// In the container: a session of its own, the process's settings, then exec.
 fn run_process(ch: &InitChannel, cfg: &ExecConfig) -> Result<Infallible, Abort> {
-    let process = &cfg.process;
     // Its own session inside the container (the intermediate's is in the host's PID
     // namespace): no controlling terminal but the container's pty of `-t`.
     rustix::process::setsid().map_err(|e| InitFailure::os(Stage::Join, "setsid", &e.into()))?;
+    // The mount namespace's root is now the container's root.
+    let root =
+        RootDir::open(Path::new("/")).map_err(|e| InitFailure::os(Stage::Join, "open /", &e))?;
+    let process = user::resolve_process(&cfg.process, cfg.user.as_ref(), &root)?;
     if process.terminal().unwrap_or(false) {
-        // The mount namespace's root is now the container's root.
-        let root = RootDir::open(Path::new("/"))
-            .map_err(|e| InitFailure::os(Stage::Console, "open /", &e))?;
         let size = process.console_size().map(|b| (b.height(), b.width()));
-        let console = mounts::open_pty(&root, size)?;
+        let console = dev::open_pty(&root, size)?;
         ch.console(console.master.as_fd())
             .map_err(|e| InitFailure::new(Stage::Console, format!("send the terminal: {e}")))?;
         drop(console.master);
         super::attach_terminal(console.slave, process.user().uid(), process.user().gid())?;
     }
-    for w in process::apply_rlimits(process.rlimits().as_deref().unwrap_or_default())? {
-        ch.warn(w)
-            .map_err(|e| InitFailure::new(Stage::Limits, format!("report warning: {e}")))?;
-    }
-    let command = process::Command::new(process)?;
-    let mut security = Security::prepare(process, cfg.seccomp.as_ref())?;
-    super::finish_and_exec(ch, process, &command, &mut security, false)
+    drop(root);
+    super::apply_rlimits(ch, &process)?;
+    let command = process::Command::new(&process)?;
+    let mut security = Security::prepare(&process, cfg.seccomp.as_ref())?;
+    super::finish_and_exec(ch, &process, &command, &mut security, false)
 }

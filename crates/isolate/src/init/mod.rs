@@ -3,24 +3,27 @@
 //!
 //! [`init_main`] is what the binary calls when invoked as init (`mydocker init`).
 
+mod dev;
 mod join;
-pub(crate) mod mounts;
+mod mounts;
 pub(crate) mod process;
 mod reaper;
-pub(crate) mod root;
+mod root;
+mod rootfs;
+mod user;
 
 use std::convert::Infallible;
 use std::os::fd::{AsFd, OwnedFd, RawFd};
 use std::path::Path;
 
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::{Linux, LinuxNamespaceType, Mount, Process, Spec};
 use rustix::fs::Mode;
 
 use crate::channel::{Channel, InitChannel, InitConfig, RunConfig};
 use crate::error::{ExecFailure, InitFailure, Stage};
 use crate::security::Security;
 use crate::sys;
-use root::{Create, Symlinks};
+use root::{Create, RootDir, Symlinks};
 
 /// Environment variable carrying the number of the init's end of the socketpair.
 pub(crate) const INIT_FD_ENV: &str = "_MYDOCKER_INIT_FD";
@@ -67,20 +70,20 @@ fn start() -> Result<Infallible, i32> {
     if let Err(e) =
         rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
     {
-        eprintln!("mydocker init: prctl(PR_SET_DUMPABLE): {e}");
+        by_hand(format_args!("prctl(PR_SET_DUMPABLE): {e}"));
         return Err(125);
     }
     let Some(fd) = std::env::var(INIT_FD_ENV)
         .ok()
         .and_then(|v| v.parse::<RawFd>().ok())
     else {
-        eprintln!(
-            "mydocker init: this mode is started by mydocker itself ({INIT_FD_ENV} is not set)"
-        );
+        by_hand(format_args!(
+            "this mode is started by mydocker itself ({INIT_FD_ENV} is not set)"
+        ));
         return Err(125);
     };
     if fd < 0 {
-        eprintln!("mydocker init: bad {INIT_FD_ENV}");
+        by_hand(format_args!("bad {INIT_FD_ENV}"));
         return Err(125);
     }
     // Move the channel to a fixed number and close everything else the parent may have
@@ -90,7 +93,7 @@ fn start() -> Result<Infallible, i32> {
     let sock = match take_channel(fd) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("mydocker init: channel: {e}");
+            by_hand(format_args!("channel: {e}"));
             return Err(125);
         }
     };
@@ -113,6 +116,16 @@ fn start() -> Result<Infallible, i32> {
             Err(code)
         }
     }
+}
+
+/// The library's only output: the init was started by hand (or its channel is broken),
+/// so there is nobody to report to but the terminal.
+#[allow(
+    clippy::print_stderr,
+    reason = "without its channel, the init has no other way to say why it stops"
+)]
+fn by_hand(message: std::fmt::Arguments<'_>) {
+    eprintln!("mydocker init: {message}");
 }
 
 fn take_channel(fd: RawFd) -> std::io::Result<OwnedFd> {
@@ -180,80 +193,25 @@ fn run(ch: &InitChannel, cfg: &RunConfig) -> Result<Infallible, Abort> {
 
     join_namespace_paths(spec)?;
     mounts::set_root_propagation(linux.rootfs_propagation().as_deref())?;
+    // Only now: what is mounted from here on stays in the container's namespace.
+    rootfs::mount_rootfs(&cfg.rootfs, &cfg.rootfs_mounts)?;
     let root = mounts::bind_rootfs(&cfg.rootfs)?;
-    let devnull = mounts::open_host_devnull()?;
-
-    let mut deferred = Vec::new();
-    for m in spec.mounts().as_deref().unwrap_or_default() {
-        if mounts::is_cgroup(m) {
-            deferred.push(m.clone());
-        } else {
-            mounts::mount_one(&root, m)?;
-        }
-    }
-    let dev_is_ours = spec
-        .mounts()
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .any(|m| m.destination() == Path::new("/dev") && !mounts::is_bind(m));
-    if dev_is_ours {
-        mounts::setup_dev(&root, linux.devices().as_deref().unwrap_or_default())?;
-    }
-    let console = if process.terminal().unwrap_or(false) {
-        let size = process.console_size().map(|b| (b.height(), b.width()));
-        let c = mounts::open_pty(&root, size)?;
-        mounts::bind_console(&root, &c)?;
-        ch.console(c.master.as_fd())
-            .map_err(|e| InitFailure::new(Stage::Console, format!("send the terminal: {e}")))?;
-        Some(c.slave)
-    } else {
-        None
-    };
-    // The workdir is created (as root, 0755, like docker) before the pivot; it is
-    // entered later as the final user.
-    root.resolve(process.cwd(), Create::Dir, Symlinks::FollowInRoot)
-        .map_err(|e| InitFailure::os(Stage::Cwd, "create", &e).at(process.cwd()))?;
-
-    let mut sysctls: Vec<(String, String)> = linux
-        .sysctl()
-        .as_ref()
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap_or_default();
-    sysctls.sort();
-    mounts::write_sysctls(&root, &sysctls)?;
-    mounts::mask_paths(
-        &root,
-        linux.masked_paths().as_deref().unwrap_or_default(),
-        &devnull,
-    )?;
-    drop(devnull);
-    mounts::readonly_paths(&root, linux.readonly_paths().as_deref().unwrap_or_default())?;
-    // Everything above is resolved through `root`; the pivot only changes what "/" is.
-    mounts::pivot(&root)?;
-    if spec
-        .root()
-        .as_ref()
-        .and_then(|r| r.readonly())
-        .unwrap_or(false)
-    {
-        mounts::readonly_root()?;
-    }
-    mounts::finish_root_propagation(linux.rootfs_propagation().as_deref())?;
+    let deferred = mount_spec_mounts(&root, spec, &linux)?;
+    // The image's /etc/passwd and /etc/group, as the container's mounts show them.
+    let process = user::resolve_process(process, cfg.user.as_ref(), &root)?;
+    let console = open_console(ch, &root, &process)?;
+    finish_root(root, spec, &linux, process.cwd())?;
 
     set_hostname(spec)?;
-    for w in process::apply_rlimits(process.rlimits().as_deref().unwrap_or_default())? {
-        ch.warn(w)
-            .map_err(|e| InitFailure::new(Stage::Limits, format!("report warning: {e}")))?;
-    }
+    apply_rlimits(ch, &process)?;
     if let Some(adj) = process.oom_score_adj() {
         process::set_oom_score_adj(adj)?;
     }
     if let Some(slave) = console {
         attach_terminal(slave, process.user().uid(), process.user().gid())?;
     }
-    let command = process::Command::new(process)?;
-    let mut security = Security::prepare(process, linux.seccomp().as_ref())?;
+    let command = process::Command::new(&process)?;
+    let mut security = Security::prepare(&process, linux.seccomp().as_ref())?;
 
     ch.ready()
         .map_err(|e| InitFailure::new(Stage::Config, format!("report ready: {e}")))?;
@@ -274,7 +232,94 @@ fn run(ch: &InitChannel, cfg: &RunConfig) -> Result<Infallible, Abort> {
         .map_err(|e| InitFailure::new(Stage::Mount, format!("report warning: {e}")))?;
     }
 
-    finish_and_exec(ch, process, &command, &mut security, cfg.reaper)
+    finish_and_exec(ch, &process, &command, &mut security, cfg.reaper)
+}
+
+/// Mount `spec.mounts` inside the root (and /dev's content when /dev is ours); returns
+/// the cgroup mounts, which are only reported.
+fn mount_spec_mounts(
+    root: &RootDir,
+    spec: &Spec,
+    linux: &Linux,
+) -> Result<Vec<Mount>, InitFailure> {
+    let mut deferred = Vec::new();
+    let spec_mounts = spec.mounts().as_deref().unwrap_or_default();
+    for m in spec_mounts {
+        if mounts::is_cgroup(m) {
+            deferred.push(m.clone());
+        } else {
+            mounts::mount_one(root, m)?;
+        }
+    }
+    let dev_is_ours = spec_mounts
+        .iter()
+        .any(|m| m.destination() == Path::new("/dev") && !mounts::is_bind(m));
+    if dev_is_ours {
+        dev::setup_dev(root, linux.devices().as_deref().unwrap_or_default())?;
+    }
+    Ok(deferred)
+}
+
+/// With `process.terminal`: a pty of the container's devpts, its master sent to the
+/// parent, /dev/console bound to it; returns the slave end.
+fn open_console(
+    ch: &InitChannel,
+    root: &RootDir,
+    process: &Process,
+) -> Result<Option<OwnedFd>, InitFailure> {
+    if !process.terminal().unwrap_or(false) {
+        return Ok(None);
+    }
+    let size = process.console_size().map(|b| (b.height(), b.width()));
+    let c = dev::open_pty(root, size)?;
+    dev::bind_console(root, &c)?;
+    ch.console(c.master.as_fd())
+        .map_err(|e| InitFailure::new(Stage::Console, format!("send the terminal: {e}")))?;
+    Ok(Some(c.slave))
+}
+
+/// The workdir, sysctls, masked and read-only paths, then `pivot_root` into `root` and
+/// the read-only root and propagation it asks for.
+fn finish_root(root: RootDir, spec: &Spec, linux: &Linux, cwd: &Path) -> Result<(), InitFailure> {
+    // The workdir is created (as root, 0755, like docker) before the pivot; it is
+    // entered later as the final user.
+    root.resolve(cwd, Create::Dir, Symlinks::FollowInRoot)
+        .map_err(|e| InitFailure::os(Stage::Cwd, "create", &e).at(cwd))?;
+    let mut sysctls: Vec<(String, String)> = linux
+        .sysctl()
+        .as_ref()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    sysctls.sort();
+    mounts::write_sysctls(&root, &sysctls)?;
+    let devnull = mounts::open_host_devnull()?;
+    mounts::mask_paths(
+        &root,
+        linux.masked_paths().as_deref().unwrap_or_default(),
+        &devnull,
+    )?;
+    drop(devnull);
+    mounts::readonly_paths(&root, linux.readonly_paths().as_deref().unwrap_or_default())?;
+    // Everything above is resolved through `root`; the pivot only changes what "/" is.
+    mounts::pivot(&root)?;
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
+        mounts::readonly_root()?;
+    }
+    mounts::finish_root_propagation(linux.rootfs_propagation().as_deref())
+}
+
+/// `process.rlimits`, each clamp reported to the parent as a warning.
+pub(crate) fn apply_rlimits(ch: &InitChannel, process: &Process) -> Result<(), InitFailure> {
+    for w in process::apply_rlimits(process.rlimits().as_deref().unwrap_or_default())? {
+        ch.warn(w)
+            .map_err(|e| InitFailure::new(Stage::Limits, format!("report warning: {e}")))?;
+    }
+    Ok(())
 }
 
 /// The last steps, shared with `exec`: security, user, cwd, then `execve`.

@@ -14,7 +14,7 @@
 
 use std::collections::VecDeque;
 use std::ffi::OsStr;
-use std::io;
+use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path};
@@ -74,90 +74,165 @@ impl RootDir {
         create: Create,
         symlinks: Symlinks,
     ) -> io::Result<OwnedFd> {
-        let mut queue: VecDeque<Vec<u8>> = components(path).collect();
-        // Descriptors of the directories walked so far; index 0 is the root itself.
-        let mut stack: Vec<OwnedFd> = vec![self.fd.try_clone()?];
-        let mut links = 0usize;
+        self.walk(path, create, symlinks).map(|found| found.fd)
+    }
+
+    /// Read the regular file at `path` inside the root (symlinks followed inside it), at
+    /// most `limit` bytes. `None` when it is missing or not a regular file: a FIFO or a
+    /// device node planted by the image is never opened.
+    pub(crate) fn read_file(&self, path: &Path, limit: u64) -> io::Result<Option<Vec<u8>>> {
+        let found = match self.walk(path, Create::Nothing, Symlinks::FollowInRoot) {
+            Ok(f) => f,
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        let st = rustix::fs::fstat(&found.fd)?;
+        let Some((parent, name)) = found.parent else {
+            return Ok(None);
+        };
+        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+            return Ok(None);
+        }
+        // An O_PATH descriptor cannot be read: open the same name again, without
+        // following anything, and check that it still is the file that was checked.
+        let fd = rustix::fs::openat(
+            &parent,
+            OsStr::from_bytes(&name),
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NOCTTY | OFlags::NONBLOCK | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        let again = rustix::fs::fstat(&fd)?;
+        if (again.st_dev, again.st_ino) != (st.st_dev, st.st_ino) {
+            return Err(io::Error::other("the file was replaced while being opened"));
+        }
+        let mut data = Vec::new();
+        std::fs::File::from(fd).take(limit).read_to_end(&mut data)?;
+        Ok(Some(data))
+    }
+
+    /// The walk behind [`RootDir::resolve`].
+    fn walk(&self, path: &Path, create: Create, symlinks: Symlinks) -> io::Result<Found> {
+        let mut w = Walk {
+            queue: components(path).collect(),
+            // Descriptors of the directories walked so far; index 0 is the root itself.
+            stack: vec![self.fd.try_clone()?],
+            links: 0,
+        };
         loop {
-            let Some(name) = queue.pop_front() else {
+            let Some(name) = w.queue.pop_front() else {
                 // The path named the root (or climbed back to it).
-                let top = stack.pop().ok_or(io::ErrorKind::NotFound)?;
-                return Ok(top);
+                return w.top();
             };
             if name == b".." {
-                if stack.len() > 1 {
-                    stack.pop();
+                if w.stack.len() > 1 {
+                    w.stack.pop();
                 }
-                if queue.is_empty() {
-                    return stack.pop().ok_or_else(|| io::ErrorKind::NotFound.into());
+                if w.queue.is_empty() {
+                    return w.top();
                 }
                 continue;
             }
-            let last = queue.is_empty();
-            let parent = stack.last().ok_or(io::ErrorKind::NotFound)?;
+            let last = w.queue.is_empty();
+            let parent = w.stack.last().ok_or(io::ErrorKind::NotFound)?;
             let name_os = OsStr::from_bytes(&name);
             match open_nofollow(parent.as_fd(), name_os) {
                 Ok(fd) => {
-                    let st = rustix::fs::fstat(&fd)?;
-                    let ft = FileType::from_raw_mode(st.st_mode);
+                    let ft = file_type(fd.as_fd())?;
                     if ft == FileType::Symlink {
                         if last && symlinks == Symlinks::NoFollowLast {
-                            return Ok(fd);
+                            return Ok(Found { fd, parent: None });
                         }
-                        if symlinks == Symlinks::Refuse {
-                            return Err(io::Error::from_raw_os_error(libc::ELOOP));
-                        }
-                        links += 1;
-                        if links > MAX_SYMLINKS {
-                            return Err(io::Error::from_raw_os_error(libc::ELOOP));
-                        }
-                        if is_procfs(parent.as_fd())? {
-                            // procfs "magic links" point at objects, not paths.
-                            return Err(io::Error::from_raw_os_error(libc::ELOOP));
-                        }
-                        let target = rustix::fs::readlinkat(parent.as_fd(), name_os, Vec::new())?;
-                        let target = target.as_bytes();
-                        if target.first() == Some(&b'/') {
-                            stack.truncate(1);
-                        }
-                        for (i, c) in components(Path::new(OsStr::from_bytes(target))).enumerate() {
-                            queue.insert(i, c);
-                        }
+                        w.follow(name_os, symlinks)?;
                         continue;
                     }
-                    if !last && ft != FileType::Directory {
+                    if last {
+                        let parent = w.stack.pop().map(|p| (p, name));
+                        return Ok(Found { fd, parent });
+                    }
+                    if ft != FileType::Directory {
                         return Err(io::Error::from_raw_os_error(libc::ENOTDIR));
                     }
-                    if last {
-                        return Ok(fd);
-                    }
-                    stack.push(fd);
+                    w.stack.push(fd);
                 }
                 Err(e) if e.kind() == io::ErrorKind::NotFound && create != Create::Nothing => {
-                    let res = if last && create == Create::File {
-                        rustix::fs::openat(
-                            parent.as_fd(),
-                            name_os,
-                            OFlags::CREATE
-                                | OFlags::EXCL
-                                | OFlags::NOFOLLOW
-                                | OFlags::CLOEXEC
-                                | OFlags::WRONLY,
-                            Mode::from_raw_mode(0o644),
-                        )
-                        .map(drop)
-                    } else {
-                        rustix::fs::mkdirat(parent.as_fd(), name_os, Mode::from_raw_mode(0o755))
-                    };
-                    match res {
-                        // Created (or raced with another creator): look at it again.
-                        Ok(()) | Err(rustix::io::Errno::EXIST) => queue.push_front(name),
-                        Err(e) => return Err(e.into()),
-                    }
+                    create_missing(parent.as_fd(), name_os, last && create == Create::File)?;
+                    // Created (or raced with another creator): look at it again.
+                    w.queue.push_front(name);
                 }
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+/// What a walk ends on: the descriptor, and the directory it was found in with its name
+/// there (not for the root itself, `..` or a symlink returned as such).
+struct Found {
+    fd: OwnedFd,
+    parent: Option<(OwnedFd, Vec<u8>)>,
+}
+
+/// The state of one walk.
+struct Walk {
+    /// The components still to walk.
+    queue: VecDeque<Vec<u8>>,
+    /// The directories walked so far; index 0 is the root.
+    stack: Vec<OwnedFd>,
+    /// Symlinks followed so far.
+    links: usize,
+}
+
+impl Walk {
+    fn top(&mut self) -> io::Result<Found> {
+        let fd = self.stack.pop().ok_or(io::ErrorKind::NotFound)?;
+        Ok(Found { fd, parent: None })
+    }
+
+    /// Follow the symlink `name` of the current directory: its target's components are
+    /// walked next, from the root for an absolute target.
+    fn follow(&mut self, name: &OsStr, symlinks: Symlinks) -> io::Result<()> {
+        if symlinks == Symlinks::Refuse {
+            return Err(io::Error::from_raw_os_error(libc::ELOOP));
+        }
+        self.links += 1;
+        if self.links > MAX_SYMLINKS {
+            return Err(io::Error::from_raw_os_error(libc::ELOOP));
+        }
+        let parent = self.stack.last().ok_or(io::ErrorKind::NotFound)?;
+        if is_procfs(parent.as_fd())? {
+            // procfs "magic links" point at objects, not paths.
+            return Err(io::Error::from_raw_os_error(libc::ELOOP));
+        }
+        let target = rustix::fs::readlinkat(parent.as_fd(), name, Vec::new())?;
+        let target = target.as_bytes();
+        if target.first() == Some(&b'/') {
+            self.stack.truncate(1);
+        }
+        for (i, c) in components(Path::new(OsStr::from_bytes(target))).enumerate() {
+            self.queue.insert(i, c);
+        }
+        Ok(())
+    }
+}
+
+/// Create a missing component: a directory, or an empty file when `file`.
+fn create_missing(parent: BorrowedFd<'_>, name: &OsStr, file: bool) -> io::Result<()> {
+    let res = if file {
+        rustix::fs::openat(
+            parent,
+            name,
+            OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::WRONLY,
+            Mode::from_raw_mode(0o644),
+        )
+        .map(drop)
+    } else {
+        rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(0o755))
+    };
+    match res {
+        Ok(()) | Err(rustix::io::Errno::EXIST) => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -282,5 +357,37 @@ mod tests {
             .resolve(Path::new("/file/x"), Create::Dir, Symlinks::FollowInRoot)
             .unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::ENOTDIR));
+    }
+
+    #[test]
+    fn read_file_stays_inside_and_skips_special_files() {
+        let host = tempfile::tempdir().unwrap();
+        std::fs::write(host.path().join("passwd"), "host:x:1:1::/:/bin/sh\n").unwrap();
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("etc")).unwrap();
+        std::fs::write(t.path().join("etc/group"), "root:x:0:\n").unwrap();
+        // /etc/passwd -> <host>/passwd: followed inside the root, where it does not exist.
+        symlink(host.path().join("passwd"), t.path().join("etc/passwd")).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            t.path().join("etc/fifo").as_path(),
+            FileType::Fifo,
+            Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        symlink("/etc/group", t.path().join("etc/link")).unwrap();
+        let root = RootDir::open(t.path()).unwrap();
+        let read = |p: &str| root.read_file(Path::new(p), 1 << 20).unwrap();
+        assert_eq!(read("/etc/group").as_deref(), Some(&b"root:x:0:\n"[..]));
+        assert_eq!(read("etc/link").as_deref(), Some(&b"root:x:0:\n"[..]));
+        assert_eq!(read("/etc/passwd"), None);
+        assert_eq!(read("/etc/fifo"), None, "a FIFO is never opened");
+        assert_eq!(read("/etc"), None);
+        assert_eq!(read("/"), None);
+        assert_eq!(read("/etc/group/x"), None);
+        assert_eq!(read("/nope/x"), None);
+        let short = root.read_file(Path::new("/etc/group"), 4).unwrap();
+        assert_eq!(short.as_deref(), Some(&b"root"[..]));
     }
 }

@@ -8,7 +8,7 @@
 //!    `--security-opt seccomp=profile.json`, or none at all for
 //!    `--security-opt seccomp=unconfined`. Either way the result is the OCI runtime spec's
 //!    `linux.seccomp`, so a spec written by someone else works the same.
-//! 2. [`compile`] turns it into a [`BpfProgram`] for one architecture. This is pure
+//! 2. [`compile()`] turns it into a [`BpfProgram`] for one architecture. This is pure
 //!    computation; do it in the parent before creating the container and hand the bytes
 //!    ([`BpfProgram::to_bytes`]) to the container's init, so a bad profile fails early and
 //!    the init does no work it does not need to.
@@ -42,7 +42,7 @@
 //!
 //! [`seccompiler`] generates the code of rules with argument conditions, including the
 //! two-word comparisons of 64-bit arguments; syscalls allowed (or denied) outright are one
-//! comparison each. seccompiler emits one action per filter, so [`compile`] groups the rules by
+//! comparison each. seccompiler emits one action per filter, so [`compile()`] groups the rules by
 //! action and chains the groups in one program, the most restrictive action first, with a final
 //! return of the default action. Docker's default profile compiles to about 800 instructions
 //! (the kernel accepts 4096) in a few hundred microseconds. On x86_64 the program also covers

@@ -1,7 +1,11 @@
 //! Shared helpers of the integration tests: a busybox rootfs, specs, running a container
 //! and collecting its output. The tests need root (namespaces, mounts).
 
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    reason = "each test binary uses a part of these helpers; a failed unwrap is a failed test"
+)]
 
 use std::io::{Read, Write};
 use std::os::unix::fs::symlink;
@@ -17,51 +21,67 @@ const APPLETS: &[&str] = &[
 ];
 
 /// A throwaway rootfs made of Debian's static busybox and its applet symlinks.
-pub struct Rootfs {
-    pub dir: tempfile::TempDir,
+pub(crate) struct Rootfs {
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl Rootfs {
-    pub fn busybox() -> Self {
+    pub(crate) fn busybox() -> Self {
         let dir = tempfile::Builder::new()
             .prefix("isolate-test-")
             .tempdir()
             .unwrap();
-        let root = dir.path();
-        for d in ["bin", "etc", "tmp", "root"] {
-            std::fs::create_dir_all(root.join(d)).unwrap();
-        }
-        std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
-        for a in APPLETS {
-            symlink("busybox", root.join("bin").join(a)).unwrap();
-        }
-        std::fs::write(
-            root.join("etc/passwd"),
-            "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/tmp:/bin/sh\n",
-        )
-        .unwrap();
-        std::fs::write(root.join("etc/group"), "root:x:0:\nuser:x:1000:\n").unwrap();
+        populate_busybox(dir.path());
         Self { dir }
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
-    pub fn spec(&self, args: &[&str]) -> Spec {
-        let mut spec = isolate::spec::docker_spec(self.path(), args);
-        spec.set_hostname(Some("isolated".into()));
-        // Only the rlimit test asks for docker's default nofile (which this host clamps).
-        spec.process_mut().as_mut().unwrap().set_rlimits(None);
-        spec
+    pub(crate) fn spec(&self, args: &[&str]) -> Spec {
+        spec_at(self.path(), args)
     }
 }
 
-pub fn test_init() -> PathBuf {
+/// Fill `root` with Debian's static busybox, its applet symlinks, and an /etc/passwd
+/// and /etc/group with `root` and `user` (1000:1000, home /tmp).
+pub(crate) fn populate_busybox(root: &Path) {
+    for d in ["bin", "etc", "tmp", "root"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+    for a in APPLETS {
+        symlink("busybox", root.join("bin").join(a)).unwrap();
+    }
+    std::fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/tmp:/bin/sh\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("etc/group"), "root:x:0:\nuser:x:1000:\n").unwrap();
+}
+
+/// Docker's spec for a rootfs at `root` (which may be an empty mount point).
+pub(crate) fn spec_at(root: &Path, args: &[&str]) -> Spec {
+    let mut spec = isolate::spec::docker_spec(root, args);
+    spec.set_hostname(Some("isolated".into()));
+    // Only the rlimit test asks for docker's default nofile (which this host clamps).
+    spec.process_mut().as_mut().unwrap().set_rlimits(None);
+    spec
+}
+
+/// Say that a test cannot run here, and why (the test then returns without asserting).
+#[allow(clippy::print_stderr, reason = "a skipped test must say so")]
+pub(crate) fn skip(reason: &str) {
+    eprintln!("skipped: {reason}");
+}
+
+pub(crate) fn test_init() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_isolate-test-init"))
 }
 
-pub fn options() -> SpawnOptions {
+pub(crate) fn options() -> SpawnOptions {
     let mut o = SpawnOptions::new(["isolate-test-init"]);
     o.init_exe = test_init();
     o.stdin = Stdio::Null;
@@ -71,15 +91,15 @@ pub fn options() -> SpawnOptions {
 }
 
 #[derive(Debug)]
-pub struct Output {
-    pub status: ExitStatus,
-    pub stdout: String,
-    pub stderr: String,
-    pub warnings: Vec<String>,
+pub(crate) struct Output {
+    pub(crate) status: ExitStatus,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+    pub(crate) warnings: Vec<String>,
 }
 
 /// Run a container to completion, feeding `input` to its stdin when given.
-pub fn run_with(
+pub(crate) fn run_with(
     spec: &Spec,
     mut opts: SpawnOptions,
     input: Option<&[u8]>,
@@ -111,19 +131,19 @@ pub fn run_with(
     })
 }
 
-pub fn run(spec: &Spec) -> Result<Output, Error> {
+pub(crate) fn run(spec: &Spec) -> Result<Output, Error> {
     run_with(spec, options(), None)
 }
 
 /// Run `sh -c script` in a fresh busybox rootfs and expect exit 0.
-pub fn sh(rootfs: &Rootfs, script: &str) -> Output {
+pub(crate) fn sh(rootfs: &Rootfs, script: &str) -> Output {
     let out = run(&rootfs.spec(&["sh", "-c", script])).unwrap();
     assert_eq!(out.status, ExitStatus::Exited(0), "{out:?}");
     out
 }
 
 /// Mount points of the host (this test process's mount namespace) under `dir`.
-pub fn host_mounts_under(dir: &Path) -> Vec<String> {
+pub(crate) fn host_mounts_under(dir: &Path) -> Vec<String> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     let d = dir.to_string_lossy().to_string();
     info.lines()
@@ -133,7 +153,7 @@ pub fn host_mounts_under(dir: &Path) -> Vec<String> {
 }
 
 /// Kills and reaps a container when a test ends early (a failed assertion).
-pub struct Guard(pub isolate::Running);
+pub(crate) struct Guard(pub(crate) isolate::Running);
 
 impl Drop for Guard {
     fn drop(&mut self) {
