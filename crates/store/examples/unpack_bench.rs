@@ -5,6 +5,8 @@
 //! cargo run --release -p mydocker-store --example unpack_bench -- [DIR] [LAYERS] [SMALL_FILES] [BIG_MB] [DRIVER]
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// A benchmark reports its measurements.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::io::Write;
 use std::time::Instant;

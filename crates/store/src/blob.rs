@@ -13,7 +13,7 @@ use oci_spec::image::Digest;
 
 use crate::digest::{HashingWriter, digest_from_hasher, parse_sha256, sha256_hex};
 use crate::error::{Error, IoContext, Result};
-use crate::fsutil::{FileLock, fsync_dir, temp_name};
+use fsutil::{FileLock, fsync_dir, temp_name};
 
 /// The blob store of one root. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -89,7 +89,7 @@ impl BlobStore {
             .open(&path)
             .ctx("create", &path)?;
         // The lock marks the temp file as owned by a live writer for the stale clean-up.
-        FileLock::lock_fd_nonblocking(&file).ctx("flock", &path)?;
+        FileLock::try_lock_open(&file).ctx("flock", &path)?;
         Ok(BlobWriter {
             out: Some(HashingWriter::new(file)),
             path,
@@ -126,7 +126,9 @@ impl BlobStore {
     /// ```
     pub fn lock(&self, digest: &Digest) -> Result<FileLock> {
         let hex = sha256_hex(digest)?;
-        FileLock::exclusive(&self.locks.join(format!("blob-{hex}.lock")))
+        Ok(FileLock::exclusive(
+            &self.locks.join(format!("blob-{hex}.lock")),
+        )?)
     }
 
     /// All blobs present, with their sizes.
@@ -219,7 +221,7 @@ impl BlobWriter {
         let dest = self.dir.join(hex);
         fs::rename(&self.path, &dest).ctx("rename", &dest)?;
         self.path = PathBuf::new();
-        fsync_dir(&self.dir)
+        Ok(fsync_dir(&self.dir)?)
     }
 }
 

@@ -355,6 +355,16 @@ pub enum ArchiveReason {
     Empty,
 }
 
+impl From<fsutil::Error> for Error {
+    fn from(e: fsutil::Error) -> Self {
+        Error::Io {
+            op: e.op,
+            path: e.path,
+            source: e.source,
+        }
+    }
+}
+
 impl Error {
     /// The errdefs-style classification of this error.
     pub fn kind(&self) -> ErrorKind {

@@ -36,16 +36,19 @@
 //! }, &*drv)?;
 //! drop(lease);
 //!
-//! // Run: a writable layer on the image, mounted as the container's rootfs.
+//! // Run: a writable layer on the image, and the mounts (data) that make it the
+//! // container's rootfs, for the container's init to perform in its own mount namespace.
 //! drv.create_writable("c0ffee", image.top_chain_id())?;
-//! let rootfs = drv.mount("c0ffee")?;
-//! # let _ = rootfs;
+//! let mounts = drv.mounts("c0ffee")?;
+//! # let _ = mounts;
 //! drv.remove_writable("c0ffee")?;
 //! # Ok(()) }
 //! ```
 //!
-//! See [`driver`] for the storage driver contract, [`Store`] for the on-disk layout and
-//! the locking rules, and [`archive`] for `docker save`/`load` archives and OCI layouts.
+//! See [`driver`] for the storage driver contract (and [`StorageDriver`] for its mounts),
+//! [`Store`] for the on-disk layout and the locking rules, and [`archive`] for `docker
+//! save`/`load` archives and OCI layouts. With the `testing` feature, `testing` holds the
+//! drivers' conformance suite.
 
 pub mod archive;
 mod blob;
@@ -53,7 +56,8 @@ mod chain;
 mod digest;
 pub mod driver;
 mod error;
-mod fsutil;
+mod files;
+mod gc;
 mod image;
 mod pull;
 mod store;
@@ -67,9 +71,11 @@ pub use chain::{chain_id, chain_ids};
 pub use digest::{DigestMismatchIo, VerifyingReader, parse_sha256, sha256_hex, sha256_of};
 pub use driver::{LayerInfo, Staged, StorageDriver};
 pub use error::{ArchiveReason, Error, ErrorKind, Result, UnpackReason};
+/// The advisory `flock(2)` lock the store takes (from the `fsutil` crate).
 pub use fsutil::FileLock;
+pub use gc::{DiskUsage, GcReport, RemoveOptions, RemoveReport};
 pub use image::{ImageEntry, ImageRecord, LayerRecord, NewImage};
 pub use oci_spec::image::Digest;
 pub use pull::{Ingested, LayerSource};
-pub use store::{DiskUsage, GcReport, Lease, RemoveOptions, RemoveReport, Store};
+pub use store::{Lease, Store};
 pub use unpack::{UnpackOptions, UnpackStats, Whiteouts, decompress, unpack};

@@ -11,7 +11,9 @@ use crate::blob::BlobStore;
 use crate::chain::chain_ids;
 use crate::digest::{parse_sha256, sha256_hex};
 use crate::error::{Error, IoContext, Result};
-use crate::fsutil::{self, FileLock, clean_stale, ensure_dir, write_atomic};
+use fsutil::{FileLock, write_atomic_in};
+
+use crate::files::{clean_stale, ensure_dir};
 use crate::image::{
     ImageEntry, ImageRecord, LayerRecord, NewImage, References, parse_manifest_and_config, repo_of,
     split_tag,
@@ -25,8 +27,10 @@ use crate::image::{
 /// ROOT/images/by-id/<hex>.json   image records (ID = config digest)
 /// ROOT/images/references.json    repo:tag and repo@digest -> image ID; repo:tag -> the
 ///                                digest it was pulled by
-/// ROOT/layers/<driver>/...       unpacked layers, keyed by chain ID
-/// ROOT/containers/<id>/          container state (owned by the CLI) and writable layers
+/// ROOT/layers/<driver>/...       unpacked layers, keyed by chain ID, and containers'
+///                                writable layers (`rw/<id>/`): see [`crate::driver`]
+/// ROOT/containers/<id>/          container state, owned by the caller (earlier releases
+///                                kept writable layers there: drivers move them on use)
 /// ROOT/tmp/                      staging, cleaned of stale entries on open
 /// ROOT/locks/                    per-blob and per-layer lock files
 /// ROOT/lock, ROOT/gc.lock        the store-wide record lock and the GC lease lock
@@ -50,77 +54,6 @@ pub struct Store {
 #[derive(Debug)]
 pub struct Lease {
     _lock: FileLock,
-}
-
-/// Options of [`Store::remove_image`] and [`Store::prune`].
-pub struct RemoveOptions<'a> {
-    /// Remove even when a container uses the image. A used image is then untagged but
-    /// kept (as a dangling image) so that its layers stay valid for the container.
-    pub force: bool,
-    /// Returns the name or ID of a container using the image, if any.
-    pub in_use: &'a dyn Fn(&Digest) -> Option<String>,
-}
-
-impl std::fmt::Debug for RemoveOptions<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RemoveOptions")
-            .field("force", &self.force)
-            .finish_non_exhaustive()
-    }
-}
-
-impl RemoveOptions<'_> {
-    /// No container uses any image; not forced.
-    pub fn unused() -> RemoveOptions<'static> {
-        RemoveOptions {
-            force: false,
-            in_use: &|_| None,
-        }
-    }
-}
-
-/// What a removal or prune did, in the order docker prints it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RemoveReport {
-    /// References removed (`repo:tag`, `repo@digest`).
-    pub untagged: Vec<String>,
-    /// Image IDs whose records were deleted.
-    pub deleted: Vec<Digest>,
-    /// Garbage collected afterwards.
-    pub gc: GcReport,
-}
-
-/// What garbage collection removed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GcReport {
-    /// Blobs removed.
-    pub blobs: Vec<Digest>,
-    /// Layers removed, as (driver, chain ID).
-    pub layers: Vec<(String, Digest)>,
-    /// Bytes freed (blob sizes plus layer disk usage).
-    pub reclaimed: u64,
-}
-
-/// `system df`-style usage.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DiskUsage {
-    /// Number of images.
-    pub images: usize,
-    /// Images used by at least one container.
-    pub active_images: usize,
-    /// Bytes of all blobs.
-    pub blobs_size: u64,
-    /// Bytes of all unpacked layers (every driver).
-    pub layers_size: u64,
-    /// Bytes that removing every unused image would free.
-    pub reclaimable: u64,
-}
-
-impl DiskUsage {
-    /// Blobs plus layers.
-    pub fn total(&self) -> u64 {
-        self.blobs_size + self.layers_size
-    }
 }
 
 impl Store {
@@ -183,7 +116,7 @@ impl Store {
     /// Takes the store-wide exclusive lock for mutating records. Held briefly; the store's
     /// own mutating methods take it themselves (do not call them while holding it).
     pub fn lock(&self) -> Result<FileLock> {
-        FileLock::exclusive(&self.root.join("lock"))
+        Ok(FileLock::exclusive(&self.root.join("lock"))?)
     }
 
     /// Takes a shared lease that keeps garbage collection from running until dropped.
@@ -195,22 +128,22 @@ impl Store {
         })
     }
 
-    fn gc_lock(&self) -> Result<FileLock> {
-        FileLock::exclusive(&self.root.join("gc.lock"))
+    pub(crate) fn gc_lock(&self) -> Result<FileLock> {
+        Ok(FileLock::exclusive(&self.root.join("gc.lock"))?)
     }
 
     fn refs_path(&self) -> PathBuf {
         self.root.join("images/references.json")
     }
 
-    fn record_path(&self, id: &Digest) -> Result<PathBuf> {
+    pub(crate) fn record_path(&self, id: &Digest) -> Result<PathBuf> {
         Ok(self
             .root
             .join("images/by-id")
             .join(format!("{}.json", sha256_hex(id)?)))
     }
 
-    fn read_refs(&self) -> Result<References> {
+    pub(crate) fn read_refs(&self) -> Result<References> {
         let p = self.refs_path();
         match fs::read(&p) {
             Ok(b) => References::from_json(&b).map_err(|e| Error::CorruptRecord {
@@ -222,15 +155,15 @@ impl Store {
         }
     }
 
-    fn write_refs(&self, refs: &References) -> Result<()> {
+    pub(crate) fn write_refs(&self, refs: &References) -> Result<()> {
         let data = refs.to_json().map_err(|e| Error::CorruptRecord {
             path: self.refs_path(),
             source: e,
         })?;
-        write_atomic(&self.tmp_dir(), &self.refs_path(), &data)
+        Ok(write_atomic_in(&self.tmp_dir(), &self.refs_path(), &data)?)
     }
 
-    fn read_record(&self, id: &Digest) -> Result<Option<ImageRecord>> {
+    pub(crate) fn read_record(&self, id: &Digest) -> Result<Option<ImageRecord>> {
         let p = self.record_path(id)?;
         match fs::read(&p) {
             Ok(b) => serde_json::from_slice(&b)
@@ -247,10 +180,10 @@ impl Store {
             path: p.clone(),
             source: e,
         })?;
-        write_atomic(&self.tmp_dir(), &p, &data)
+        Ok(write_atomic_in(&self.tmp_dir(), &p, &data)?)
     }
 
-    fn all_records(&self) -> Result<Vec<ImageRecord>> {
+    pub(crate) fn all_records(&self) -> Result<Vec<ImageRecord>> {
         let dir = self.root.join("images/by-id");
         let mut out = Vec::new();
         for entry in fs::read_dir(&dir).ctx("read dir", &dir)? {
@@ -269,7 +202,7 @@ impl Store {
         Ok(out)
     }
 
-    fn with_refs(mut rec: ImageRecord, refs: &References) -> ImageRecord {
+    pub(crate) fn with_refs(mut rec: ImageRecord, refs: &References) -> ImageRecord {
         let (tags, digests) = refs.refs_of(&rec.id);
         rec.repo_tags = tags;
         rec.repo_digests = digests;
@@ -524,211 +457,5 @@ impl Store {
             })?;
         self.write_refs(&refs)?;
         Ok(id)
-    }
-
-    /// `rmi`: removes a reference or an image, then garbage-collects blobs and layers no
-    /// image references any more.
-    ///
-    /// - By `repo:tag`/`repo@digest`: that reference is removed; when it was the image's
-    ///   last tag, its digest references go too and the image is deleted.
-    /// - By ID: every reference goes and the image is deleted; an image tagged in several
-    ///   repositories needs `force`.
-    /// - An image a container uses (per `opts.in_use`) is not deleted: without `force` the
-    ///   call fails before changing anything; with `force` its references are removed and
-    ///   the image stays as a dangling image.
-    pub fn remove_image(&self, reference: &str, opts: &RemoveOptions<'_>) -> Result<RemoveReport> {
-        let _gc = self.gc_lock()?;
-        let mut report = RemoveReport::default();
-        {
-            let _lock = self.lock()?;
-            let rec = self.image(reference)?;
-            let mut refs = self.read_refs()?;
-            let by_name = refs.tags.contains_key(reference) || refs.digests.contains_key(reference);
-            let user = (opts.in_use)(&rec.id);
-            if by_name {
-                let other_tags = rec.repo_tags.iter().filter(|t| *t != reference).count();
-                let deletes = other_tags == 0;
-                if deletes
-                    && !opts.force
-                    && let Some(container) = user.clone()
-                {
-                    return Err(Error::ImageInUse {
-                        reference: reference.to_owned(),
-                        container,
-                    });
-                }
-                refs.tags.remove(reference);
-                refs.digests.remove(reference);
-                report.untagged.push(reference.to_owned());
-                if deletes {
-                    report.untagged.extend(refs.remove_all(&rec.id));
-                }
-            } else {
-                let repos: HashSet<&str> = rec
-                    .repo_tags
-                    .iter()
-                    .chain(&rec.repo_digests)
-                    .map(|r| repo_of(r))
-                    .collect();
-                if repos.len() > 1 && !opts.force {
-                    return Err(Error::ImageMultipleRepositories {
-                        id: rec.short_id().to_owned(),
-                    });
-                }
-                if let Some(container) = user.clone()
-                    && !opts.force
-                {
-                    return Err(Error::ImageInUse {
-                        reference: reference.to_owned(),
-                        container,
-                    });
-                }
-                report.untagged.extend(refs.remove_all(&rec.id));
-            }
-            self.write_refs(&refs)?;
-            if !refs.is_referenced(&rec.id) && user.is_none() {
-                self.delete_record(&rec.id)?;
-                report.deleted.push(rec.id.clone());
-            }
-        }
-        report.gc = self.gc_locked()?;
-        Ok(report)
-    }
-
-    fn delete_record(&self, id: &Digest) -> Result<()> {
-        let p = self.record_path(id)?;
-        match fs::remove_file(&p) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e).ctx("remove", &p),
-            _ => fsutil::fsync_dir(&self.root.join("images/by-id")),
-        }
-    }
-
-    /// `image prune`: deletes dangling images (with `all`: every image) that no container
-    /// uses, then garbage-collects.
-    pub fn prune(&self, all: bool, opts: &RemoveOptions<'_>) -> Result<RemoveReport> {
-        let _gc = self.gc_lock()?;
-        let mut report = RemoveReport::default();
-        {
-            let _lock = self.lock()?;
-            let mut refs = self.read_refs()?;
-            for rec in self.all_records()? {
-                if (opts.in_use)(&rec.id).is_some() {
-                    continue;
-                }
-                if refs.is_referenced(&rec.id) {
-                    if !all {
-                        continue;
-                    }
-                    report.untagged.extend(refs.remove_all(&rec.id));
-                }
-                self.delete_record(&rec.id)?;
-                report.deleted.push(rec.id);
-            }
-            self.write_refs(&refs)?;
-        }
-        report.gc = self.gc_locked()?;
-        Ok(report)
-    }
-
-    /// Removes every blob and layer that no image record references. Waits for running
-    /// pulls (leases) to finish.
-    pub fn gc(&self) -> Result<GcReport> {
-        let _gc = self.gc_lock()?;
-        self.gc_locked()
-    }
-
-    fn referenced(&self) -> Result<(HashSet<String>, HashSet<String>)> {
-        let mut blobs = HashSet::new();
-        let mut chains = HashSet::new();
-        for rec in self.images()? {
-            for d in rec.blob_digests() {
-                blobs.insert(d.digest().to_owned());
-            }
-            for c in rec.chain_ids() {
-                chains.insert(c.digest().to_owned());
-            }
-        }
-        Ok((blobs, chains))
-    }
-
-    fn gc_locked(&self) -> Result<GcReport> {
-        let _lock = self.lock()?;
-        let (blobs, chains) = self.referenced()?;
-        let mut report = GcReport::default();
-        for (d, size) in self.blobs.list()? {
-            if !blobs.contains(d.digest()) {
-                self.blobs.remove(&d)?;
-                report.reclaimed += size;
-                report.blobs.push(d);
-            }
-        }
-        for (driver, chain, path) in self.layer_dirs()? {
-            if !chains.contains(chain.digest()) {
-                report.reclaimed += fsutil::du(&path);
-                crate::driver::remove_layer_of(self, &driver, &chain)?;
-                report.layers.push((driver, chain));
-            }
-        }
-        Ok(report)
-    }
-
-    /// Every unpacked layer directory: (driver, chain ID, path).
-    fn layer_dirs(&self) -> Result<Vec<(String, Digest, PathBuf)>> {
-        let mut out = Vec::new();
-        let layers = self.root.join("layers");
-        for drv in fs::read_dir(&layers).ctx("read dir", &layers)? {
-            let drv = drv.ctx("read dir", &layers)?;
-            let Some(driver) = drv.file_name().to_str().map(str::to_owned) else {
-                continue;
-            };
-            let dir = drv.path();
-            if !dir.is_dir() {
-                continue;
-            }
-            for entry in fs::read_dir(&dir).ctx("read dir", &dir)? {
-                let entry = entry.ctx("read dir", &dir)?;
-                let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
-                    continue;
-                };
-                if let Ok(chain) = parse_sha256(&format!("sha256:{name}")) {
-                    out.push((driver.clone(), chain, entry.path()));
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    /// `system df`: sizes of blobs and layers and what removing unused images would free.
-    pub fn disk_usage(&self, in_use: &dyn Fn(&Digest) -> Option<String>) -> Result<DiskUsage> {
-        let images = self.images()?;
-        let mut used_blobs = HashSet::new();
-        let mut used_chains = HashSet::new();
-        let mut active = 0;
-        for rec in &images {
-            if in_use(&rec.id).is_some() {
-                active += 1;
-                used_blobs.extend(rec.blob_digests().iter().map(|d| d.digest().to_owned()));
-                used_chains.extend(rec.chain_ids().map(|d| d.digest().to_owned()));
-            }
-        }
-        let mut usage = DiskUsage {
-            images: images.len(),
-            active_images: active,
-            ..DiskUsage::default()
-        };
-        for (d, size) in self.blobs.list()? {
-            usage.blobs_size += size;
-            if !used_blobs.contains(d.digest()) {
-                usage.reclaimable += size;
-            }
-        }
-        for (_, chain, path) in self.layer_dirs()? {
-            let size = fsutil::du(&path);
-            usage.layers_size += size;
-            if !used_chains.contains(chain.digest()) {
-                usage.reclaimable += size;
-            }
-        }
-        Ok(usage)
     }
 }

@@ -279,7 +279,11 @@ fn rmi_untags_then_deletes_and_collects_garbage() {
 
     // Another tag remains: only untagged.
     let r = store
-        .remove_image("docker.io/library/test:latest", &RemoveOptions::unused())
+        .remove_image(
+            "docker.io/library/test:latest",
+            &RemoveOptions::unused(),
+            &store::driver::all(&store).unwrap(),
+        )
         .unwrap();
     assert_eq!(r.untagged, vec!["docker.io/library/test:latest"]);
     assert!(r.deleted.is_empty() && r.gc.blobs.is_empty());
@@ -287,7 +291,11 @@ fn rmi_untags_then_deletes_and_collects_garbage() {
     // Last tag: the digest reference goes too and the image is deleted; its private blobs
     // are collected, the shared layer stays.
     let r = store
-        .remove_image("docker.io/library/test:v2", &RemoveOptions::unused())
+        .remove_image(
+            "docker.io/library/test:v2",
+            &RemoveOptions::unused(),
+            &store::driver::all(&store).unwrap(),
+        )
         .unwrap();
     assert_eq!(r.untagged.len(), 2, "{:?}", r.untagged);
     assert_eq!(r.deleted, vec![id.clone()]);
@@ -311,13 +319,19 @@ fn rmi_refuses_images_in_use_unless_forced() {
         in_use: &in_use,
     };
     let e = store
-        .remove_image("docker.io/library/test:latest", &opts)
+        .remove_image(
+            "docker.io/library/test:latest",
+            &opts,
+            &store::driver::all(&store).unwrap(),
+        )
         .unwrap_err();
     assert!(matches!(e, Error::ImageInUse { .. }), "{e}");
     assert_eq!(e.kind(), ErrorKind::Conflict);
     assert!(e.to_string().contains("c0ffee"));
     store.image("docker.io/library/test:latest").unwrap();
-    let e = store.remove_image(id.digest(), &opts).unwrap_err();
+    let e = store
+        .remove_image(id.digest(), &opts, &store::driver::all(&store).unwrap())
+        .unwrap_err();
     assert!(matches!(e, Error::ImageInUse { .. }), "{e}");
 
     // Forced: untagged, but kept as a dangling image so the container's layers stay.
@@ -326,7 +340,11 @@ fn rmi_refuses_images_in_use_unless_forced() {
         in_use: &in_use,
     };
     let r = store
-        .remove_image("docker.io/library/test:latest", &forced)
+        .remove_image(
+            "docker.io/library/test:latest",
+            &forced,
+            &store::driver::all(&store).unwrap(),
+        )
         .unwrap();
     assert!(!r.untagged.is_empty());
     assert!(r.deleted.is_empty());
@@ -345,14 +363,24 @@ fn rmi_by_id_with_several_repositories_needs_force() {
         .tag(id.digest(), "localhost:5000/mirror/test:1")
         .unwrap();
     let e = store
-        .remove_image(&id.digest()[..8], &RemoveOptions::unused())
+        .remove_image(
+            &id.digest()[..8],
+            &RemoveOptions::unused(),
+            &store::driver::all(&store).unwrap(),
+        )
         .unwrap_err();
     assert!(matches!(e, Error::ImageMultipleRepositories { .. }), "{e}");
     let forced = RemoveOptions {
         force: true,
         in_use: &|_| None,
     };
-    let r = store.remove_image(&id.digest()[..8], &forced).unwrap();
+    let r = store
+        .remove_image(
+            &id.digest()[..8],
+            &forced,
+            &store::driver::all(&store).unwrap(),
+        )
+        .unwrap();
     assert_eq!(r.untagged.len(), 3);
     assert_eq!(r.deleted, vec![id]);
     assert!(store.blobs().list().unwrap().is_empty());
@@ -387,12 +415,24 @@ fn prune_removes_dangling_images_and_df_reports_reclaimable() {
             new_old.manifest_digest
         ))
         .unwrap();
-    let r = store.prune(false, &RemoveOptions::unused()).unwrap();
+    let r = store
+        .prune(
+            false,
+            &RemoveOptions::unused(),
+            &store::driver::all(&store).unwrap(),
+        )
+        .unwrap();
     assert_eq!(r.deleted, vec![old]);
     assert!(!store.blobs().has(&sha256_of(b"old")).unwrap());
     assert!(store.blobs().has(&sha256_of(b"new")).unwrap());
 
-    let r = store.prune(true, &RemoveOptions::unused()).unwrap();
+    let r = store
+        .prune(
+            true,
+            &RemoveOptions::unused(),
+            &store::driver::all(&store).unwrap(),
+        )
+        .unwrap();
     assert_eq!(r.deleted, vec![cur]);
     assert!(store.blobs().list().unwrap().is_empty());
     assert_eq!(store.disk_usage(&|_| None).unwrap().total(), 0);

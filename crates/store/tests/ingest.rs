@@ -257,6 +257,7 @@ fn full_pull_then_rmi_collects_blobs_and_layers() {
         .remove_image(
             "localhost:5000/test/app:v1",
             &store::RemoveOptions::unused(),
+            &store::driver::all(&f.store).unwrap(),
         )
         .unwrap();
     assert_eq!(r.deleted, vec![rec.id.clone()]);

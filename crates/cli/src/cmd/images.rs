@@ -147,13 +147,16 @@ pub(crate) fn rmi(ctx: &Ctx, args: &RmiArgs) -> Result<()> {
         force: args.force,
         in_use: &in_use,
     };
+    let drivers = store::driver::all(&store)?;
     let mut failed = None;
     for name in &args.images {
         let reference = store_reference(name);
         let result = store
-            .remove_image(&reference, &opts)
+            .remove_image(&reference, &opts, &drivers)
             .or_else(|e| match e.kind() {
-                store::ErrorKind::NotFound if reference != *name => store.remove_image(name, &opts),
+                store::ErrorKind::NotFound if reference != *name => {
+                    store.remove_image(name, &opts, &drivers)
+                }
                 _ => Err(e),
             });
         match result {
@@ -197,6 +200,7 @@ pub(crate) fn prune(ctx: &Ctx, args: &PruneArgs) -> Result<()> {
             force: false,
             in_use: &in_use,
         },
+        &store::driver::all(&store)?,
     )?;
     if !report.untagged.is_empty() || !report.deleted.is_empty() {
         println!("Deleted Images:");

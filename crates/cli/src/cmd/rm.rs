@@ -10,7 +10,6 @@ use crate::launch;
 use crate::monitor;
 use anyhow::{Result, bail};
 use rustix::process::Signal;
-use std::path::Path;
 use std::time::Duration;
 
 /// How long `rm -f` waits for a killed container's monitor to record its end.
@@ -58,32 +57,6 @@ pub(crate) fn rm(ctx: &Ctx, args: &RmArgs) -> Result<()> {
     crate::cmd::each(&args.containers, |n| remove_container(ctx, n, args.force))
 }
 
-/// Bytes of regular files under `dir` (not following symlinks nor crossing into mounts).
-fn disk_usage(dir: &Path) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(top) = std::fs::symlink_metadata(dir) else {
-        return 0;
-    };
-    let mut total = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let Ok(m) = e.metadata() else { continue };
-            if m.is_dir() {
-                if m.dev() == top.dev() {
-                    stack.push(e.path());
-                }
-            } else if m.is_file() {
-                total += m.len();
-            }
-        }
-    }
-    total
-}
-
 pub(crate) fn prune(ctx: &Ctx, _args: &ContainerPruneArgs) -> Result<()> {
     let containers = Containers::new(&ctx.root);
     let mut deleted = Vec::new();
@@ -102,7 +75,11 @@ pub(crate) fn prune(ctx: &Ctx, _args: &ContainerPruneArgs) -> Result<()> {
         if monitor::is_active(&rec) {
             continue;
         }
-        let size = disk_usage(&containers.dir(&rec.id).join("rw"));
+        // The bytes of its writable layer, before it goes (0 when unknown).
+        let size = ctx
+            .store()
+            .and_then(|s| Ok(store::driver::by_name(&s, &rec.driver)?.writable_size(&rec.id)?))
+            .unwrap_or(0);
         match launch::remove(ctx, &rec) {
             Ok(()) => {
                 reclaimed += size;

@@ -53,7 +53,9 @@
 //! # Ok(()) }
 //! ```
 
+mod index;
 mod layer;
+mod plan;
 mod read;
 mod write;
 
@@ -67,7 +69,7 @@ pub use read::{ArchiveFile, LoadOptions, Loaded, load};
 pub use write::{ImageName, SaveImage, save, write_tree};
 
 use crate::error::{ArchiveReason, Error, IoContext, Result};
-use crate::fsutil::{FileLock, temp_name};
+use fsutil::{FileLock, temp_name};
 
 /// Largest JSON document (manifest.json, index.json, an image manifest or config) read.
 pub const MAX_JSON_SIZE: u64 = 16 << 20;
@@ -199,7 +201,7 @@ impl TempFile {
             .create_new(true)
             .open(&path)
             .ctx("create", &path)?;
-        FileLock::lock_fd_nonblocking(&file).ctx("flock", &path)?;
+        FileLock::try_lock_open(&file).ctx("flock", &path)?;
         Ok(TempFile { path, file })
     }
 }

@@ -205,10 +205,41 @@ pub fn save(
     };
     w.dir("blobs/")?;
     w.dir("blobs/sha256/")?;
-    let mut manifest_json = Vec::new();
-    let mut index = Vec::new();
-    let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut docs = Documents::default();
     for img in images {
+        docs.add_image(&mut w, store, driver, img)?;
+    }
+    docs.write(&mut w)?;
+    let out = w.b.into_inner().map_err(werr)?;
+    out.flush().map_err(werr)
+}
+
+fn to_json(v: &Value) -> Result<Vec<u8>> {
+    serde_json::to_vec(v).map_err(|e| Error::InvalidManifest {
+        reason: e.to_string(),
+    })
+}
+
+/// The archive's top-level documents, filled image by image.
+#[derive(Default)]
+struct Documents {
+    /// `manifest.json` entries.
+    manifest_json: Vec<Value>,
+    /// `index.json` manifest descriptors.
+    index: Vec<Value>,
+    /// `repositories`: repository -> tag -> top layer's diff ID hex.
+    repositories: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl Documents {
+    /// Writes one image's config, layers and manifest, and records it in the documents.
+    fn add_image(
+        &mut self,
+        w: &mut Writer<'_>,
+        store: &Store,
+        driver: Option<&dyn StorageDriver>,
+        img: &SaveImage,
+    ) -> Result<()> {
         let rec = &img.image;
         let config = store.blobs().read(&rec.config_digest)?;
         let config_path = w.blob(&rec.config_digest, &config)?;
@@ -223,7 +254,7 @@ pub fn save(
                 "size": size,
             }));
         }
-        let manifest = serde_json::to_vec(&json!({
+        let manifest = to_json(&json!({
             "schemaVersion": 2,
             "mediaType": media::OCI_MANIFEST,
             "config": {
@@ -232,14 +263,11 @@ pub fn save(
                 "size": config.len(),
             },
             "layers": layer_descs,
-        }))
-        .map_err(|e| Error::InvalidManifest {
-            reason: e.to_string(),
-        })?;
+        }))?;
         let manifest_digest = sha256_of(&manifest);
         w.blob(&manifest_digest, &manifest)?;
         let familiar: Vec<&str> = img.names.iter().map(|n| n.familiar.as_str()).collect();
-        manifest_json.push(json!({
+        self.manifest_json.push(json!({
             "Config": config_path,
             "RepoTags": if familiar.is_empty() { Value::Null } else { json!(familiar) },
             "Layers": layer_paths,
@@ -256,41 +284,40 @@ pub fn save(
             d
         };
         if img.names.is_empty() {
-            index.push(desc(None));
+            self.index.push(desc(None));
         }
         for name in &img.names {
-            index.push(desc(Some(json!({
+            self.index.push(desc(Some(json!({
                 "io.containerd.image.name": name.full,
                 "org.opencontainers.image.ref.name": name.tag(),
             }))));
             if let Some(top) = rec.layers.last() {
-                repositories
+                self.repositories
                     .entry(repo_of(&name.familiar).to_owned())
                     .or_default()
                     .insert(name.tag().to_owned(), sha256_hex(&top.diff_id)?.to_owned());
             }
         }
+        Ok(())
     }
-    let to_vec = |v: &Value| {
-        serde_json::to_vec(v).map_err(|e| Error::InvalidManifest {
-            reason: e.to_string(),
-        })
-    };
-    w.file(
-        "index.json",
-        &to_vec(&json!({
-            "schemaVersion": 2,
-            "mediaType": media::OCI_INDEX,
-            "manifests": index,
-        }))?,
-    )?;
-    w.file("manifest.json", &to_vec(&json!(manifest_json))?)?;
-    w.file("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
-    if !repositories.is_empty() {
-        w.file("repositories", &to_vec(&json!(repositories))?)?;
+
+    /// Writes `index.json`, `manifest.json`, `oci-layout` and `repositories`.
+    fn write(&self, w: &mut Writer<'_>) -> Result<()> {
+        w.file(
+            "index.json",
+            &to_json(&json!({
+                "schemaVersion": 2,
+                "mediaType": media::OCI_INDEX,
+                "manifests": self.index,
+            }))?,
+        )?;
+        w.file("manifest.json", &to_json(&json!(self.manifest_json))?)?;
+        w.file("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+        if !self.repositories.is_empty() {
+            w.file("repositories", &to_json(&json!(self.repositories))?)?;
+        }
+        Ok(())
     }
-    let out = w.b.into_inner().map_err(werr)?;
-    out.flush().map_err(werr)
 }
 
 /// Writes the file tree under `root` (a container's mounted rootfs, say) as a tar, as

@@ -2,8 +2,8 @@
 //!
 //! ```text
 //! ROOT/layers/aufs/<chain hex>/diff/    the layer's files, .wh.* kept as in the tar
-//! ROOT/containers/<id>/rw/diff/         the writable branch
-//! ROOT/containers/<id>/rootfs           the mount point
+//! ROOT/layers/aufs/rw/<id>/diff/        container <id>'s writable branch
+//! ROOT/layers/aufs/rw/<id>/merged       the host mount point
 //! ```
 //!
 //! Mounting follows Docker's aufs driver: `br:<rw>=rw:<top>=ro+wh:...` with as many
@@ -14,19 +14,30 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use oci_spec::image::Digest;
-use rustix::mount::MountFlags;
+use oci_spec::runtime::Mount;
 
+use super::hostmount::{is_mounted, kernel_has_fs, mount_all, split_aufs};
 use super::{
-    Base, LayerInfo, Staged, StagedState, StorageDriver, changes, is_mounted, kernel_has_fs,
-    unmount_path,
+    Base, DriverPaths, LayerInfo, Staged, StagedState, StorageDriver, changes, rootfs_mount,
 };
 use crate::error::{Error, IoContext, Result};
-use crate::fsutil::{ensure_dir, remove_tree};
-use crate::store::Store;
+use crate::files::ensure_dir;
 use crate::unpack::Whiteouts;
 
 /// Options after the branch list, as Docker passes them.
-const AUFS_OPTS: &str = "dio,xino=/dev/shm/aufs.xino";
+const AUFS_OPTS: [&str; 2] = ["dio", "xino=/dev/shm/aufs.xino"];
+
+/// The options of an aufs mount of the writable branch `rw` on the read-only branches
+/// `lowers_top_first`: one `br:` option listing every branch, then Docker's options.
+fn aufs_options(rw: &Path, lowers_top_first: &[PathBuf]) -> Vec<String> {
+    let mut br = format!("br:{}=rw", rw.display());
+    for l in lowers_top_first {
+        br.push_str(&format!(":{}=ro+wh", l.display()));
+    }
+    std::iter::once(br)
+        .chain(AUFS_OPTS.iter().map(|o| (*o).to_owned()))
+        .collect()
+}
 
 /// Builds the aufs mount data: the first mount's data (writable branch plus as many
 /// read-only branches, top first, as fit in `page_size` bytes) and the `append:` remount
@@ -36,22 +47,9 @@ pub fn aufs_mount_options(
     lowers_top_first: &[PathBuf],
     page_size: usize,
 ) -> (String, Vec<String>) {
-    let budget = page_size.saturating_sub(AUFS_OPTS.len() + 2);
-    let mut first = format!("br:{}=rw", rw.display());
-    let mut rest = Vec::new();
-    let mut full = false;
-    for l in lowers_top_first {
-        let branch = format!(":{}=ro+wh", l.display());
-        if !full && first.len() + branch.len() <= budget {
-            first.push_str(&branch);
-        } else {
-            full = true;
-            rest.push(format!("append{branch}"));
-        }
-    }
-    first.push(',');
-    first.push_str(AUFS_OPTS);
-    (first, rest)
+    let options = aufs_options(rw, lowers_top_first);
+    let options: Vec<&str> = options.iter().map(String::as_str).collect();
+    split_aufs(&options, page_size)
 }
 
 /// The aufs driver. This kernel may lack aufs; [`StorageDriver::supported`] says so.
@@ -61,10 +59,10 @@ pub struct AufsDriver {
 }
 
 impl AufsDriver {
-    /// The driver for `store` (no support check).
-    pub fn new(store: &Store) -> Result<Self> {
+    /// The driver working in `paths` (no support check).
+    pub fn new(paths: DriverPaths) -> Result<Self> {
         Ok(AufsDriver {
-            base: Base::new(store, "aufs")?,
+            base: Base::new(paths, "aufs")?,
         })
     }
 }
@@ -120,9 +118,22 @@ impl StorageDriver for AufsDriver {
 
     fn create_writable(&self, id: &str, image_top: Option<&Digest>) -> Result<()> {
         self.base.create_writable(id, image_top, |staging| {
-            fs::create_dir(staging.join("diff")).ctx("create dir", staging.join("diff"))
-        })?;
-        ensure_dir(&self.base.rootfs_dir(id)?)
+            for d in ["diff", "merged"] {
+                fs::create_dir(staging.join(d)).ctx("create dir", staging.join(d))?;
+            }
+            Ok(())
+        })
+    }
+
+    fn mounts(&self, id: &str) -> Result<Vec<Mount>> {
+        let meta = self.base.writable_meta(id)?;
+        let lowers = self.base.lower_diffs(meta.parent.as_ref())?;
+        let rw = self.base.rw_dir(id)?.join("diff");
+        Ok(vec![rootfs_mount(
+            "aufs",
+            "none",
+            aufs_options(&rw, &lowers),
+        )])
     }
 
     fn mount(&self, id: &str) -> Result<PathBuf> {
@@ -131,50 +142,17 @@ impl StorageDriver for AufsDriver {
                 name: "aufs",
                 reason,
             })?;
-        let meta = self.base.writable_meta(id)?;
-        let target = self.base.rootfs_dir(id)?;
+        let mounts = self.mounts(id)?;
+        let target = self.base.mount_point(id)?;
         ensure_dir(&target)?;
-        if is_mounted(&target)? {
-            return Ok(target);
-        }
-        let lowers = self.base.lower_diffs(meta.parent.as_ref())?;
-        let page = rustix::param::page_size();
-        let (first, rest) = aufs_mount_options(&self.base.rw_dir(id)?.join("diff"), &lowers, page);
-        let err = |e: rustix::io::Errno| Error::Mount {
-            op: "mount aufs",
-            target: target.clone(),
-            source: e.into(),
-        };
-        let cdata = |s: String| {
-            std::ffi::CString::new(s).map_err(|_| Error::Mount {
-                op: "mount aufs",
-                target: target.clone(),
-                source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
-            })
-        };
-        let first = cdata(first)?;
-        rustix::mount::mount(
-            "none",
-            &target,
-            "aufs",
-            MountFlags::empty(),
-            first.as_c_str(),
-        )
-        .map_err(err)?;
-        for data in rest {
-            let data = cdata(data)?;
-            if let Err(e) =
-                rustix::mount::mount_remount(&target, MountFlags::empty(), data.as_c_str())
-            {
-                let _ = unmount_path(&target);
-                return Err(err(e));
-            }
+        if !is_mounted(&target)? {
+            mount_all(&mounts, &target)?;
         }
         Ok(target)
     }
 
     fn unmount(&self, id: &str) -> Result<()> {
-        unmount_path(&self.base.rootfs_dir(id)?)
+        self.base.unmount_writable(id)
     }
 
     fn changes(&self, id: &str, out: &mut dyn Write) -> Result<()> {
@@ -186,15 +164,12 @@ impl StorageDriver for AufsDriver {
         )
     }
 
+    fn writable_size(&self, id: &str) -> Result<u64> {
+        self.base.writable_size(id)
+    }
+
     fn remove_writable(&self, id: &str) -> Result<()> {
-        self.unmount(id)?;
-        remove_tree(&self.base.rw_dir(id)?)?;
-        match fs::remove_dir(self.base.rootfs_dir(id)?) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(e).ctx("remove", self.base.rootfs_dir(id)?)
-            }
-            _ => Ok(()),
-        }
+        self.base.remove_writable(id)
     }
 }
 

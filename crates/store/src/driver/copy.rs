@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! ROOT/layers/copy/<chain hex>/fs/   the flattened image up to this layer, whiteouts applied
-//! ROOT/containers/<id>/rw/fs/        the container's own full copy (its rootfs)
+//! ROOT/layers/copy/rw/<id>/fs/       container <id>'s own full copy (its rootfs, bind-mounted)
 //! ```
 //!
 //! Copies use reflinks (FICLONE) where the filesystem supports them and an in-kernel copy
@@ -14,13 +14,16 @@ use std::fs;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
+use fsutil::remove_tree;
 use oci_spec::image::Digest;
+use oci_spec::runtime::Mount;
 
 use super::copytree::copy_tree;
-use super::{Base, LayerInfo, Staged, StagedState, StorageDriver, changes, spool};
+use super::paths::check_id;
+use super::{
+    Base, DriverPaths, LayerInfo, Staged, StagedState, StorageDriver, changes, rootfs_mount,
+};
 use crate::error::{IoContext, Result};
-use crate::fsutil::{remove_tree, temp_name};
-use crate::store::Store;
 use crate::unpack::{UnpackOptions, UnpackStats, Whiteouts, unpack};
 
 /// The copy driver. Always supported.
@@ -30,10 +33,10 @@ pub struct CopyDriver {
 }
 
 impl CopyDriver {
-    /// The driver for `store`.
-    pub fn new(store: &Store) -> Result<Self> {
+    /// The driver working in `paths`.
+    pub fn new(paths: DriverPaths) -> Result<Self> {
         Ok(CopyDriver {
-            base: Base::new(store, "copy")?,
+            base: Base::new(paths, "copy")?,
         })
     }
 
@@ -105,7 +108,7 @@ impl StorageDriver for CopyDriver {
             let (dir, stats) = self.build(parent, tar, Some(diff_id))?;
             staged.state = StagedState::Unpacked { dir, stats };
         } else {
-            let (file, tar_size) = spool(&self.base, tar, diff_id)?;
+            let (file, tar_size) = self.base.spool(tar, diff_id)?;
             staged.state = StagedState::Spooled { file, tar_size };
         }
         Ok(staged)
@@ -157,13 +160,27 @@ impl StorageDriver for CopyDriver {
             })
     }
 
-    fn mount(&self, id: &str) -> Result<PathBuf> {
+    fn mounts(&self, id: &str) -> Result<Vec<Mount>> {
         self.base.writable_meta(id)?;
-        Ok(self.base.rw_dir(id)?.join("fs"))
+        let mut m = rootfs_mount("bind", "", vec!["rbind".to_owned(), "rw".to_owned()]);
+        m.set_source(Some(self.base.rw_dir(id)?.join("fs")));
+        Ok(vec![m])
+    }
+
+    /// The copy is a plain directory: nothing is mounted, the bind mount's source is the
+    /// rootfs.
+    fn mount(&self, id: &str) -> Result<PathBuf> {
+        self.mounts(id)?
+            .into_iter()
+            .find_map(|m| m.source().clone())
+            .ok_or_else(|| crate::error::Error::ContainerLayerNotFound {
+                driver: "copy",
+                id: id.to_owned(),
+            })
     }
 
     fn unmount(&self, id: &str) -> Result<()> {
-        self.base.writable_meta(id).map(|_| ())
+        check_id(id)
     }
 
     fn changes(&self, id: &str, out: &mut dyn Write) -> Result<()> {
@@ -175,13 +192,11 @@ impl StorageDriver for CopyDriver {
         changes::diff_trees(lower.as_deref(), &self.base.rw_dir(id)?.join("fs"), out)
     }
 
+    fn writable_size(&self, id: &str) -> Result<u64> {
+        self.base.writable_size(id)
+    }
+
     fn remove_writable(&self, id: &str) -> Result<()> {
-        let rw = self.base.rw_dir(id)?;
-        if !rw.exists() {
-            return Ok(());
-        }
-        let doomed = self.base.tmp.join(temp_name("rm"));
-        fs::rename(&rw, &doomed).ctx("rename", &rw)?;
-        remove_tree(&doomed)
+        self.base.remove_writable(id)
     }
 }

@@ -2,6 +2,7 @@
 //! commit time when the lowers are complete.
 
 use std::collections::HashSet;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use crate::error::UnpackReason;
@@ -20,16 +21,7 @@ pub(crate) fn check_implicit_dirs(
     lowers: &[PathBuf],
     mode: Whiteouts,
 ) -> std::result::Result<Vec<(PathBuf, PathBuf)>, (PathBuf, UnpackReason)> {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
     let implicit_set: HashSet<&PathBuf> = implicit.iter().collect();
-    let is_opaque = |q: &Path| match mode {
-        Whiteouts::Overlay => {
-            let mut buf = [0u8; 4];
-            matches!(rustix::fs::lgetxattr(q, "trusted.overlay.opaque", &mut buf), Ok(1) if buf[0] == b'y')
-        }
-        Whiteouts::Aufs => q.join(".wh..wh..opq").exists(),
-        Whiteouts::Delete => false,
-    };
     let mut sources = Vec::new();
     for path in implicit {
         // (directory, is the staged layer)
@@ -40,49 +32,14 @@ pub(crate) fn check_implicit_dirs(
         let mut source = None;
         for comp in path.components() {
             prefix.push(comp);
-            let name = comp.as_os_str();
-            let mut next = Vec::new();
-            let mut covered = false;
-            let mut blocker: Option<std::fs::Metadata> = None;
-            source = None;
-            for (layer, is_staged) in &layers {
-                if mode == Whiteouts::Aufs {
-                    let mut wh = std::ffi::OsString::from(".wh.");
-                    wh.push(name);
-                    if std::fs::symlink_metadata(layer.join(&wh)).is_ok() {
-                        break;
-                    }
-                }
-                let q = layer.join(name);
-                let Ok(m) = std::fs::symlink_metadata(&q) else {
-                    continue;
-                };
-                if m.is_dir() {
-                    let opaque = is_opaque(&q);
-                    if *is_staged {
-                        if !implicit_set.contains(&prefix) {
-                            covered = true;
-                        }
-                    } else {
-                        covered = true;
-                        if source.is_none() {
-                            source = Some(q.clone());
-                        }
-                    }
-                    next.push((q, *is_staged));
-                    if opaque {
-                        break;
-                    }
-                    continue;
-                }
-                let is_whiteout =
-                    mode == Whiteouts::Overlay && m.file_type().is_char_device() && m.rdev() == 0;
-                if !is_whiteout && !covered && !*is_staged {
-                    blocker = Some(m);
-                }
-                break;
-            }
-            if let Some(m) = blocker {
+            let step = step(
+                &layers,
+                comp.as_os_str(),
+                implicit_set.contains(&prefix),
+                mode,
+            );
+            source = step.source;
+            if let Some(m) = step.blocker {
                 let component = prefix.to_string_lossy().into_owned();
                 let reason = if m.file_type().is_symlink() {
                     UnpackReason::ThroughSymlink { component }
@@ -91,16 +48,85 @@ pub(crate) fn check_implicit_dirs(
                 };
                 return Err((path.clone(), reason));
             }
-            if next.is_empty() {
+            if step.next.is_empty() {
                 break;
             }
-            layers = next;
+            layers = step.next;
         }
         if let Some(src) = source {
             sources.push((path.clone(), src));
         }
     }
     Ok(sources)
+}
+
+/// One component of the walk of [`check_implicit_dirs`].
+struct Step {
+    /// The directories named so in the layers that the merged view reaches, top first.
+    next: Vec<(PathBuf, bool)>,
+    /// The topmost lower directory, whose metadata an implicit directory takes.
+    source: Option<PathBuf>,
+    /// A lower non-directory in the way, not covered by a directory above it.
+    blocker: Option<std::fs::Metadata>,
+}
+
+fn is_opaque(q: &Path, mode: Whiteouts) -> bool {
+    match mode {
+        Whiteouts::Overlay => {
+            let mut buf = [0u8; 4];
+            matches!(rustix::fs::lgetxattr(q, "trusted.overlay.opaque", &mut buf), Ok(1) if buf[0] == b'y')
+        }
+        Whiteouts::Aufs => q.join(".wh..wh..opq").exists(),
+        Whiteouts::Delete => false,
+    }
+}
+
+/// Looks `name` up in `layers` (top first) as the merged view would; `implicit`: the path
+/// so far is a directory the staged layer created implicitly (which covers nothing).
+fn step(layers: &[(PathBuf, bool)], name: &OsStr, implicit: bool, mode: Whiteouts) -> Step {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let mut out = Step {
+        next: Vec::new(),
+        source: None,
+        blocker: None,
+    };
+    let mut covered = false;
+    for (layer, is_staged) in layers {
+        if mode == Whiteouts::Aufs {
+            let mut wh = std::ffi::OsString::from(".wh.");
+            wh.push(name);
+            if std::fs::symlink_metadata(layer.join(&wh)).is_ok() {
+                break;
+            }
+        }
+        let q = layer.join(name);
+        let Ok(m) = std::fs::symlink_metadata(&q) else {
+            continue;
+        };
+        if m.is_dir() {
+            let opaque = is_opaque(&q, mode);
+            if *is_staged {
+                covered |= !implicit;
+            } else {
+                covered = true;
+                if out.source.is_none() {
+                    out.source = Some(q.clone());
+                }
+            }
+            out.next.push((q, *is_staged));
+            if opaque {
+                break;
+            }
+            continue;
+        }
+        let is_whiteout =
+            mode == Whiteouts::Overlay && m.file_type().is_char_device() && m.rdev() == 0;
+        if !is_whiteout && !covered && !*is_staged {
+            out.blocker = Some(m);
+        }
+        break;
+    }
+    out
 }
 
 /// Whether `path` names something in the lower layers as seen through the staged layer

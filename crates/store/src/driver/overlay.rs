@@ -6,13 +6,15 @@
 //! ROOT/layers/overlay/<chain hex>/link       the layer's short name
 //! ROOT/layers/overlay/<chain hex>/lower      "l/<short>:l/<short>..." of the parents, top first
 //! ROOT/layers/overlay/l/<short> -> ../<chain hex>/diff
-//! ROOT/containers/<id>/rw/{upper,work}       the writable layer
-//! ROOT/containers/<id>/rootfs                the mount point
+//! ROOT/layers/overlay/rw/<id>/{upper,work}   container <id>'s writable layer
+//! ROOT/layers/overlay/rw/<id>/empty          the lower directory of an empty image
+//! ROOT/layers/overlay/rw/<id>/merged         the host mount point
 //! ```
 //!
-//! As with Docker's overlay2, the mount is done from `ROOT/layers/overlay` with relative
-//! `l/<short>` lowerdirs so that the option string stays under a page even for 120+
-//! layers. The working directory change is confined to a helper thread.
+//! [`mounts`](StorageDriver::mounts) names the lower layers by their short links
+//! (`ROOT/layers/overlay/l/<short>`), as Docker's overlay2 does: a performer that mounts
+//! from `ROOT/layers/overlay/l` with the bare short names keeps the option string under a
+//! page even for 120+ layers ([`mount_all`](super::mount_all) does so when needed).
 
 use std::fs;
 use std::io::{Read, Write};
@@ -20,27 +22,23 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use fsutil::{remove_tree, temp_name, write_atomic_in};
 use oci_spec::image::Digest;
-use rustix::fs::{Mode, OFlags};
+use oci_spec::runtime::Mount;
 
+use super::hostmount::{
+    escape_overlay_path, is_mounted, kernel_at_least, kernel_has_fs, mount_all, unmount_path,
+};
 use super::{
-    Base, LayerInfo, Staged, StagedState, StorageDriver, changes, is_mounted, kernel_has_fs,
-    unmount_path,
+    Base, DriverPaths, LayerInfo, Staged, StagedState, StorageDriver, changes, rootfs_mount,
 };
 use crate::digest::sha256_hex;
-use crate::error::{Error, IoContext, Result};
-use crate::fsutil::{ensure_dir, remove_tree, temp_name, write_atomic};
-use crate::store::Store;
+use crate::error::{IoContext, Result};
+use crate::files::ensure_dir;
 use crate::unpack::Whiteouts;
 
 /// The file in the driver's layer directory that records a successful support probe.
 const PROBED_OK: &str = "probed-ok";
-
-/// The file in a container's `rw` directory that marks its writable layer disposable.
-const DISPOSABLE: &str = "disposable";
-
-/// Maximum mount data size (one page on the architectures we run on).
-const MAX_MOUNT_DATA: usize = 4095;
 
 /// The overlayfs driver.
 #[derive(Debug)]
@@ -50,9 +48,9 @@ pub struct OverlayDriver {
 }
 
 impl OverlayDriver {
-    /// The driver for `store` (no support check).
-    pub fn new(store: &Store) -> Result<Self> {
-        let base = Base::new(store, "overlay")?;
+    /// The driver working in `paths` (no support check).
+    pub fn new(paths: DriverPaths) -> Result<Self> {
+        let base = Base::new(paths, "overlay")?;
         ensure_dir(&base.layers.join("l"))?;
         Ok(OverlayDriver {
             base,
@@ -64,8 +62,8 @@ impl OverlayDriver {
         Ok(sha256_hex(chain)?[..20].to_ascii_uppercase())
     }
 
-    /// The `lowerdir=` value for a container on `top`: relative `l/<short>` names, top
-    /// first, as used from `ROOT/layers/overlay`.
+    /// The `lowerdir=` value for a container on `top`, as recorded in the layers: relative
+    /// `l/<short>` names, top first, as used from `ROOT/layers/overlay`.
     pub fn lowerdir(&self, top: &Digest) -> Result<String> {
         let dir = self.base.layer_dir(top)?;
         let link = fs::read_to_string(dir.join("link")).ctx("read", dir.join("link"))?;
@@ -78,15 +76,30 @@ impl OverlayDriver {
         Ok(s)
     }
 
-    /// The mount data for container `id`.
-    pub fn mount_data(&self, id: &str) -> Result<String> {
+    /// The lower directories of a container on `top`, top first: absolute paths of their
+    /// short links.
+    fn lower_dirs(&self, top: &Digest) -> Result<Vec<PathBuf>> {
+        Ok(self
+            .lowerdir(top)?
+            .split(':')
+            .map(|rel| self.base.layers.join(rel))
+            .collect())
+    }
+
+    /// The options of container `id`'s overlay mount (see [`StorageDriver::mounts`]).
+    fn mount_options(&self, id: &str) -> Result<Vec<String>> {
         let meta = self.base.writable_meta(id)?;
-        let rel = format!("../../containers/{id}/rw");
+        let rw = self.base.rw_dir(id)?;
         let lower = match &meta.parent {
-            Some(top) => self.lowerdir(top)?,
-            None => format!("{rel}/empty"),
+            Some(top) => self.lower_dirs(top)?,
+            None => vec![rw.join("empty")],
         };
-        let mut data = format!("lowerdir={lower},upperdir={rel}/upper,workdir={rel}/work");
+        let lower: Vec<String> = lower.iter().map(|l| escape_overlay_path(l)).collect();
+        let mut options = vec![
+            format!("lowerdir={}", lower.join(":")),
+            format!("upperdir={}", escape_overlay_path(&rw.join("upper"))),
+            format!("workdir={}", escape_overlay_path(&rw.join("work"))),
+        ];
         // The change export reads the upper directory as plain files and whiteouts:
         // features that store renames or metadata-only copy-ups in xattrs must be off
         // whatever the kernel's defaults are.
@@ -95,50 +108,14 @@ impl OverlayDriver {
                 .join(opt)
                 .exists()
             {
-                data.push_str(&format!(",{opt}=off"));
+                options.push(format!("{opt}=off"));
             }
         }
-        Ok(data)
-    }
-
-    fn mount_overlay(&self, data: String, target: &Path) -> Result<()> {
-        if data.len() > MAX_MOUNT_DATA {
-            return Err(Error::Mount {
-                op: "mount",
-                target: target.to_path_buf(),
-                source: std::io::Error::other(format!(
-                    "overlay mount options are {} bytes, over a page",
-                    data.len()
-                )),
-            });
+        // `volatile` came with Linux 5.10.
+        if self.base.is_disposable(id)? && kernel_at_least(5, 10) {
+            options.push("volatile".to_owned());
         }
-        let dirfd = rustix::fs::open(
-            &self.base.layers,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .ctx("open", &self.base.layers)?;
-        let t = target.to_path_buf();
-        let data = std::ffi::CString::new(data).map_err(|_| Error::Mount {
-            op: "mount overlay",
-            target: target.to_path_buf(),
-            source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
-        })?;
-        crate::sys::with_private_cwd(dirfd, move || {
-            rustix::mount::mount(
-                "overlay",
-                &t,
-                "overlay",
-                rustix::mount::MountFlags::empty(),
-                data.as_c_str(),
-            )
-            .map_err(Into::into)
-        })
-        .map_err(|e| Error::Mount {
-            op: "mount overlay",
-            target: target.to_path_buf(),
-            source: e,
-        })
+        Ok(options)
     }
 
     /// [`Self::probe`], whose success is remembered for the rest of this boot in
@@ -161,7 +138,7 @@ impl OverlayDriver {
         self.probe()?;
         if let Some(id) = boot_id {
             // Only a cache: a failure to write it costs the next command a probe.
-            let _ = write_atomic(&self.base.tmp, &marker, format!("{id}\n").as_bytes());
+            let _ = write_atomic_in(&self.base.tmp, &marker, format!("{id}\n").as_bytes());
         }
         Ok(())
     }
@@ -177,7 +154,7 @@ impl OverlayDriver {
             }
             let data = format!(
                 "lowerdir={0}/l2:{0}/l1,upperdir={0}/upper,workdir={0}/work",
-                dir.display()
+                escape_overlay_path(&dir)
             );
             let target = dir.join("merged");
             let data = std::ffi::CString::new(data).map_err(|e| e.to_string())?;
@@ -281,41 +258,37 @@ impl StorageDriver for OverlayDriver {
 
     fn create_writable(&self, id: &str, image_top: Option<&Digest>) -> Result<()> {
         self.base.create_writable(id, image_top, |staging| {
-            for d in ["upper", "work", "empty"] {
+            for d in ["upper", "work", "empty", "merged"] {
                 fs::create_dir(staging.join(d)).ctx("create dir", staging.join(d))?;
             }
             Ok(())
-        })?;
-        ensure_dir(&self.base.rootfs_dir(id)?)
+        })
     }
 
     fn set_disposable(&self, id: &str) -> Result<()> {
-        self.base.writable_meta(id)?;
-        let marker = self.base.rw_dir(id)?.join(DISPOSABLE);
-        fs::write(&marker, b"").ctx("create", &marker)
+        self.base.set_disposable(id)
+    }
+
+    fn mounts(&self, id: &str) -> Result<Vec<Mount>> {
+        Ok(vec![rootfs_mount(
+            "overlay",
+            "overlay",
+            self.mount_options(id)?,
+        )])
     }
 
     fn mount(&self, id: &str) -> Result<PathBuf> {
-        let target = self.base.rootfs_dir(id)?;
-        let data = self.mount_data(id)?;
+        let mounts = self.mounts(id)?;
+        let target = self.base.mount_point(id)?;
         ensure_dir(&target)?;
         if !is_mounted(&target)? {
-            let disposable = self.base.rw_dir(id)?.join(DISPOSABLE).exists();
-            // `volatile` came with Linux 5.10: an older kernel refuses it, and mounts
-            // without it.
-            if !disposable
-                || self
-                    .mount_overlay(format!("{data},volatile"), &target)
-                    .is_err()
-            {
-                self.mount_overlay(data, &target)?;
-            }
+            mount_all(&mounts, &target)?;
         }
         Ok(target)
     }
 
     fn unmount(&self, id: &str) -> Result<()> {
-        unmount_path(&self.base.rootfs_dir(id)?)
+        self.base.unmount_writable(id)
     }
 
     fn changes(&self, id: &str, out: &mut dyn Write) -> Result<()> {
@@ -327,14 +300,11 @@ impl StorageDriver for OverlayDriver {
         )
     }
 
+    fn writable_size(&self, id: &str) -> Result<u64> {
+        self.base.writable_size(id)
+    }
+
     fn remove_writable(&self, id: &str) -> Result<()> {
-        self.unmount(id)?;
-        remove_tree(&self.base.rw_dir(id)?)?;
-        match fs::remove_dir(self.base.rootfs_dir(id)?) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(e).ctx("remove", self.base.rootfs_dir(id)?)
-            }
-            _ => Ok(()),
-        }
+        self.base.remove_writable(id)
     }
 }

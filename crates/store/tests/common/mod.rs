@@ -1,5 +1,7 @@
 //! Helpers shared by the driver test files.
 #![allow(dead_code, clippy::unwrap_used)]
+// Tests say on stderr why a driver is skipped.
+#![allow(clippy::print_stderr)]
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,12 +10,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use store::testing::WritableGuard;
 use store::{Digest, StorageDriver, Store, driver};
 
-pub struct Fixture {
-    pub _dir: tempfile::TempDir,
-    pub store: Store,
+pub(crate) struct Fixture {
+    pub(crate) _dir: tempfile::TempDir,
+    pub(crate) store: Store,
 }
 
-pub fn fixture() -> Fixture {
+pub(crate) fn fixture() -> Fixture {
     let dir = tempfile::Builder::new()
         .prefix("mydocker-store-test")
         .tempdir()
@@ -22,12 +24,12 @@ pub fn fixture() -> Fixture {
     Fixture { _dir: dir, store }
 }
 
-pub fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
 
 /// The drivers usable here, printing why others are skipped.
-pub fn drivers(store: &Store, test: &str) -> Vec<Arc<dyn StorageDriver>> {
+pub(crate) fn drivers(store: &Store, test: &str) -> Vec<Arc<dyn StorageDriver>> {
     let mut out = Vec::new();
     for name in driver::DRIVER_NAMES {
         let d = driver::by_name(store, name).unwrap();
@@ -39,7 +41,7 @@ pub fn drivers(store: &Store, test: &str) -> Vec<Arc<dyn StorageDriver>> {
     out
 }
 
-pub fn driver(store: &Store, name: &str) -> Option<Arc<dyn StorageDriver>> {
+pub(crate) fn driver(store: &Store, name: &str) -> Option<Arc<dyn StorageDriver>> {
     let d = driver::by_name(store, name).unwrap();
     match d.supported() {
         Ok(()) => Some(d),
@@ -51,7 +53,10 @@ pub fn driver(store: &Store, name: &str) -> Option<Arc<dyn StorageDriver>> {
 }
 
 /// Applies layer tars in order; returns the top chain ID.
-pub fn apply_all(d: &dyn StorageDriver, layers: &[Vec<u8>]) -> store::Result<Option<Digest>> {
+pub(crate) fn apply_all(
+    d: &dyn StorageDriver,
+    layers: &[Vec<u8>],
+) -> store::Result<Option<Digest>> {
     let mut parent: Option<Digest> = None;
     for l in layers {
         let info = d.apply_layer(parent.as_ref(), &store::testing::diff_id(l), &mut &l[..])?;
@@ -63,7 +68,7 @@ pub fn apply_all(d: &dyn StorageDriver, layers: &[Vec<u8>]) -> store::Result<Opt
 static IDS: AtomicUsize = AtomicUsize::new(0);
 
 /// A unique container ID for this test process.
-pub fn unique_id(prefix: &str) -> String {
+pub(crate) fn unique_id(prefix: &str) -> String {
     format!(
         "{prefix}-{}-{}",
         std::process::id(),
@@ -72,7 +77,7 @@ pub fn unique_id(prefix: &str) -> String {
 }
 
 /// Creates and mounts a writable layer on `top`; the guard unmounts and removes it.
-pub fn rootfs(d: &Arc<dyn StorageDriver>, top: Option<&Digest>) -> (WritableGuard, PathBuf) {
+pub(crate) fn rootfs(d: &Arc<dyn StorageDriver>, top: Option<&Digest>) -> (WritableGuard, PathBuf) {
     let id = unique_id(d.name());
     d.create_writable(&id, top).unwrap();
     let guard = WritableGuard {
