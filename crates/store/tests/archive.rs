@@ -836,3 +836,65 @@ fn the_export_tree_tar_reproduces_the_rootfs() {
     let (_g2, root2) = rootfs(&d2, Some(&info.chain_id));
     assert_same_tree(&root, &root2);
 }
+
+/// `write_tree_one_filesystem` (export of a running container through /proc/PID/root):
+/// what is mounted below the root is written as an empty directory or file, not read.
+#[test]
+fn a_tree_on_one_filesystem_leaves_what_is_mounted_below_empty() {
+    if !rustix::process::geteuid().is_root() {
+        println!("skipped: mounting needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::create_dir_all(root.join("proc")).unwrap();
+    std::fs::write(root.join("etc/passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
+    std::fs::write(root.join("etc/hosts"), "").unwrap();
+    struct Unmount(Vec<std::path::PathBuf>);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            for p in self.0.iter().rev() {
+                let _ = rustix::mount::unmount(p, rustix::mount::UnmountFlags::DETACH);
+            }
+        }
+    }
+    let mut mounted = Unmount(Vec::new());
+    rustix::mount::mount(
+        "tmpfs",
+        root.join("proc"),
+        "tmpfs",
+        rustix::mount::MountFlags::empty(),
+        None,
+    )
+    .unwrap();
+    mounted.0.push(root.join("proc"));
+    std::fs::write(root.join("proc/inside"), "not exported").unwrap();
+    // A file of another filesystem bound over one of the tree (a container's /etc/hosts).
+    rustix::mount::mount_bind(root.join("proc/inside"), root.join("etc/hosts")).unwrap();
+    mounted.0.push(root.join("etc/hosts"));
+
+    let mut tar = Vec::new();
+    archive::write_tree_one_filesystem(root, &mut tar).unwrap();
+    let e = entries(&tar);
+    assert_eq!(
+        e.get("etc/passwd").map(Vec::as_slice),
+        Some(&b"root:x:0:0::/root:/bin/sh\n"[..])
+    );
+    assert!(
+        e.contains_key("proc/") || e.contains_key("proc"),
+        "{:?}",
+        e.keys()
+    );
+    assert!(
+        !e.keys().any(|k| k.starts_with("proc/inside")),
+        "{:?}",
+        e.keys()
+    );
+    assert_eq!(
+        e.get("etc/hosts").map(Vec::len),
+        Some(0),
+        "a mounted file is not read"
+    );
+    drop(mounted);
+}

@@ -66,7 +66,7 @@ use std::path::PathBuf;
 
 pub use layer::{BuiltLayer, build_layer};
 pub use read::{ArchiveFile, LoadOptions, Loaded, load};
-pub use write::{ImageName, SaveImage, save, write_tree};
+pub use write::{ImageName, SaveImage, save, write_tree, write_tree_one_filesystem};
 
 use crate::error::{ArchiveReason, Error, IoContext, Result};
 use fsutil::{FileLock, temp_name};

@@ -329,3 +329,15 @@ impl Documents {
 pub fn write_tree(root: &Path, out: &mut dyn Write) -> Result<()> {
     crate::driver::tree_tar(root, out)
 }
+
+/// [`write_tree`] staying on `root`'s filesystem: other filesystems mounted below it are
+/// written as empty directories (or empty files, for a file mount point) and not read.
+/// For a running container's rootfs seen through `/proc/PID/root`: its image and its
+/// changes, without /proc, /sys, volumes or the bind-mounted /etc files, as
+/// `docker export` shows it.
+///
+/// # Errors
+/// I/O errors reading the tree or writing `out`.
+pub fn write_tree_one_filesystem(root: &Path, out: &mut dyn Write) -> Result<()> {
+    crate::driver::tree_tar_one_filesystem(root, out)
+}

@@ -55,6 +55,15 @@ pub(crate) fn append_pax<W: Write>(
 struct Out<'a> {
     b: tar::Builder<&'a mut dyn Write>,
     links: HashMap<(u64, u64), PathBuf>,
+    /// Stay on this filesystem: another one mounted below (a mount point) is written as
+    /// an empty directory or file and not descended into.
+    one_fs: Option<u64>,
+}
+
+impl Out<'_> {
+    fn foreign(&self, m: &fs::Metadata) -> bool {
+        self.one_fs.is_some_and(|dev| dev != m.dev())
+    }
 }
 
 fn terr(e: io::Error) -> Error {
@@ -64,6 +73,19 @@ fn terr(e: io::Error) -> Error {
 impl Out<'_> {
     fn entry(&mut self, rel: &Path, abs: &Path, m: &fs::Metadata) -> Result<()> {
         let ft = m.file_type();
+        if self.foreign(m) {
+            let mut h = tar::Header::new_gnu();
+            h.set_mode(m.mode() & 0o7777);
+            h.set_uid(u64::from(m.uid()));
+            h.set_gid(u64::from(m.gid()));
+            h.set_size(0);
+            h.set_entry_type(if ft.is_dir() {
+                tar::EntryType::Directory
+            } else {
+                tar::EntryType::Regular
+            });
+            return self.b.append_data(&mut h, rel, io::empty()).map_err(terr);
+        }
         let xattrs = list_xattrs(abs)?;
         if !xattrs.is_empty() {
             let recs: Vec<(String, Vec<u8>)> = xattrs
@@ -161,6 +183,7 @@ pub(crate) fn write_upper(upper: &Path, kind: UpperKind, out: &mut dyn Write) ->
     let mut o = Out {
         b: tar::Builder::new(out),
         links: HashMap::new(),
+        one_fs: None,
     };
     walk_upper(upper, Path::new(""), kind, &mut o, true)?;
     o.finish()
@@ -209,8 +232,23 @@ pub(crate) fn diff_trees(lower: Option<&Path>, upper: &Path, out: &mut dyn Write
     let mut o = Out {
         b: tar::Builder::new(out),
         links: HashMap::new(),
+        one_fs: None,
     };
     diff_dir(lower, upper, Path::new(""), &mut o)?;
+    o.finish()
+}
+
+/// The tree under `root` as a tar, staying on `root`'s filesystem: mount points below
+/// are written as empty directories or files (a running container's rootfs seen through
+/// `/proc/PID/root`, without its /proc, volumes or bind-mounted /etc files).
+pub(crate) fn tree_one_filesystem(root: &Path, out: &mut dyn Write) -> Result<()> {
+    let dev = fs::metadata(root).ctx("stat", root)?.dev();
+    let mut o = Out {
+        b: tar::Builder::new(out),
+        links: HashMap::new(),
+        one_fs: Some(dev),
+    };
+    diff_dir(None, root, Path::new(""), &mut o)?;
     o.finish()
 }
 
@@ -252,7 +290,7 @@ fn diff_dir(lower: Option<&Path>, upper: &Path, rel: &Path, o: &mut Out<'_>) -> 
         if is_changed {
             o.entry(&r, &up, &um)?;
         }
-        if um.is_dir() {
+        if um.is_dir() && !o.foreign(&um) {
             let sub_lower = match (&lm, &lp) {
                 (Some(lm), Some(lp)) if lm.is_dir() => Some(lp.as_path()),
                 _ => None,

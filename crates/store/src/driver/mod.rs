@@ -319,6 +319,10 @@ pub(crate) fn tree_tar(root: &Path, out: &mut dyn Write) -> Result<()> {
     changes::diff_trees(None, root, out)
 }
 
+pub(crate) fn tree_tar_one_filesystem(root: &Path, out: &mut dyn Write) -> Result<()> {
+    changes::tree_one_filesystem(root, out)
+}
+
 #[cfg(feature = "testing")]
 pub(crate) fn append_pax_for_tests<W: Write>(
     b: &mut tar::Builder<W>,
