@@ -304,6 +304,32 @@ impl Pending {
         self.pid
     }
 
+    /// For a caller whose own setup failed between [`Container::spawn`] and
+    /// [`Pending::start`] (joining the cgroup, the network): if the init had already
+    /// failed (an unknown user, a missing lowerdir...), which is why the caller's step
+    /// failed, its typed error; `None` while it was alive. The init is killed and reaped
+    /// either way.
+    pub fn failure(mut self) -> Option<Error> {
+        use rustix::process::{WaitId, WaitIdOptions};
+        let pid = rustix::process::Pid::from_raw(self.pid)?;
+        let exited = rustix::process::waitid(
+            WaitId::Pid(pid),
+            WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT,
+        )
+        .ok()
+        .flatten()
+        .is_some();
+        if !exited {
+            return None;
+        }
+        match self.ch.wait_ready() {
+            Err(e @ (StepError::Init(_) | StepError::Exec(_))) => {
+                Some(self.step_failed(e, "it was ready"))
+            }
+            _ => None,
+        }
+    }
+
     /// Wait for the init to finish its setup, give the go-ahead, and return once the
     /// user's command has really been executed, or with its typed exec error.
     pub fn start(mut self) -> Result<Running, Error> {

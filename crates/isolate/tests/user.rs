@@ -161,3 +161,41 @@ fn exec_resolves_names_inside_the_running_container() {
         "{err}"
     );
 }
+
+/// A caller whose own step failed after `spawn` (the init died, so its network namespace
+/// is gone) learns the init's reason from `Pending::failure`; while the init is healthy,
+/// there is none to learn.
+#[test]
+fn pending_failure_reports_the_inits_own_error() {
+    let r = rootfs();
+    let mut opts = options();
+    opts.user = Some(UserRequest::parse("mallory").unwrap());
+    let pending = Container::spawn(&r.spec(&["true"]), opts).unwrap();
+    let pid = pending.pid();
+    // Bounded: the init resolves the user right after its mounts.
+    let ns = format!("/proc/{pid}/ns/net");
+    for _ in 0..500 {
+        let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| {
+                s.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+            .unwrap_or(true);
+        if zombie || std::fs::metadata(&ns).is_err() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    match pending.failure() {
+        Some(Error::Init(f)) => {
+            assert_eq!(f.stage, Stage::User);
+            assert!(f.message.contains("unable to find user mallory"), "{f}");
+        }
+        other => panic!("expected the init's user failure, got {other:?}"),
+    }
+    let healthy = Container::spawn(&r.spec(&["true"]), options()).unwrap();
+    assert!(healthy.failure().is_none());
+}
