@@ -1,30 +1,27 @@
-//! What every command needs: resolved global options and logging.
+//! What every command needs: the engine, configured from the global options, the
+//! environment and `ROOT/config.json`, and where its warnings go.
 
-use crate::cli::{GlobalOpts, LogLevel};
+use crate::args::{GlobalOpts, LogLevel};
 use anyhow::Result;
 use std::path::PathBuf;
+use std::sync::Arc;
 
+/// Prints the engine's warnings and debug lines on stderr, as the log level allows.
 #[derive(Debug)]
-pub(crate) struct Ctx {
-    pub(crate) root: PathBuf,
-    pub(crate) run_root: PathBuf,
-    pub(crate) storage_driver: Option<String>,
-    pub(crate) insecure_registries: Vec<String>,
-    pub(crate) log_level: LogLevel,
-    pub(crate) net: NetOpts,
-}
+struct Stderr(LogLevel);
 
-/// Network settings from flags, environment or `ROOT/config.json`.
-#[derive(Debug, Default, Clone, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub(crate) struct NetOpts {
-    pub(crate) default_bridge: Option<String>,
-    pub(crate) default_subnet: Option<String>,
-    pub(crate) nft_table: Option<String>,
-    pub(crate) bridge_prefix: Option<String>,
-    /// Whether creating a non-internal network may turn on `net.ipv4.ip_forward` (as
-    /// docker does); tests that must not change the host's sysctls turn it off.
-    pub(crate) manage_ip_forward: Option<bool>,
+impl engine::Reporter for Stderr {
+    fn warn(&self, msg: &str) {
+        if self.0 <= LogLevel::Warn {
+            eprintln!("WARNING: {msg}");
+        }
+    }
+
+    fn debug(&self, msg: &str) {
+        if self.0 <= LogLevel::Debug {
+            eprintln!("DEBU: {msg}");
+        }
+    }
 }
 
 /// `ROOT/config.json`, like docker's daemon.json: settings that apply to every command.
@@ -32,16 +29,21 @@ pub(crate) struct NetOpts {
 #[serde(rename_all = "kebab-case")]
 struct FileConfig {
     #[serde(flatten)]
-    net: NetOpts,
+    net: engine::NetworkSettings,
     #[serde(default)]
     insecure_registries: Vec<String>,
 }
 
+#[derive(Debug)]
+pub(crate) struct Ctx {
+    pub(crate) engine: engine::Engine,
+}
+
 impl Ctx {
     pub(crate) fn new(g: &GlobalOpts) -> Result<Self> {
-        let root = absolute(&g.root)?;
+        let root = std::path::absolute(&g.root)?;
         let run_root = match &g.run_root {
-            Some(dir) => absolute(dir)?,
+            Some(dir) => std::path::absolute(dir)?,
             None if root == std::path::Path::new("/var/lib/mydocker") => "/run/mydocker".into(),
             // A private root gets private runtime state, so test roots never share it.
             None => root.join("run"),
@@ -51,7 +53,7 @@ impl Ctx {
                 .map_err(|e| anyhow::anyhow!("{}: {e}", root.join("config.json").display()))?,
             Err(_) => FileConfig::default(),
         };
-        let net = NetOpts {
+        let network = engine::NetworkSettings {
             default_bridge: g.default_bridge.clone().or(file.net.default_bridge),
             default_subnet: g.default_subnet.clone().or(file.net.default_subnet),
             nft_table: g.nft_table.clone().or(file.net.nft_table),
@@ -64,88 +66,26 @@ impl Ctx {
         };
         let mut insecure_registries = g.insecure_registries.clone();
         insecure_registries.extend(file.insecure_registries);
-        let storage_driver = g.storage_driver.clone().filter(|s| !s.is_empty());
-        if let Some(name) = &storage_driver {
-            // As dockerd refuses to start with a driver the kernel cannot use, so does every
-            // command here: an unsupported forced driver is an error up front.
-            let store = store::Store::open(&root)
-                .map_err(|e| anyhow::anyhow!("opening the store at {}: {e}", root.display()))?;
-            store::driver::choose(&store, Some(name))?;
-        }
-        Ok(Ctx {
-            net,
+        let config = engine::EngineConfig {
             root,
             run_root,
-            storage_driver,
+            storage_driver: g.storage_driver.clone().filter(|s| !s.is_empty()),
             insecure_registries,
-            log_level: g.log_level,
-        })
+            docker_config: registry::DockerConfig::default_path().ok(),
+            network,
+            debug: g.log_level <= LogLevel::Debug,
+        };
+        let engine = engine::Engine::new(config, Arc::new(Stderr(g.log_level)))?;
+        Ok(Ctx { engine })
     }
 
-    /// Opens the store under the root directory (creating it on first use).
-    pub(crate) fn store(&self) -> Result<store::Store> {
-        store::Store::open(&self.root)
-            .map_err(|e| anyhow::anyhow!("opening the store at {}: {e}", self.root.display()))
-    }
-
-    /// The storage driver: `--storage-driver` when given (an error when this kernel cannot
-    /// use it), else the first of overlay, aufs, copy that works here.
-    pub(crate) fn driver(
-        &self,
-        store: &store::Store,
-    ) -> Result<std::sync::Arc<dyn store::driver::StorageDriver>> {
-        Ok(store::driver::choose(
-            store,
-            self.storage_driver.as_deref(),
-        )?)
-    }
-
-    /// The name of the storage driver in use (empty when none works).
-    pub(crate) fn driver_name(&self) -> String {
-        self.store()
-            .and_then(|s| self.driver(&s))
-            .map(|d| d.name().to_owned())
-            .unwrap_or_default()
-    }
-
-    /// The network manager, configured from the global settings.
-    pub(crate) fn networks(&self) -> Result<network::Networks> {
-        let mut config = network::Config::new(self.root.join("networks"));
-        if let Some(b) = &self.net.default_bridge {
-            config.default_bridge = b.clone();
-        }
-        if let Some(s) = &self.net.default_subnet {
-            config.default_subnet = s
-                .parse()
-                .map_err(|e| anyhow::anyhow!("invalid default subnet {s:?}: {e}"))?;
-        }
-        if let Some(t) = &self.net.nft_table {
-            config.nft_table = t.clone();
-        }
-        if let Some(p) = &self.net.bridge_prefix {
-            config.bridge_prefix = p.clone();
-        }
-        if let Some(m) = self.net.manage_ip_forward {
-            config.manage_ip_forward = m;
-        }
-        Ok(network::Networks::new(config)?)
+    /// The root directory.
+    pub(crate) fn root(&self) -> &PathBuf {
+        &self.engine.config().root
     }
 
     /// Prints a warning on stderr unless the log level hides it.
     pub(crate) fn warn(&self, msg: impl std::fmt::Display) {
-        if self.log_level <= LogLevel::Warn {
-            eprintln!("WARNING: {msg}");
-        }
+        self.engine.warn(msg);
     }
-
-    /// Prints a debug line on stderr with `--log-level debug`.
-    pub(crate) fn debug(&self, msg: impl std::fmt::Display) {
-        if self.log_level <= LogLevel::Debug {
-            eprintln!("DEBU: {msg}");
-        }
-    }
-}
-
-fn absolute(p: &std::path::Path) -> Result<PathBuf> {
-    Ok(std::path::absolute(p)?)
 }

@@ -1,5 +1,8 @@
-//! Output formatting shared by the commands: docker's tables, sizes and durations.
+//! Output formatting shared by the commands: docker's tables, sizes and durations,
+//! inspect documents and `--format` templates.
 
+use anyhow::Result;
+use serde_json::Value;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -127,10 +130,58 @@ pub(crate) fn ago(unix_seconds: Option<i64>) -> String {
     format!("{} ago", human_duration(Duration::from_secs(secs)))
 }
 
-/// The 12-hex short form docker shows for IDs and digests (`sha256:` prefix dropped).
-pub(crate) fn short_id(digest: &str) -> &str {
-    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-    hex.get(..12).unwrap_or(hex)
+/// Prints inspect documents as docker does: a JSON array, or one formatted line each.
+pub(crate) fn print_inspect(docs: &[Value], format: Option<&str>) -> Result<()> {
+    match format {
+        Some(f) => {
+            for d in docs {
+                println!("{}", crate::template::render(f, d)?);
+            }
+        }
+        None => println!("{}", serde_json::to_string_pretty(docs)?),
+    }
+    Ok(())
+}
+
+/// Prints rows with a user `--format`: `json`, `table ...` (with headers, aligned), or a
+/// template per line. `\t` and `\n` in the format are tab and newline, as in docker.
+pub(crate) fn print_formatted(
+    format: &str,
+    rows: &[Value],
+    headers: &[(&str, &str)],
+) -> Result<()> {
+    let format = format.trim();
+    if format == "json" {
+        for r in rows {
+            println!("{}", serde_json::to_string(r)?);
+        }
+        return Ok(());
+    }
+    let (table, body) = match format.strip_prefix("table") {
+        Some(rest) => (true, rest.trim()),
+        None => (false, format),
+    };
+    let body = body.replace("\\t", "\t").replace("\\n", "\n");
+    if !table {
+        for r in rows {
+            println!("{}", crate::template::render(&body, r)?);
+        }
+        return Ok(());
+    }
+    let titles = Value::Object(
+        headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), Value::String((*v).to_owned())))
+            .collect(),
+    );
+    let header = crate::template::render(&body, &titles)?;
+    let mut t = Table::new(&header.split('\t').collect::<Vec<_>>());
+    for r in rows {
+        let line = crate::template::render(&body, r)?;
+        t.row(line.split('\t').map(str::to_owned).collect());
+    }
+    print!("{}", t.render());
+    Ok(())
 }
 
 #[cfg(test)]
@@ -176,11 +227,5 @@ mod tests {
             t.render(),
             "REPOSITORY   TAG       SIZE\nbusybox      latest    4.26MB\n"
         );
-    }
-
-    #[test]
-    fn short_ids() {
-        assert_eq!(short_id("sha256:0123456789abcdef"), "0123456789ab");
-        assert_eq!(short_id("abc"), "abc");
     }
 }

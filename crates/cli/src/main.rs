@@ -1,28 +1,19 @@
 //! `mydocker`: a daemonless, Docker-compatible container tool.
 //!
-//! Argument parsing lives in [`cli`] (clap structs whose doc comments are the help text);
-//! each command's behaviour lives in its module under `cmd/`. Errors reach the user as one
-//! line on stderr, with docker's exit codes.
+//! The command line lives in [`args`] (clap structs whose doc comments are the help
+//! text), the handlers in `cmd/` (one module per command family) call the `engine`
+//! crate and format what it returns as docker does (tables, templates, progress).
+//! Errors reach the user as one line on stderr, with docker's exit codes.
 
-mod cli;
+#![allow(clippy::print_stdout, clippy::print_stderr)] // The CLI is what prints.
+
+mod args;
+mod attach;
 mod cmd;
-#[allow(dead_code)] // Wired into `run` and the container commands next.
-mod container;
 mod ctx;
 mod format;
-mod launch;
-mod logs;
-mod monitor;
-#[allow(dead_code)] // Wired into `run` and the container commands next.
-mod names;
-#[allow(dead_code)] // Wired into `run` and the container commands next.
-mod parse;
 mod progress;
-mod rootfs;
 mod seed;
-#[allow(dead_code)] // Wired into `run` and the container commands next.
-mod spec;
-#[allow(dead_code)] // Wired into `run` and the container commands next.
 mod template;
 
 use clap::{CommandFactory, FromArgMatches};
@@ -30,13 +21,12 @@ use std::ffi::OsString;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    // The container's init: this binary re-executed inside the new namespaces.
-    if std::env::args_os().nth(1).is_some_and(|a| a == "init") {
-        isolate::init_main();
-    }
+    // The container's init and the monitor of a detached container: this binary
+    // re-executed by the engine.
+    engine::helper_main();
     let argv: Vec<OsString> = std::env::args_os().collect();
     let argv = rewrite_seed_syntax(argv);
-    let matches = match cli::Cli::command().try_get_matches_from(argv) {
+    let matches = match args::Cli::command().try_get_matches_from(argv) {
         Ok(m) => m,
         Err(e) => {
             let code = if e.use_stderr() { 125 } else { 0 };
@@ -44,7 +34,7 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    let cli = match cli::Cli::from_arg_matches(&matches) {
+    let cli = match args::Cli::from_arg_matches(&matches) {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
@@ -65,7 +55,7 @@ fn main() -> ExitCode {
 /// Applies [`seed::rewrite`] to the words after the subcommand name, using clap's own
 /// definition of the subcommand to know which options take a value.
 fn rewrite_seed_syntax(argv: Vec<OsString>) -> Vec<OsString> {
-    let command = cli::Cli::command();
+    let command = args::Cli::command();
     // Find the subcommand word: the first word that names one (skipping global options).
     let Some(pos) = argv.iter().skip(1).position(|a| {
         a.to_str()

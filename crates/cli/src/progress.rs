@@ -7,49 +7,7 @@ use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 
-/// A layer's state as docker names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Status {
-    PullingFsLayer,
-    Waiting,
-    Downloading,
-    VerifyingChecksum,
-    DownloadComplete,
-    Extracting,
-    PullComplete,
-    AlreadyExists,
-    Preparing,
-    Pushing,
-    Pushed,
-    LayerAlreadyExists,
-}
-
-impl Status {
-    fn text(self) -> &'static str {
-        match self {
-            Status::PullingFsLayer => "Pulling fs layer",
-            Status::Waiting => "Waiting",
-            Status::Downloading => "Downloading",
-            Status::VerifyingChecksum => "Verifying Checksum",
-            Status::DownloadComplete => "Download complete",
-            Status::Extracting => "Extracting",
-            Status::PullComplete => "Pull complete",
-            Status::AlreadyExists => "Already exists",
-            Status::Preparing => "Preparing",
-            Status::Pushing => "Pushing",
-            Status::Pushed => "Pushed",
-            Status::LayerAlreadyExists => "Layer already exists",
-        }
-    }
-
-    /// States that carry a byte count, shown only on a terminal.
-    fn is_progress(self) -> bool {
-        matches!(
-            self,
-            Status::Downloading | Status::Extracting | Status::Pushing
-        )
-    }
-}
+use engine::LayerStatus as Status;
 
 /// Where progress goes. Shared between download threads.
 pub(crate) enum Progress {
@@ -143,7 +101,7 @@ impl Progress {
         match self {
             Progress::Quiet => {}
             Progress::Plain(seen, err) => {
-                if status.is_progress() {
+                if status.carries_bytes() {
                     return;
                 }
                 let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
@@ -162,7 +120,7 @@ impl Progress {
                     b
                 });
                 let mut msg = format!("{id}: {}", status.text());
-                if let (true, Some((cur, total))) = (status.is_progress(), bytes) {
+                if let (true, Some((cur, total))) = (status.carries_bytes(), bytes) {
                     msg.push(' ');
                     msg.push_str(&bar_text(cur, total));
                 }
@@ -172,7 +130,7 @@ impl Progress {
     }
 
     /// Stops live redrawing, leaving the final lines on screen.
-    pub(crate) fn finish(&self) {
+    pub(crate) fn done(&self) {
         if let Progress::Tty { bars, finished, .. } = self {
             let bars = bars.lock().unwrap_or_else(|p| p.into_inner());
             for b in bars.values() {
@@ -181,6 +139,20 @@ impl Progress {
             }
             finished.store(true, std::sync::atomic::Ordering::Relaxed);
         }
+    }
+}
+
+impl engine::Progress for Progress {
+    fn line(&self, text: &str) {
+        Progress::line(self, text);
+    }
+
+    fn layer(&self, id: &str, status: Status, bytes: Option<(u64, u64)>) {
+        self.update(id, status, bytes);
+    }
+
+    fn finish(&self) {
+        self.done();
     }
 }
 

@@ -1,6 +1,6 @@
 //! `login` and `logout`: credentials in docker's `config.json`.
 
-use crate::cli::{LoginArgs, LogoutArgs};
+use crate::args::{LoginArgs, LogoutArgs};
 use crate::ctx::Ctx;
 use anyhow::{Context, Result, bail};
 use std::io::{BufRead, IsTerminal, Write};
@@ -44,7 +44,7 @@ pub(crate) fn login(ctx: &Ctx, args: &LoginArgs) -> Result<()> {
     if username.is_empty() || password.is_empty() {
         bail!("username and password are required");
     }
-    let client = crate::cmd::pull::client(ctx)?;
+    let client = ctx.engine.registry_client()?;
     let mut config = registry::DockerConfig::load_default()?;
     let creds = registry::Credentials::new(username, password);
     registry::login(&client, &mut config, &server, &creds)?;

@@ -1,12 +1,12 @@
 //! `info`: system-wide information in docker's layout.
 
-use crate::container::{Containers, Status};
 use crate::ctx::Ctx;
 use anyhow::Result;
+use engine::Status;
 
 pub(crate) fn run(ctx: &Ctx) -> Result<()> {
-    let store = ctx.store()?;
-    let containers = Containers::new(&ctx.root).list()?;
+    let store = ctx.engine.store()?;
+    let containers = ctx.engine.records()?;
     let count = |s: Status| containers.iter().filter(|c| c.state.status == s).count();
     let running = count(Status::Running);
     let paused = count(Status::Paused);
@@ -20,7 +20,7 @@ pub(crate) fn run(ctx: &Ctx) -> Result<()> {
         " Server Version: {} (daemonless)",
         env!("CARGO_PKG_VERSION")
     );
-    match ctx.driver(&store) {
+    match ctx.engine.driver(&store) {
         Ok(d) => println!(" Storage Driver: {}", d.name()),
         Err(e) => println!(" Storage Driver: none ({e})"),
     }
@@ -58,8 +58,8 @@ pub(crate) fn run(ctx: &Ctx) -> Result<()> {
     if let Some(mem) = total_memory() {
         println!(" Total Memory: {:.2}GiB", mem as f64 / (1u64 << 30) as f64);
     }
-    println!(" Docker Root Dir: {}", ctx.root.display());
-    println!(" Run Root: {}", ctx.run_root.display());
+    println!(" Docker Root Dir: {}", ctx.root().display());
+    println!(" Run Root: {}", ctx.engine.config().run_root.display());
     Ok(())
 }
 

@@ -5,19 +5,17 @@ mod auth;
 mod commit;
 mod control;
 mod exec;
-pub(crate) mod images;
+mod images;
 mod info;
 mod inspect;
 mod logs;
 mod network;
-pub(crate) mod ps;
-pub(crate) mod pull;
-mod push;
-mod rm;
-pub(crate) mod run;
+mod ps;
+mod pull;
+mod run;
 mod top;
 
-use crate::cli::{Command, ContainerCommand, ImageCommand, NetworkCommand, SystemCommand};
+use crate::args::{Command, ContainerCommand, ImageCommand, NetworkCommand, SystemCommand};
 use crate::ctx::Ctx;
 
 /// An error whose message was already printed (for example one line per failed image of
@@ -45,7 +43,7 @@ pub(crate) fn each_line(
         match f(n) {
             Ok(line) => println!("{line}"),
             Err(e) => {
-                eprintln!("Error: {e:#}");
+                eprintln!("Error: {}", one_line(&e));
                 failed = true;
             }
         }
@@ -76,85 +74,131 @@ impl std::fmt::Display for Status {
 
 impl std::error::Error for Status {}
 
-/// Runs `command` and returns the process exit code, printing a failure as one line.
-pub(crate) fn dispatch(ctx: &Ctx, command: Command) -> u8 {
-    // Docker's CLI exits 1 when a command fails; `run` uses 125 for its own failures.
-    let fail_code = match command {
-        Command::Run(_) | Command::Container(ContainerCommand::Run(_)) => run::EXIT_MYDOCKER,
-        Command::Create(_) | Command::Container(ContainerCommand::Create(_)) => run::EXIT_MYDOCKER,
-        _ => 1,
-    };
-    let result = match command {
-        Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => run::run(ctx, &a),
-        Command::Create(a) | Command::Container(ContainerCommand::Create(a)) => {
-            run::create(ctx, &a)
-        }
-        Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => ps::ps(ctx, &a),
-        Command::Logs(a) | Command::Container(ContainerCommand::Logs(a)) => logs::logs(ctx, &a),
-        Command::Exec(a) | Command::Container(ContainerCommand::Exec(a)) => exec::exec(ctx, &a),
-        Command::Start(a) | Command::Container(ContainerCommand::Start(a)) => {
-            control::start(ctx, &a)
-        }
-        Command::Stop(a) | Command::Container(ContainerCommand::Stop(a)) => control::stop(ctx, &a),
-        Command::Restart(a) | Command::Container(ContainerCommand::Restart(a)) => {
-            control::restart(ctx, &a)
-        }
-        Command::Kill(a) | Command::Container(ContainerCommand::Kill(a)) => control::kill(ctx, &a),
-        Command::Wait(a) | Command::Container(ContainerCommand::Wait(a)) => control::wait(ctx, &a),
-        Command::Pause(a) | Command::Container(ContainerCommand::Pause(a)) => {
-            control::pause(ctx, &a)
-        }
-        Command::Unpause(a) | Command::Container(ContainerCommand::Unpause(a)) => {
-            control::unpause(ctx, &a)
-        }
-        Command::Rename(a) | Command::Container(ContainerCommand::Rename(a)) => {
-            control::rename(ctx, &a)
-        }
-        Command::Rm(a) | Command::Container(ContainerCommand::Rm(a)) => rm::rm(ctx, &a),
-        Command::Container(ContainerCommand::Prune(a)) => rm::prune(ctx, &a),
-        Command::Inspect(a) => inspect::inspect(ctx, &a),
-        Command::Container(ContainerCommand::Inspect(a)) => inspect::inspect(
+/// The command with docker's top-level shortcuts (`run`, `ps`, `images`...) turned into
+/// their management command (`container run`, `container ls`, `image ls`...).
+fn canonical(command: Command) -> Command {
+    use ContainerCommand as C;
+    use ImageCommand as I;
+    match command {
+        Command::Run(a) => Command::Container(C::Run(a)),
+        Command::Create(a) => Command::Container(C::Create(a)),
+        Command::Ps(a) => Command::Container(C::Ls(a)),
+        Command::Logs(a) => Command::Container(C::Logs(a)),
+        Command::Exec(a) => Command::Container(C::Exec(a)),
+        Command::Start(a) => Command::Container(C::Start(a)),
+        Command::Stop(a) => Command::Container(C::Stop(a)),
+        Command::Restart(a) => Command::Container(C::Restart(a)),
+        Command::Kill(a) => Command::Container(C::Kill(a)),
+        Command::Wait(a) => Command::Container(C::Wait(a)),
+        Command::Pause(a) => Command::Container(C::Pause(a)),
+        Command::Unpause(a) => Command::Container(C::Unpause(a)),
+        Command::Rename(a) => Command::Container(C::Rename(a)),
+        Command::Rm(a) => Command::Container(C::Rm(a)),
+        Command::Top(a) => Command::Container(C::Top(a)),
+        Command::Stats(a) => Command::Container(C::Stats(a)),
+        Command::Port(a) => Command::Container(C::Port(a)),
+        Command::Commit(a) => Command::Container(C::Commit(a)),
+        Command::Export(a) => Command::Container(C::Export(a)),
+        Command::Pull(a) => Command::Image(I::Pull(a)),
+        Command::Push(a) => Command::Image(I::Push(a)),
+        Command::Images(a) => Command::Image(I::Ls(a)),
+        Command::Rmi(a) => Command::Image(I::Rm(a)),
+        Command::Tag(a) => Command::Image(I::Tag(a)),
+        Command::Import(a) => Command::Image(I::Import(a)),
+        Command::Save(a) => Command::Image(I::Save(a)),
+        Command::Load(a) => Command::Image(I::Load(a)),
+        Command::Info => Command::System(SystemCommand::Info),
+        other => other,
+    }
+}
+
+fn container(ctx: &Ctx, command: ContainerCommand) -> anyhow::Result<()> {
+    use ContainerCommand as C;
+    match command {
+        C::Run(a) => run::run(ctx, &a),
+        C::Create(a) => run::create_only(ctx, &a),
+        C::Ls(a) => ps::ps(ctx, &a),
+        C::Logs(a) => logs::logs(ctx, &a),
+        C::Exec(a) => exec::exec(ctx, &a),
+        C::Start(a) => control::start(ctx, &a),
+        C::Stop(a) => control::stop(ctx, &a),
+        C::Restart(a) => control::restart(ctx, &a),
+        C::Kill(a) => control::kill(ctx, &a),
+        C::Wait(a) => control::wait(ctx, &a),
+        C::Pause(a) => control::pause(ctx, &a),
+        C::Unpause(a) => control::unpause(ctx, &a),
+        C::Rename(a) => control::rename(ctx, &a),
+        C::Rm(a) => control::rm(ctx, &a),
+        C::Prune(a) => control::prune(ctx, &a),
+        C::Inspect(a) => inspect::inspect(
             ctx,
-            &crate::cli::InspectAnyArgs {
+            &crate::args::InspectAnyArgs {
                 kind: Some("container".into()),
                 ..a
             },
         ),
-        Command::Top(a) | Command::Container(ContainerCommand::Top(a)) => top::top(ctx, &a),
-        Command::Stats(a) | Command::Container(ContainerCommand::Stats(a)) => top::stats(ctx, &a),
-        Command::Port(a) | Command::Container(ContainerCommand::Port(a)) => ps::port(ctx, &a),
-        Command::Monitor(a) => crate::monitor::run(ctx, &a.id),
-        Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => pull::run(ctx, &a),
-        Command::Push(a) | Command::Image(ImageCommand::Push(a)) => push::run(ctx, &a),
+        C::Top(a) => top::top(ctx, &a),
+        C::Stats(a) => top::stats(ctx, &a),
+        C::Port(a) => ps::port(ctx, &a),
+        C::Commit(a) => commit::commit(ctx, &a),
+        C::Export(a) => archive::export(ctx, &a),
+    }
+}
+
+fn image(ctx: &Ctx, command: ImageCommand) -> anyhow::Result<()> {
+    use ImageCommand as I;
+    match command {
+        I::Pull(a) => pull::pull(ctx, &a),
+        I::Push(a) => pull::push(ctx, &a),
+        I::Ls(a) => images::images(ctx, &a),
+        I::Rm(a) => images::rmi(ctx, &a),
+        I::Tag(a) => images::tag(ctx, &a),
+        I::Inspect(a) => images::inspect(ctx, &a),
+        I::Prune(a) => images::prune(ctx, &a),
+        I::Import(a) => commit::import(ctx, &a),
+        I::Save(a) => archive::save(ctx, &a),
+        I::Load(a) => archive::load(ctx, &a),
+    }
+}
+
+fn network(ctx: &Ctx, command: NetworkCommand) -> anyhow::Result<()> {
+    use NetworkCommand as N;
+    match command {
+        N::Create(a) => network::create(ctx, &a),
+        N::Ls(a) => network::ls(ctx, &a),
+        N::Inspect(a) => network::inspect(ctx, &a),
+        N::Rm(a) => network::rm(ctx, &a),
+        N::Connect(a) => network::connect(ctx, &a),
+        N::Disconnect(a) => network::disconnect(ctx, &a),
+        N::Prune(_) => network::prune(ctx),
+    }
+}
+
+/// Runs `command` and returns the process exit code, printing a failure as one line.
+pub(crate) fn dispatch(ctx: &Ctx, command: Command) -> u8 {
+    let command = canonical(command);
+    // Docker's CLI exits 1 when a command fails; `run` uses 125 for its own failures.
+    let fail_code = match command {
+        Command::Container(ContainerCommand::Run(_) | ContainerCommand::Create(_)) => {
+            run::EXIT_MYDOCKER
+        }
+        _ => 1,
+    };
+    let result = match command {
+        Command::Container(c) => container(ctx, c),
+        Command::Image(c) => image(ctx, c),
+        Command::Network(c) => network(ctx, c),
+        Command::System(SystemCommand::Df) => images::df(ctx),
+        Command::System(SystemCommand::Info) => info::run(ctx),
+        Command::Inspect(a) => inspect::inspect(ctx, &a),
         Command::Login(a) => auth::login(ctx, &a),
         Command::Logout(a) => auth::logout(ctx, &a),
-        Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::images(ctx, &a),
-        Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => images::rmi(ctx, &a),
-        Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => images::tag(ctx, &a),
-        Command::Image(ImageCommand::Inspect(a)) => images::inspect(ctx, &a),
-        Command::Image(ImageCommand::Prune(a)) => images::prune(ctx, &a),
-        Command::System(SystemCommand::Df) => images::df(ctx),
-        Command::Info | Command::System(SystemCommand::Info) => info::run(ctx),
-        Command::Network(NetworkCommand::Create(a)) => network::create(ctx, &a),
-        Command::Network(NetworkCommand::Ls(a)) => network::ls(ctx, &a),
-        Command::Network(NetworkCommand::Inspect(a)) => network::inspect(ctx, &a),
-        Command::Network(NetworkCommand::Rm(a)) => network::rm(ctx, &a),
-        Command::Network(NetworkCommand::Connect(a)) => network::connect(ctx, &a),
-        Command::Network(NetworkCommand::Disconnect(a)) => network::disconnect(ctx, &a),
-        Command::Network(NetworkCommand::Prune(_)) => network::prune(ctx),
-        Command::Commit(a) | Command::Container(ContainerCommand::Commit(a)) => {
-            commit::commit(ctx, &a)
-        }
-        Command::Import(a) | Command::Image(ImageCommand::Import(a)) => commit::import(ctx, &a),
-        Command::Export(a) | Command::Container(ContainerCommand::Export(a)) => {
-            archive::export(ctx, &a)
-        }
-        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => archive::save(ctx, &a),
-        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => archive::load(ctx, &a),
         Command::Version => {
             println!("mydocker version {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        // Every shortcut was turned into its management command above.
+        _ => Err(anyhow::anyhow!("unhandled command")),
     };
     match result {
         Ok(()) => 0,
@@ -162,17 +206,39 @@ pub(crate) fn dispatch(ctx: &Ctx, command: Command) -> u8 {
             if let Some(Status(code)) = e.downcast_ref::<Status>() {
                 return *code;
             }
-            if e.downcast_ref::<Reported>().is_none() {
-                // `run` failures read like docker's `docker: Error ...`.
-                if fail_code == run::EXIT_MYDOCKER {
-                    eprintln!("mydocker: {e:#}");
-                } else {
-                    eprintln!("Error: {e:#}");
-                }
+            if e.downcast_ref::<Reported>().is_some() {
+                return fail_code;
             }
+            // `run` failures read like docker's `docker: Error ...`, with the exit code of
+            // the start (125 mydocker, 126 cannot invoke, 127 not found).
+            if fail_code == run::EXIT_MYDOCKER {
+                eprintln!("mydocker: {}", one_line(&e));
+                return e
+                    .downcast_ref::<engine::Error>()
+                    .map_or(fail_code, engine::Error::exit_code);
+            }
+            eprintln!("Error: {}", one_line(&e));
             fail_code
         }
     }
+}
+
+/// An error and its causes as one line, each cause once: a cause whose text its
+/// predecessor already ends with (engine and library errors include their sources) is
+/// not repeated.
+pub(crate) fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.ends_with(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 #[cfg(test)]
@@ -180,6 +246,17 @@ mod tests {
     #[test]
     fn the_command_line_definition_is_consistent() {
         use clap::CommandFactory;
-        crate::cli::Cli::command().debug_assert();
+        crate::args::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn causes_are_printed_once() {
+        let io = std::io::Error::other("disk on fire");
+        let e = engine::Error::io("writing", "/x", io);
+        let e = anyhow::Error::from(e).context("saving the record");
+        assert_eq!(
+            super::one_line(&e),
+            "saving the record: writing /x: disk on fire"
+        );
     }
 }

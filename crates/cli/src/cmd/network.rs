@@ -1,10 +1,9 @@
 //! `network create/ls/inspect/rm/connect/disconnect/prune`.
 
-use crate::cli::{
+use crate::args::{
     NetworkConnectArgs, NetworkCreateArgs, NetworkDisconnectArgs, NetworkInspectArgs,
     NetworkLsArgs, NetworkRmArgs,
 };
-use crate::container::{Containers, Status};
 use crate::ctx::Ctx;
 use crate::format::Table;
 use anyhow::{Context, Result, bail};
@@ -53,13 +52,13 @@ pub(crate) fn create(ctx: &Ctx, args: &NetworkCreateArgs) -> Result<()> {
         internal: args.internal,
         labels,
     };
-    let info = ctx.networks()?.create(&args.name, &opts)?;
+    let info = ctx.engine.networks()?.create(&args.name, &opts)?;
     println!("{}", info.id);
     Ok(())
 }
 
 pub(crate) fn ls(ctx: &Ctx, args: &NetworkLsArgs) -> Result<()> {
-    let nets = ctx.networks()?;
+    let nets = ctx.engine.networks()?;
     nets.ensure_default()?;
     let mut rows: Vec<(String, String, String)> = nets
         .list()?
@@ -92,7 +91,7 @@ pub(crate) fn ls(ctx: &Ctx, args: &NetworkLsArgs) -> Result<()> {
 }
 
 pub(crate) fn inspect(ctx: &Ctx, args: &NetworkInspectArgs) -> Result<()> {
-    let nets = ctx.networks()?;
+    let nets = ctx.engine.networks()?;
     let mut docs = Vec::new();
     let mut missing = false;
     for name in &args.names {
@@ -107,7 +106,7 @@ pub(crate) fn inspect(ctx: &Ctx, args: &NetworkInspectArgs) -> Result<()> {
             }
         }
     }
-    crate::cmd::images::print_inspect(&docs, args.format.as_deref())?;
+    crate::format::print_inspect(&docs, args.format.as_deref())?;
     if missing {
         return Err(crate::cmd::Reported.into());
     }
@@ -115,7 +114,7 @@ pub(crate) fn inspect(ctx: &Ctx, args: &NetworkInspectArgs) -> Result<()> {
 }
 
 pub(crate) fn rm(ctx: &Ctx, args: &NetworkRmArgs) -> Result<()> {
-    let nets = ctx.networks()?;
+    let nets = ctx.engine.networks()?;
     let mut failed = false;
     for name in &args.names {
         if SPECIAL.iter().any(|(n, _)| n == name) {
@@ -138,7 +137,7 @@ pub(crate) fn rm(ctx: &Ctx, args: &NetworkRmArgs) -> Result<()> {
 }
 
 pub(crate) fn prune(ctx: &Ctx) -> Result<()> {
-    let removed = ctx.networks()?.prune()?;
+    let removed = ctx.engine.networks()?.prune()?;
     if !removed.is_empty() {
         println!("Deleted Networks:");
         for n in removed {
@@ -149,65 +148,16 @@ pub(crate) fn prune(ctx: &Ctx) -> Result<()> {
 }
 
 pub(crate) fn connect(ctx: &Ctx, args: &NetworkConnectArgs) -> Result<()> {
-    let containers = Containers::new(&ctx.root);
-    let rec = containers.resolve(&args.container)?;
-    let _lock = containers.lock(&rec.id)?;
-    if rec.state.status != Status::Running
-        || !crate::container::is_alive(rec.state.pid, rec.state.pid_start)
-    {
-        bail!("container {} is not running", rec.name);
-    }
-    if matches!(rec.net.mode.as_str(), "host" | "none") {
-        bail!(
-            "container {} is in the {} network mode and cannot be connected to other networks",
-            rec.name,
-            rec.net.mode
-        );
-    }
-    let opts = network::AttachOptions {
-        name: Some(rec.name.clone()),
-        ip: args.ip.as_deref().map(network::parse_ipv4).transpose()?,
-        aliases: args.alias.clone(),
-        hosts: Some(network::HostsConfig {
-            path: containers.dir(&rec.id).join("hosts"),
-            spec: network::HostsSpec {
-                hostname: rec.net.hostname.clone(),
-                domainname: None,
-                extra_hosts: rec
-                    .net
-                    .add_host
-                    .iter()
-                    .map(|h| network::HostEntry::parse(h))
-                    .collect::<Result<_, _>>()?,
-            },
-        }),
-        ..Default::default()
-    };
-    let att = ctx.networks()?.attach(
-        &network::Netns::Pid(rec.state.pid),
-        &rec.id,
+    Ok(ctx.engine.connect(
+        &args.container,
         &args.network,
-        &opts,
-    )?;
-    for w in &att.warnings {
-        ctx.warn(w);
-    }
-    Ok(())
+        args.ip.as_deref(),
+        &args.alias,
+    )?)
 }
 
 pub(crate) fn disconnect(ctx: &Ctx, args: &NetworkDisconnectArgs) -> Result<()> {
-    let containers = Containers::new(&ctx.root);
-    let rec = containers.resolve(&args.container)?;
-    let _lock = containers.lock(&rec.id)?;
-    let nets = ctx.networks()?;
-    let net = nets.inspect(&args.network)?;
-    let detached = nets.detach(&rec.id, &net.name)?;
-    if !detached.detached && !args.force {
-        bail!(
-            "container {} is not connected to network {}",
-            rec.name,
-            net.name
-        );
-    }
-    Ok(())
+    Ok(ctx
+        .engine
+        .disconnect(&args.container, &args.network, args.force)?)
 }

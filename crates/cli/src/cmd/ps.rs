@@ -1,11 +1,10 @@
 //! `ps` (`container ls`) and `port`: docker's container table and port mappings.
 
-use crate::cli::{PortArgs, PsArgs};
-use crate::container::{PortBinding, Record, Status};
+use crate::args::{PortArgs, PsArgs};
 use crate::ctx::Ctx;
 use crate::format::{Table, human_duration};
-use crate::monitor;
 use anyhow::{Result, bail};
+use engine::record::{PortBinding, Record, Status};
 use serde_json::{Value, json};
 use std::time::{Duration, SystemTime};
 
@@ -99,7 +98,7 @@ fn port_key(spec: &str) -> Option<(u16, String)> {
 /// Docker's PORTS column: published ports (`0.0.0.0:8080->80/tcp`, consecutive ones
 /// grouped as ranges) and exposed ones that are not published (`443/tcp`).
 pub(crate) fn ports_text(rec: &Record) -> String {
-    if !monitor::is_active(rec) {
+    if !rec.is_active() {
         return String::new();
     }
     let mut published: Vec<&PortBinding> = rec.ports.iter().collect();
@@ -287,47 +286,6 @@ const HEADERS: [(&str, &str); 14] = [
     ("LocalVolumes", "LOCAL VOLUMES"),
 ];
 
-/// Prints rows with a user `--format`: `json`, `table ...` (with headers, aligned), or a
-/// template per line. `\t` and `\n` in the format are tab and newline, as in docker.
-pub(crate) fn print_formatted(
-    format: &str,
-    rows: &[Value],
-    headers: &[(&str, &str)],
-) -> Result<()> {
-    let format = format.trim();
-    if format == "json" {
-        for r in rows {
-            println!("{}", serde_json::to_string(r)?);
-        }
-        return Ok(());
-    }
-    let (table, body) = match format.strip_prefix("table") {
-        Some(rest) => (true, rest.trim()),
-        None => (false, format),
-    };
-    let body = body.replace("\\t", "\t").replace("\\n", "\n");
-    if !table {
-        for r in rows {
-            println!("{}", crate::template::render(&body, r)?);
-        }
-        return Ok(());
-    }
-    let titles = Value::Object(
-        headers
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), Value::String((*v).to_owned())))
-            .collect(),
-    );
-    let header = crate::template::render(&body, &titles)?;
-    let mut t = Table::new(&header.split('\t').collect::<Vec<_>>());
-    for r in rows {
-        let line = crate::template::render(&body, r)?;
-        t.row(line.split('\t').map(str::to_owned).collect());
-    }
-    print!("{}", t.render());
-    Ok(())
-}
-
 pub(crate) fn ps(ctx: &Ctx, args: &PsArgs) -> Result<()> {
     let filters = Filters::parse(&args.filter)?;
     let mut last = args.last.filter(|n| *n >= 0).map(|n| n as usize);
@@ -335,9 +293,11 @@ pub(crate) fn ps(ctx: &Ctx, args: &PsArgs) -> Result<()> {
         last = Some(1);
     }
     let all = args.all || last.is_some() || filters.has("status");
-    let mut recs: Vec<Record> = monitor::sweep(ctx)?
+    let mut recs: Vec<Record> = ctx
+        .engine
+        .containers()?
         .into_iter()
-        .filter(|r| all || monitor::is_active(r))
+        .filter(|r| all || r.is_active())
         .filter(|r| filters.matches(r))
         .collect();
     if let Some(n) = last {
@@ -351,7 +311,7 @@ pub(crate) fn ps(ctx: &Ctx, args: &PsArgs) -> Result<()> {
     }
     let rows: Vec<Value> = recs.iter().map(|r| row(r, !args.no_trunc)).collect();
     if let Some(f) = &args.format {
-        return print_formatted(f, &rows, &HEADERS);
+        return crate::format::print_formatted(f, &rows, &HEADERS);
     }
     let mut t = Table::new(&[
         "CONTAINER ID",
@@ -379,8 +339,8 @@ pub(crate) fn ps(ctx: &Ctx, args: &PsArgs) -> Result<()> {
 }
 
 pub(crate) fn port(ctx: &Ctx, args: &PortArgs) -> Result<()> {
-    let rec = monitor::lookup(ctx, &args.container)?;
-    let mut ports: Vec<&PortBinding> = if monitor::is_active(&rec) {
+    let rec = ctx.engine.container(&args.container)?;
+    let mut ports: Vec<&PortBinding> = if rec.is_active() {
         rec.ports.iter().collect()
     } else {
         Vec::new()
@@ -478,7 +438,7 @@ mod tests {
     #[test]
     fn status_texts() {
         let mut r = rec();
-        r.state.started_at = crate::launch::now_rfc3339();
+        r.state.started_at = humantime::format_rfc3339_nanos(SystemTime::now()).to_string();
         assert_eq!(status_text(&r), "Up Less than a second");
         r.state.status = Status::Paused;
         assert_eq!(status_text(&r), "Up Less than a second (Paused)");

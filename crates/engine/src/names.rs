@@ -1,21 +1,26 @@
 //! Container IDs and docker-style random names (`adjective_surname`).
 
-use anyhow::{Context, Result};
 use std::io::Read;
+
+use crate::error::{Error, Result};
 
 /// 32 random bytes as 64 lowercase hex characters, never all-digit in its first 12 (docker
 /// avoids short IDs that look like numbers, which would be ambiguous with PIDs).
-pub(crate) fn new_id() -> Result<String> {
+pub fn new_id() -> Result<String> {
     loop {
         let mut bytes = [0u8; 32];
-        std::fs::File::open("/dev/urandom")
-            .and_then(|mut f| f.read_exact(&mut bytes))
-            .context("reading /dev/urandom")?;
+        random(&mut bytes)?;
         let id = hex(&bytes);
         if !id[..12].bytes().all(|b| b.is_ascii_digit()) {
             return Ok(id);
         }
     }
+}
+
+fn random(buf: &mut [u8]) -> Result<()> {
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(buf))
+        .map_err(|e| Error::io("reading", "/dev/urandom", e))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -242,11 +247,9 @@ const SURNAMES: &[&str] = &[
 
 /// A random `adjective_surname`; with `retry > 0` a digit is appended, as docker does when
 /// the first choice is taken.
-pub(crate) fn random_name(retry: u32) -> Result<String> {
+pub fn random_name(retry: u32) -> Result<String> {
     let mut bytes = [0u8; 4];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .context("reading /dev/urandom")?;
+    random(&mut bytes)?;
     let a = ADJECTIVES[(usize::from(bytes[0]) << 8 | usize::from(bytes[1])) % ADJECTIVES.len()];
     let s = SURNAMES[(usize::from(bytes[2]) << 8 | usize::from(bytes[3])) % SURNAMES.len()];
     let name = format!("{a}_{s}");
@@ -262,7 +265,7 @@ pub(crate) fn random_name(retry: u32) -> Result<String> {
 }
 
 /// Docker's rule for user-chosen container names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
-pub(crate) fn valid_name(name: &str) -> bool {
+pub fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
         && name.len() >= 2

@@ -1,137 +1,18 @@
-//! Container records: `ROOT/containers/<id>/container.json` (configuration and state,
-//! written atomically), names reserved in `ROOT/containers/names/<name>` (created with
-//! O_EXCL, so two processes can never take the same name), and a per-container lock that
-//! serialises commands acting on the same container.
+//! Container records on disk: `ROOT/containers/<id>/container.json` (written atomically),
+//! names reserved in `ROOT/containers/names/<name>` (created with O_EXCL, so two processes
+//! never take the same name), a per-container lock that serialises operations on one
+//! container, and the lock that tells a directory being created from one left by a crash.
 
-use anyhow::{Context, Result, bail};
-use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Docker's container states.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum Status {
-    Created,
-    Running,
-    Paused,
-    Restarting,
-    Removing,
-    Exited,
-    Dead,
-}
+use fsutil::FileLock;
 
-impl Status {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Status::Created => "created",
-            Status::Running => "running",
-            Status::Paused => "paused",
-            Status::Restarting => "restarting",
-            Status::Removing => "removing",
-            Status::Exited => "exited",
-            Status::Dead => "dead",
-        }
-    }
-}
+use crate::error::{Error, Result};
+use crate::record::Record;
 
-/// The mutable part of a record.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct State {
-    pub(crate) status: Status,
-    /// PID (in mydocker's PID namespace) of the container's init, while running.
-    #[serde(default)]
-    pub(crate) pid: u32,
-    /// The init's start time in clock ticks after boot (field 22 of /proc/PID/stat), so a
-    /// reused PID is never mistaken for the container.
-    #[serde(default)]
-    pub(crate) pid_start: u64,
-    /// PID of the monitor process of a detached container.
-    #[serde(default)]
-    pub(crate) monitor_pid: u32,
-    #[serde(default)]
-    pub(crate) monitor_start: u64,
-    #[serde(default)]
-    pub(crate) exit_code: i32,
-    #[serde(default)]
-    pub(crate) oom_killed: bool,
-    #[serde(default)]
-    pub(crate) error: String,
-    /// RFC 3339 times; empty when not yet.
-    #[serde(default)]
-    pub(crate) started_at: String,
-    #[serde(default)]
-    pub(crate) finished_at: String,
-}
-
-impl Default for State {
-    fn default() -> Self {
-        State {
-            status: Status::Created,
-            pid: 0,
-            pid_start: 0,
-            monitor_pid: 0,
-            monitor_start: 0,
-            exit_code: 0,
-            oom_killed: false,
-            error: String::new(),
-            started_at: String::new(),
-            finished_at: String::new(),
-        }
-    }
-}
-
-/// A published port (`-p`), as shown by `ps` and `port`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct PortBinding {
-    pub(crate) host_ip: String,
-    pub(crate) host_port: u16,
-    pub(crate) container_port: u16,
-    pub(crate) protocol: String,
-}
-
-/// Everything mydocker knows about one container.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct Record {
-    pub(crate) id: String,
-    pub(crate) name: String,
-    /// RFC 3339 creation time.
-    pub(crate) created: String,
-    /// The image as the user named it (what `ps` shows).
-    pub(crate) image: String,
-    /// The image ID (config digest).
-    pub(crate) image_id: String,
-    /// The command: path and arguments.
-    pub(crate) path: String,
-    pub(crate) args: Vec<String>,
-    /// Storage driver of the rootfs.
-    pub(crate) driver: String,
-    /// cgroup path (relative to the hierarchy roots).
-    pub(crate) cgroup_path: String,
-    pub(crate) tty: bool,
-    pub(crate) open_stdin: bool,
-    /// `--rm`.
-    pub(crate) auto_remove: bool,
-    /// `--init`.
-    #[serde(default)]
-    pub(crate) init: bool,
-    /// Network mode: `bridge`, `none`, `host` or a network name.
-    pub(crate) network: String,
-    /// How the container is networked (for `start`).
-    #[serde(default)]
-    pub(crate) net: crate::launch::NetSettings,
-    #[serde(default)]
-    pub(crate) ports: Vec<PortBinding>,
-    /// `--log-driver`: `json-file` (also when empty, for older records) or `none`.
-    #[serde(default)]
-    pub(crate) log_driver: String,
-    /// `--log-opt`.
-    #[serde(default)]
-    pub(crate) log_opts: Vec<String>,
-    /// The `run` flags as given, for `inspect` and `start`.
-    #[serde(default)]
-    pub(crate) run_args: serde_json::Value,
-    pub(crate) state: State,
+fn to_json(rec: &Record) -> Result<Vec<u8>> {
+    serde_json::to_vec_pretty(rec).map_err(|e| Error::json("encoding a container record", e))
 }
 
 /// The lock file of `create`s in progress, in the containers directory.
@@ -139,18 +20,20 @@ const CREATE_LOCK: &str = ".create.lock";
 
 /// The containers directory of a root.
 #[derive(Debug, Clone)]
-pub(crate) struct Containers {
+pub struct Containers {
     dir: PathBuf,
 }
 
 impl Containers {
-    pub(crate) fn new(root: &Path) -> Self {
+    /// The containers of the state under `root`.
+    pub fn new(root: &Path) -> Self {
         Containers {
             dir: root.join("containers"),
         }
     }
 
-    pub(crate) fn dir(&self, id: &str) -> PathBuf {
+    /// The directory of container `id`.
+    pub fn dir(&self, id: &str) -> PathBuf {
         self.dir.join(id)
     }
 
@@ -160,15 +43,15 @@ impl Containers {
 
     /// Every record that can be read (a half-created directory without a record is
     /// skipped).
-    pub(crate) fn list(&self) -> Result<Vec<Record>> {
+    pub fn list(&self) -> Result<Vec<Record>> {
         let mut out = Vec::new();
         let entries = match std::fs::read_dir(&self.dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(e).with_context(|| format!("reading {}", self.dir.display())),
+            Err(e) => return Err(Error::io("reading", &self.dir, e)),
         };
         for entry in entries {
-            let entry = entry?;
+            let entry = entry.map_err(|e| Error::io("reading", &self.dir, e))?;
             let name = entry.file_name();
             let Some(id) = name.to_str() else { continue };
             if id.len() != 64 {
@@ -182,26 +65,28 @@ impl Containers {
         Ok(out)
     }
 
-    pub(crate) fn load(&self, id: &str) -> Result<Record> {
+    /// Reads the record of container `id`.
+    ///
+    /// # Errors
+    /// A missing or unreadable record.
+    pub fn load(&self, id: &str) -> Result<Record> {
         let p = self.dir(id).join("container.json");
-        let bytes = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
-        serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", p.display()))
+        let bytes = std::fs::read(&p).map_err(|e| Error::io("reading", &p, e))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Error::json(format!("parsing {}", p.display()), e))
     }
 
     /// Writes the record atomically (temp file, fsync, rename, fsync of the directory).
-    pub(crate) fn save(&self, rec: &Record) -> Result<()> {
-        let dir = self.dir(&rec.id);
-        write_atomic(
-            &dir.join("container.json"),
-            &serde_json::to_vec_pretty(rec)?,
-        )
+    pub fn save(&self, rec: &Record) -> Result<()> {
+        let path = self.dir(&rec.id).join("container.json");
+        Ok(fsutil::write_atomic(&path, &to_json(rec)?)?)
     }
 
     /// Finds a container by full ID, name, or unique ID prefix, as docker does.
-    pub(crate) fn resolve(&self, name_or_id: &str) -> Result<Record> {
+    pub fn resolve(&self, name_or_id: &str) -> Result<Record> {
         let needle = name_or_id.strip_prefix('/').unwrap_or(name_or_id);
         if needle.is_empty() {
-            bail!("No such container: {name_or_id}");
+            return Err(Error::NoSuchContainer(name_or_id.to_owned()));
         }
         if let Ok(id) = std::fs::read_to_string(self.names_dir().join(needle))
             && let Ok(rec) = self.load(id.trim())
@@ -216,26 +101,27 @@ impl Containers {
         let matches: Vec<&Record> = all.iter().filter(|r| r.id.starts_with(needle)).collect();
         match matches.as_slice() {
             [one] => Ok((*one).clone()),
-            [] => bail!("No such container: {name_or_id}"),
-            _ => bail!("multiple containers found with provided prefix: {name_or_id}"),
+            [] => Err(Error::NoSuchContainer(name_or_id.to_owned())),
+            _ => Err(Error::Invalid(format!(
+                "multiple containers found with provided prefix: {name_or_id}"
+            ))),
         }
     }
 
     /// Reserves `name` for `id`; fails with docker's message when it is taken.
-    pub(crate) fn reserve_name(&self, name: &str, id: &str) -> Result<()> {
+    pub fn reserve_name(&self, name: &str, id: &str) -> Result<()> {
         let dir = self.names_dir();
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
         let path = dir.join(name);
         match std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&path)
         {
-            Ok(mut f) => {
-                f.write_all(id.as_bytes())?;
-                f.sync_all()?;
-                Ok(())
-            }
+            Ok(mut f) => f
+                .write_all(id.as_bytes())
+                .and_then(|()| f.sync_all())
+                .map_err(|e| Error::io("writing", &path, e)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 let owner = std::fs::read_to_string(&path).unwrap_or_default();
                 // A reservation whose container directory is gone (crash between reserving
@@ -244,20 +130,20 @@ impl Containers {
                 // a rename).
                 let renamed = self.load(owner.trim()).is_ok_and(|r| r.name != name);
                 if !owner.is_empty() && (!self.dir(owner.trim()).exists() || renamed) {
-                    std::fs::remove_file(&path)?;
+                    std::fs::remove_file(&path).map_err(|e| Error::io("removing", &path, e))?;
                     return self.reserve_name(name, id);
                 }
-                bail!(
+                Err(Error::Conflict(format!(
                     "Conflict. The container name \"/{name}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
                     owner.trim()
-                )
+                )))
             }
-            Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
+            Err(e) => Err(Error::io("creating", &path, e)),
         }
     }
 
     /// Releases `name` if it belongs to `id`.
-    pub(crate) fn release_name(&self, name: &str, id: &str) {
+    pub fn release_name(&self, name: &str, id: &str) {
         let path = self.names_dir().join(name);
         if std::fs::read_to_string(&path).is_ok_and(|owner| owner.trim() == id) {
             let _ = std::fs::remove_file(path);
@@ -265,27 +151,26 @@ impl Containers {
     }
 
     /// Takes the container's lock (serialises commands on one container).
-    pub(crate) fn lock(&self, id: &str) -> Result<store::FileLock> {
-        Ok(store::FileLock::exclusive(&self.dir(id).join("lock"))?)
+    pub fn lock(&self, id: &str) -> Result<FileLock> {
+        Ok(FileLock::exclusive(&self.dir(id).join("lock"))?)
     }
 
     /// Held (shared) by every `create` from before its directory exists until its record
     /// is saved: while anyone holds it, a directory without a record may be a container
     /// being created right now.
-    pub(crate) fn creating(&self) -> Result<store::FileLock> {
-        std::fs::create_dir_all(&self.dir)
-            .with_context(|| format!("creating {}", self.dir.display()))?;
-        Ok(store::FileLock::shared(&self.dir.join(CREATE_LOCK))?)
+    pub fn creating(&self) -> Result<FileLock> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| Error::io("creating", &self.dir, e))?;
+        Ok(FileLock::shared(&self.dir.join(CREATE_LOCK))?)
     }
 
     /// The IDs of container directories left without a record by a `create` (or an `rm`)
     /// that was killed half-way, with the lock that proves no `create` is running; `None`
     /// when one is.
-    pub(crate) fn orphans(&self) -> Result<Option<(store::FileLock, Vec<String>)>> {
+    pub fn orphans(&self) -> Result<Option<(FileLock, Vec<String>)>> {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return Ok(None);
         };
-        let Some(lock) = store::FileLock::try_exclusive(&self.dir.join(CREATE_LOCK))? else {
+        let Some(lock) = FileLock::try_exclusive(&self.dir.join(CREATE_LOCK))? else {
             return Ok(None);
         };
         let mut ids = Vec::new();
@@ -303,7 +188,7 @@ impl Containers {
     }
 
     /// Removes every name reserved for `id` (whatever the record says).
-    pub(crate) fn release_names_of(&self, id: &str) {
+    pub fn release_names_of(&self, id: &str) {
         for entry in std::fs::read_dir(self.names_dir())
             .into_iter()
             .flatten()
@@ -318,18 +203,13 @@ impl Containers {
     /// Writes the record atomically but without waiting for the disk: for state that only
     /// matters while this boot lasts (who is starting the container), which a crash of
     /// the machine makes moot anyway.
-    pub(crate) fn save_unsynced(&self, rec: &Record) -> Result<()> {
-        let dir = self.dir(&rec.id);
-        let mut tmp = tempfile::NamedTempFile::new_in(&dir)
-            .with_context(|| format!("creating a temp file in {}", dir.display()))?;
-        tmp.write_all(&serde_json::to_vec_pretty(rec)?)?;
-        tmp.persist(dir.join("container.json"))
-            .with_context(|| format!("renaming into {}", dir.display()))?;
-        Ok(())
+    pub fn save_unsynced(&self, rec: &Record) -> Result<()> {
+        let path = self.dir(&rec.id).join("container.json");
+        Ok(fsutil::write_atomic_unsynced(&path, &to_json(rec)?)?)
     }
 
     /// Which container (name) uses image `image_id`, for `rmi`.
-    pub(crate) fn user_of(&self, image_id: &str) -> Option<String> {
+    pub fn user_of(&self, image_id: &str) -> Option<String> {
         self.list()
             .ok()?
             .into_iter()
@@ -338,51 +218,10 @@ impl Containers {
     }
 }
 
-/// Writes `data` to `path` atomically: a temp file in the same directory, fsync, rename,
-/// fsync of the directory.
-pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .context("record path has no parent directory")?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("creating a temp file in {}", dir.display()))?;
-    tmp.write_all(data)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path)
-        .with_context(|| format!("renaming into {}", path.display()))?;
-    std::fs::File::open(dir)?.sync_all()?;
-    Ok(())
-}
-
-/// The start time of `pid` in clock ticks after boot, or `None` when it does not exist.
-pub(crate) fn process_start(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may contain spaces and parentheses: skip past the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    rest.split_whitespace().nth(19)?.parse().ok()
-}
-
-/// Whether `pid` is still the process that started at `start` (and not a zombie).
-pub(crate) fn is_alive(pid: u32, start: u64) -> bool {
-    if pid == 0 {
-        return false;
-    }
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    let Some(close) = stat.rfind(')') else {
-        return false;
-    };
-    let mut fields = stat[close + 2..].split_whitespace();
-    if fields.next() == Some("Z") {
-        return false;
-    }
-    process_start(pid) == Some(start)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::{NetSettings, State, is_alive, process_start};
 
     fn record(id: &str, name: &str) -> Record {
         Record {
@@ -400,11 +239,12 @@ mod tests {
             auto_remove: false,
             init: false,
             network: "none".into(),
-            net: crate::launch::NetSettings::default(),
+            net: NetSettings::default(),
             ports: vec![],
             log_driver: String::new(),
             log_opts: vec![],
-            run_args: serde_json::Value::Null,
+            user: String::new(),
+            options: Default::default(),
             state: State::default(),
         }
     }

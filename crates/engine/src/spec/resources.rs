@@ -1,0 +1,208 @@
+//! cgroup resources and rlimits from the options.
+
+use oci_spec::runtime::{
+    LinuxCpuBuilder, LinuxMemoryBuilder, LinuxPidsBuilder, LinuxResources, LinuxResourcesBuilder,
+    PosixRlimit, PosixRlimitBuilder, PosixRlimitType,
+};
+
+use crate::error::{Error, Result, invalid};
+use crate::options::{CreateOptions, cpus_to_quota};
+
+/// Docker refuses memory limits below this.
+const MIN_MEMORY: i64 = 6 * 1024 * 1024;
+
+/// cgroup resources from `--cpus`, `--cpu-shares`, `--cpuset-*`, `-m`, `--memory-swap`,
+/// `--pids-limit`.
+///
+/// # Errors
+/// Docker's messages for out-of-range values.
+pub fn resources(opts: &CreateOptions, online_cpus: usize) -> Result<LinuxResources> {
+    let mut res = LinuxResourcesBuilder::default();
+    let mut cpu = LinuxCpuBuilder::default();
+    let mut any_cpu = false;
+    if let Some(c) = opts.cpus {
+        let (quota, period) = cpus_to_quota(c, online_cpus)?;
+        cpu = cpu.quota(quota).period(period);
+        any_cpu = true;
+    }
+    if let Some(s) = opts.cpu_shares {
+        if s != 0 && s < 2 {
+            invalid!("invalid --cpu-shares {s}: minimum is 2");
+        }
+        if s != 0 {
+            cpu = cpu.shares(s);
+            any_cpu = true;
+        }
+    }
+    if let Some(c) = &opts.cpuset_cpus {
+        cpu = cpu.cpus(c.clone());
+        any_cpu = true;
+    }
+    if let Some(m) = &opts.cpuset_mems {
+        cpu = cpu.mems(m.clone());
+        any_cpu = true;
+    }
+    if any_cpu {
+        res = res.cpu(cpu.build()?);
+    }
+    if let Some(mem) = memory(opts)? {
+        res = res.memory(mem);
+    }
+    if let Some(p) = opts.pids_limit {
+        let limit = if p <= 0 { -1 } else { p };
+        res = res.pids(LinuxPidsBuilder::default().limit(limit).build()?);
+    }
+    Ok(res.build()?)
+}
+
+fn memory(opts: &CreateOptions) -> Result<Option<oci_spec::runtime::LinuxMemory>> {
+    let limit = opts.memory.filter(|m| *m > 0);
+    if let Some(m) = limit
+        && m < MIN_MEMORY
+    {
+        invalid!("Minimum memory limit allowed is 6MB");
+    }
+    let swap = match opts.memory_swap {
+        None => None,
+        Some(-1) => Some(-1),
+        Some(total) => match limit {
+            None => invalid!(
+                "You should always set the Memory limit when using Memoryswap limit, see usage"
+            ),
+            Some(m) if total < m => {
+                invalid!("Minimum memoryswap limit should be larger than memory limit, see usage")
+            }
+            Some(_) => Some(total),
+        },
+    };
+    if limit.is_none() && swap.is_none() {
+        return Ok(None);
+    }
+    let mut mem = LinuxMemoryBuilder::default();
+    if let Some(m) = limit {
+        mem = mem.limit(m);
+    }
+    if let Some(s) = swap {
+        mem = mem.swap(s);
+    }
+    Ok(Some(mem.build()?))
+}
+
+/// Docker's default rlimits, lowered to what this host can set (so they never warn),
+/// plus `--ulimit NAME=SOFT[:HARD]`. The runtime clamps explicit values above what the
+/// host allows (with a warning) instead of failing.
+///
+/// # Errors
+/// An unknown name or a malformed value (docker's messages).
+pub fn rlimits(opts: &CreateOptions) -> Result<Vec<PosixRlimit>> {
+    let mut limits = isolate::spec::host_default_rlimits();
+    for u in &opts.ulimit {
+        let bad = || Error::Invalid(format!("invalid ulimit argument: {u}"));
+        let (name, values) = u.split_once('=').ok_or_else(bad)?;
+        let (soft, hard) = values.split_once(':').unwrap_or((values, values));
+        let num = |v: &str| -> Result<u64> {
+            if v == "-1" || v == "unlimited" {
+                return Ok(u64::MAX);
+            }
+            v.parse().map_err(|_| bad())
+        };
+        let (soft, hard) = (num(soft)?, num(hard)?);
+        if soft > hard {
+            invalid!("ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}");
+        }
+        let Some(typ) = rlimit_type(name) else {
+            invalid!("invalid ulimit type: {name}");
+        };
+        limits.retain(|l| l.typ() != typ);
+        limits.push(
+            PosixRlimitBuilder::default()
+                .typ(typ)
+                .soft(soft)
+                .hard(hard)
+                .build()?,
+        );
+    }
+    Ok(limits)
+}
+
+fn rlimit_type(name: &str) -> Option<PosixRlimitType> {
+    use PosixRlimitType::*;
+    Some(match name {
+        "core" => RlimitCore,
+        "cpu" => RlimitCpu,
+        "data" => RlimitData,
+        "fsize" => RlimitFsize,
+        "locks" => RlimitLocks,
+        "memlock" => RlimitMemlock,
+        "msgqueue" => RlimitMsgqueue,
+        "nice" => RlimitNice,
+        "nofile" => RlimitNofile,
+        "nproc" => RlimitNproc,
+        "rss" => RlimitRss,
+        "rtprio" => RlimitRtprio,
+        "rttime" => RlimitRttime,
+        "sigpending" => RlimitSigpending,
+        "stack" => RlimitStack,
+        "as" => RlimitAs,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resources_from_options() {
+        let opts = CreateOptions {
+            cpus: Some(0.5),
+            memory: Some(200 << 20),
+            pids_limit: Some(1000),
+            cpuset_cpus: Some("0".into()),
+            ..Default::default()
+        };
+        let r = resources(&opts, 2).unwrap();
+        let cpu = r.cpu().as_ref().unwrap();
+        assert_eq!((cpu.quota(), cpu.period()), (Some(50_000), Some(100_000)));
+        assert_eq!(cpu.cpus().as_deref(), Some("0"));
+        assert_eq!(r.memory().as_ref().unwrap().limit(), Some(200 << 20));
+        assert_eq!(r.memory().as_ref().unwrap().swap(), None);
+        assert_eq!(r.pids().as_ref().unwrap().limit(), 1000);
+        let with = |memory: Option<i64>, swap: Option<i64>, pids: Option<i64>| CreateOptions {
+            memory,
+            memory_swap: swap,
+            pids_limit: pids,
+            ..Default::default()
+        };
+        let unlimited = resources(&with(None, None, Some(-1)), 2).unwrap();
+        assert_eq!(unlimited.pids().as_ref().unwrap().limit(), -1);
+        assert!(resources(&with(Some(1 << 20), None, None), 2).is_err());
+        assert!(resources(&with(Some(64 << 20), Some(32 << 20), None), 2).is_err());
+        assert!(resources(&with(None, Some(32 << 20), None), 2).is_err());
+        let swap = resources(&with(Some(64 << 20), Some(-1), None), 2).unwrap();
+        assert_eq!(swap.memory().as_ref().unwrap().swap(), Some(-1));
+        assert!(
+            resources(&with(None, None, None), 2)
+                .unwrap()
+                .cpu()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn ulimits() {
+        let with = |u: &[&str]| CreateOptions {
+            ulimit: u.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        };
+        let l = rlimits(&with(&["nofile=100:200", "nproc=50"])).unwrap();
+        let nofile = l
+            .iter()
+            .find(|l| l.typ() == PosixRlimitType::RlimitNofile)
+            .unwrap();
+        assert_eq!((nofile.soft(), nofile.hard()), (100, 200));
+        assert!(l.iter().any(|l| l.typ() == PosixRlimitType::RlimitNproc));
+        assert!(rlimits(&with(&["nofile=3:2"])).is_err());
+        assert!(rlimits(&with(&["bogus=1"])).is_err());
+    }
+}
