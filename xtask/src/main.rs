@@ -1,7 +1,10 @@
 //! `cargo xtask`: project automation for mydocker (system packages, tests, demo, benchmarks).
+
 //!
 //! Run `cargo xtask help` for the list of tasks. Every task can run on a fresh Debian 12
 //! machine as root: it installs what it needs with apt first.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)] // A script: printing is its output.
 
 mod bench;
 mod demo;
@@ -77,7 +80,7 @@ pub(crate) fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
-fn display(cmd: &Command) -> String {
+pub(crate) fn display(cmd: &Command) -> String {
     let mut s = cmd.get_program().to_string_lossy().into_owned();
     for a in cmd.get_args() {
         s.push(' ');

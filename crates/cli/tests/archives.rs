@@ -1,6 +1,8 @@
 //! `commit`, `export`, `import`, `save` and `load`, as root, with real containers, the test
 //! registry, and independent tools reading what mydocker writes and writing what it reads:
 //! skopeo (`docker-archive:`, `oci-archive:`, `oci:`) and podman (with a private root).
+
+#![allow(clippy::print_stdout, clippy::print_stderr)] // Test diagnostics (seeds, skips).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failure is a test failure.
 
 mod common;

@@ -2,6 +2,7 @@
 //! leaves state that the next command repairs, and many `run -d` callers at once get
 //! distinct names and addresses and are removed cleanly.
 
+#![allow(clippy::print_stdout, clippy::print_stderr)] // Test diagnostics (seeds, skips).
 #![allow(clippy::unwrap_used)]
 
 mod common;

@@ -1,5 +1,6 @@
 //! `mydocker run`: real containers from the fixture images, as root.
 
+#![allow(clippy::print_stdout, clippy::print_stderr)] // Test diagnostics (seeds, skips).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failure is a test failure.
 mod common;
 

@@ -10,16 +10,16 @@ use std::time::{Duration, Instant};
 
 /// A private mydocker root (and run root) removed at the end of the test, with network
 /// names of its own: default bridge, nft table, default subnet and user-bridge prefix.
-pub struct Mydocker {
-    pub root: tempfile::TempDir,
-    pub bridge: String,
-    pub nft_table: String,
-    pub subnet: String,
-    pub bridge_prefix: String,
+pub(crate) struct Mydocker {
+    pub(crate) root: tempfile::TempDir,
+    pub(crate) bridge: String,
+    pub(crate) nft_table: String,
+    pub(crate) subnet: String,
+    pub(crate) bridge_prefix: String,
 }
 
 impl Mydocker {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let pid = std::process::id();
@@ -40,7 +40,7 @@ impl Mydocker {
     }
 
     /// The network manager with this root's settings (for checks and clean-up).
-    pub fn networks(&self) -> network::Networks {
+    pub(crate) fn networks(&self) -> network::Networks {
         let mut c = network::Config::new(self.root().join("networks"));
         c.default_bridge = self.bridge.clone();
         c.nft_table = self.nft_table.clone();
@@ -49,11 +49,11 @@ impl Mydocker {
         network::Networks::new(c).expect("networks")
     }
 
-    pub fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         self.root.path()
     }
 
-    pub fn command(&self, args: &[&str]) -> Command {
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_mydocker"));
         c.arg("--root").arg(self.root()).args(args);
         c.env_remove("MYDOCKER_STORAGE_DRIVER");
@@ -68,21 +68,21 @@ impl Mydocker {
     }
 
     /// Runs `mydocker --root R ARGS`, killed after `limit`.
-    pub fn run_with(&self, args: &[&str], limit: Duration) -> Output {
+    pub(crate) fn run_with(&self, args: &[&str], limit: Duration) -> Output {
         run_bounded(self.command(args), limit)
     }
 
-    pub fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         self.run_with(args, Duration::from_secs(120))
     }
 
     /// Runs with `input` on stdin.
-    pub fn run_input(&self, args: &[&str], input: &[u8]) -> Output {
+    pub(crate) fn run_input(&self, args: &[&str], input: &[u8]) -> Output {
         run_bounded_with_input(self.command(args), Some(input), Duration::from_secs(120))
     }
 
     /// Runs and expects success; returns stdout.
-    pub fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
         assert!(
             out.status.success(),
@@ -95,7 +95,7 @@ impl Mydocker {
     }
 
     /// Runs and expects failure; returns (exit code, stderr).
-    pub fn fails(&self, args: &[&str]) -> (i32, String) {
+    pub(crate) fn fails(&self, args: &[&str]) -> (i32, String) {
         let out = self.run(args);
         assert!(
             !out.status.success(),
@@ -109,7 +109,7 @@ impl Mydocker {
     }
 
     /// Files anywhere under ROOT/`sub` (recursively), for "nothing left behind" checks.
-    pub fn files_under(&self, sub: &str) -> Vec<PathBuf> {
+    pub(crate) fn files_under(&self, sub: &str) -> Vec<PathBuf> {
         let mut out = Vec::new();
         walk(&self.root().join(sub), &mut out);
         out
@@ -145,13 +145,17 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// Runs `cmd` with piped output, killing it (by PID) when it outlives `limit`.
-pub fn run_bounded(cmd: Command, limit: Duration) -> Output {
+pub(crate) fn run_bounded(cmd: Command, limit: Duration) -> Output {
     run_bounded_with_input(cmd, None, limit)
 }
 
 /// [`run_bounded`], with `input` written to the command's stdin (then closed) when given,
 /// stdin from /dev/null otherwise.
-pub fn run_bounded_with_input(mut cmd: Command, input: Option<&[u8]>, limit: Duration) -> Output {
+pub(crate) fn run_bounded_with_input(
+    mut cmd: Command,
+    input: Option<&[u8]>,
+    limit: Duration,
+) -> Output {
     let mut child = cmd
         .stdin(if input.is_some() {
             Stdio::piped()
@@ -202,7 +206,7 @@ pub fn run_bounded_with_input(mut cmd: Command, input: Option<&[u8]>, limit: Dur
 }
 
 /// How many times the registry served `GET .../blobs/<digest>` so far.
-pub fn blob_gets(registry: &test_support::Registry, digest: &str) -> usize {
+pub(crate) fn blob_gets(registry: &test_support::Registry, digest: &str) -> usize {
     registry
         .log_text()
         .lines()
@@ -211,12 +215,12 @@ pub fn blob_gets(registry: &test_support::Registry, digest: &str) -> usize {
 }
 
 /// A cgroup parent of the test's own, removed (with anything left under it) at the end.
-pub struct CgroupParent {
-    pub name: String,
+pub(crate) struct CgroupParent {
+    pub(crate) name: String,
 }
 
 impl CgroupParent {
-    pub fn new(tag: &str) -> Self {
+    pub(crate) fn new(tag: &str) -> Self {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         CgroupParent {
@@ -225,7 +229,7 @@ impl CgroupParent {
     }
 
     /// The cgroup directories of this parent that exist, in every hierarchy.
-    pub fn dirs(&self) -> Vec<PathBuf> {
+    pub(crate) fn dirs(&self) -> Vec<PathBuf> {
         let mut out = Vec::new();
         let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") else {
             return out;
@@ -244,7 +248,7 @@ impl CgroupParent {
     }
 
     /// Container cgroups left under this parent.
-    pub fn children(&self) -> Vec<PathBuf> {
+    pub(crate) fn children(&self) -> Vec<PathBuf> {
         let mut out = Vec::new();
         for d in self.dirs() {
             for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
@@ -271,7 +275,7 @@ impl Drop for CgroupParent {
 }
 
 /// Mount points under `dir` (from /proc/self/mountinfo).
-pub fn mounts_under(dir: &Path) -> Vec<String> {
+pub(crate) fn mounts_under(dir: &Path) -> Vec<String> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let dir = dir.to_string_lossy().into_owned();
     info.lines()
@@ -283,14 +287,14 @@ pub fn mounts_under(dir: &Path) -> Vec<String> {
 
 /// A root with the busybox fixture pulled, and a cgroup parent of its own: what most
 /// container tests start from.
-pub struct Env {
-    pub md: Mydocker,
-    pub cg: CgroupParent,
-    pub image: String,
+pub(crate) struct Env {
+    pub(crate) md: Mydocker,
+    pub(crate) cg: CgroupParent,
+    pub(crate) image: String,
 }
 
 impl Env {
-    pub fn new(tag: &str) -> Self {
+    pub(crate) fn new(tag: &str) -> Self {
         let md = Mydocker::new();
         let image = test_support::Fixtures::shared()
             .busybox
@@ -305,7 +309,7 @@ impl Env {
     }
 
     /// `run --rm --cgroup-parent P [flags] IMAGE cmd...`
-    pub fn args<'a>(&'a self, flags: &[&'a str], cmd: &[&'a str]) -> Vec<&'a str> {
+    pub(crate) fn args<'a>(&'a self, flags: &[&'a str], cmd: &[&'a str]) -> Vec<&'a str> {
         let mut args = vec!["run", "--rm", "--cgroup-parent", self.cg.name.as_str()];
         args.extend_from_slice(flags);
         args.push(&self.image);
@@ -313,12 +317,12 @@ impl Env {
         args
     }
 
-    pub fn run(&self, flags: &[&str], cmd: &[&str]) -> Output {
+    pub(crate) fn run(&self, flags: &[&str], cmd: &[&str]) -> Output {
         self.md.run(&self.args(flags, cmd))
     }
 
     /// Runs a container that must succeed; returns its stdout.
-    pub fn stdout(&self, flags: &[&str], cmd: &[&str]) -> String {
+    pub(crate) fn stdout(&self, flags: &[&str], cmd: &[&str]) -> String {
         let out = self.run(flags, cmd);
         assert!(
             out.status.success(),
@@ -331,7 +335,7 @@ impl Env {
 
     /// A foreground container in the background, ended when the returned guard drops (by
     /// SIGTERM, which mydocker forwards; it runs with `--init` so that TERM ends it).
-    pub fn spawn(&self, flags: &[&str], cmd: &[&str]) -> Bg {
+    pub(crate) fn spawn(&self, flags: &[&str], cmd: &[&str]) -> Bg {
         let mut flags = flags.to_vec();
         flags.push("--init");
         let child = self
@@ -346,7 +350,7 @@ impl Env {
     }
 
     /// Waits (bounded) until container NAME has an address on some network; returns it.
-    pub fn wait_ip(&self, name: &str) -> String {
+    pub(crate) fn wait_ip(&self, name: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(ip) = self.ip_of(name) {
@@ -361,7 +365,7 @@ impl Env {
     }
 
     /// The address of container NAME on any network, from `network inspect`.
-    pub fn ip_of(&self, name: &str) -> Option<String> {
+    pub(crate) fn ip_of(&self, name: &str) -> Option<String> {
         let nets = self.md.run(&["network", "ls", "-q"]);
         for id in String::from_utf8_lossy(&nets.stdout).split_whitespace() {
             let out = self.md.run(&["network", "inspect", id]);
@@ -383,7 +387,7 @@ impl Env {
 
     /// Nothing of any container is left: no cgroup, mount, container state, network
     /// endpoint or veth.
-    pub fn assert_clean(&self) {
+    pub(crate) fn assert_clean(&self) {
         assert!(
             self.cg.children().is_empty(),
             "cgroups left: {:?}",
@@ -425,7 +429,7 @@ impl Env {
 }
 
 /// A background `mydocker run`, stopped (SIGTERM, then SIGKILL after 20 s) when dropped.
-pub struct Bg(pub std::process::Child);
+pub(crate) struct Bg(pub std::process::Child);
 
 impl Drop for Bg {
     fn drop(&mut self) {
@@ -446,7 +450,7 @@ impl Drop for Bg {
 
 /// A pty pair standing for the user's terminal: (master the test types into and reads
 /// from, slave given to mydocker as its stdin/stdout/stderr).
-pub fn pty_pair() -> (std::os::fd::OwnedFd, std::fs::File) {
+pub(crate) fn pty_pair() -> (std::os::fd::OwnedFd, std::fs::File) {
     use rustix::pty::OpenptFlags;
     let master = rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).expect("openpt");
     rustix::pty::grantpt(&master).expect("grantpt");

@@ -10,6 +10,8 @@
 //!
 //! `--no-stdin` ignores stdin (for when it is `/dev/null`) and waits for a signal only.
 
+#![allow(clippy::print_stdout, clippy::print_stderr)] // Test diagnostics (seeds, skips).
+
 use std::io::{Read, Write};
 use std::process::ExitCode;
 use std::sync::mpsc;

@@ -6,6 +6,8 @@
 //! push-layered --registry 127.0.0.1:PORT [--name layers:latest] [--layers 125]
 //! ```
 
+#![allow(clippy::print_stdout, clippy::print_stderr)] // Test diagnostics (seeds, skips).
+
 use std::process::ExitCode;
 
 use registry::{Client, Compression, CredentialSource, Reference};
