@@ -21,7 +21,7 @@ mod json;
 mod kernel;
 mod payload;
 mod qemu;
-mod report;
+pub(crate) mod report;
 mod vmrun;
 
 use anyhow::{Context, Result, bail};
