@@ -98,8 +98,13 @@ fn host_tests(extra: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// The first `skipped:` line in the captured output of test `name`.
+/// Why test `name` was skipped: the first `skipped:` line of its captured output, or
+/// the reason on its own line (`test NAME ... skipped: REASON`).
 fn skip_reason(log: &str, name: &str) -> String {
+    let own_line = format!("test {name} ... skipped: ");
+    if let Some(reason) = log.lines().find_map(|l| l.strip_prefix(&own_line)) {
+        return reason.to_owned();
+    }
     let header = format!("---- {name} stdout ----");
     log.split(&header)
         .nth(1)

@@ -40,7 +40,7 @@ fn every_driver_gives_the_same_tree_as_copy() {
     }
     if compared == 0 {
         eprintln!(
-            "every_driver_gives_the_same_tree_as_copy: skipped: no mounting driver usable (needs root)"
+            "skipped: every_driver_gives_the_same_tree_as_copy: no mounting driver usable (needs root)"
         );
     }
 }
@@ -278,7 +278,7 @@ fn driver_choice_and_forced_unsupported_driver() {
                 "{e}"
             );
             assert!(e.to_string().contains(&reason));
-            eprintln!("aufs mount tests: skipped: {reason}");
+            eprintln!("skipped: aufs mount tests: {reason}");
         }
         Ok(()) => {
             store::driver::choose(&f.store, Some("aufs")).unwrap();
@@ -314,7 +314,7 @@ fn aufs_layers_keep_whiteout_files() {
         };
         let e = aufs.mount(&id).unwrap_err();
         assert!(matches!(e, store::Error::DriverUnsupported { .. }), "{e}");
-        eprintln!("aufs mount: skipped: kernel has no aufs");
+        eprintln!("skipped: aufs mount: kernel has no aufs");
     }
 }
 
@@ -389,7 +389,7 @@ fn oci_layout(dir: &Path, layers: &[Vec<u8>]) {
 #[test]
 fn umoci_unpack_matches_the_copy_driver() {
     if Command::new("umoci").arg("--version").output().is_err() {
-        eprintln!("umoci cross-check: skipped: umoci not installed");
+        eprintln!("skipped: umoci cross-check: umoci not installed");
         return;
     }
     let f = fixture();
@@ -473,7 +473,7 @@ fn a_crashed_unpack_leaves_nothing_and_is_redone() {
 #[test]
 fn overlay_support_is_probed_once_per_boot() {
     if !is_root() {
-        eprintln!("overlay_support_is_probed_once_per_boot: skipped: needs root");
+        eprintln!("skipped: overlay_support_is_probed_once_per_boot: needs root");
         return;
     }
     let f = fixture();
@@ -501,7 +501,7 @@ fn overlay_support_is_probed_once_per_boot() {
 #[test]
 fn a_disposable_overlay_layer_mounts_volatile() {
     if !is_root() {
-        eprintln!("a_disposable_overlay_layer_mounts_volatile: skipped: needs root");
+        eprintln!("skipped: a_disposable_overlay_layer_mounts_volatile: needs root");
         return;
     }
     let f = fixture();
@@ -533,7 +533,7 @@ fn a_disposable_overlay_layer_mounts_volatile() {
 #[test]
 fn overlay_escapes_commas_and_colons_in_its_root() {
     if !is_root() {
-        eprintln!("overlay_escapes_commas_and_colons_in_its_root: skipped: needs root");
+        eprintln!("skipped: overlay_escapes_commas_and_colons_in_its_root: needs root");
         return;
     }
     let dir = tempfile::Builder::new()

@@ -18,7 +18,7 @@ fn hostile_layers_are_rejected_by_every_driver() {
     let mut ran = 0;
     for name in store::driver::DRIVER_NAMES {
         if name == "overlay" && !is_root() {
-            eprintln!("hostile corpus [overlay]: skipped: overlay whiteouts need root");
+            eprintln!("skipped: hostile corpus [overlay]: overlay whiteouts need root");
             continue;
         }
         // A fresh store and sentinel per driver.

@@ -156,7 +156,7 @@ fn old_mount(root: &Path, top: &Digest, id: &str) -> Mount {
 #[test]
 fn a_live_old_mount_survives_the_move_and_is_unmounted() {
     if !is_root() {
-        eprintln!("a_live_old_mount_survives_the_move_and_is_unmounted: skipped: needs root");
+        eprintln!("skipped: a_live_old_mount_survives_the_move_and_is_unmounted: needs root");
         return;
     }
     let f = fixture();

@@ -122,7 +122,13 @@ pub(crate) fn parse_libtest(log: &str) -> BinaryResult {
     let mut r = BinaryResult::default();
     let lines: Vec<&str> = log.lines().collect();
     for line in &lines {
-        if let Some(rest) = line.strip_prefix("test result: ") {
+        // libtest's summary, or that of a `harness = false` suite (store's driver
+        // conformance), which counts its skips apart: they count as passed here, as
+        // libtest's do, and are listed by name below.
+        if let Some(rest) = line
+            .strip_prefix("test result: ")
+            .or_else(|| line.strip_prefix("conformance result: "))
+        {
             r.finished = true;
             for part in rest.split(';') {
                 let mut words = part.split_whitespace().rev();
@@ -131,12 +137,20 @@ pub(crate) fn parse_libtest(log: &str) -> BinaryResult {
                 };
                 let Ok(n) = n.parse::<u32>() else { continue };
                 match what {
-                    "passed" => r.passed += n,
+                    "passed" | "skipped" => r.passed += n,
                     "failed" => r.failed += n,
                     "ignored" => r.ignored += n,
                     _ => {}
                 }
             }
+        }
+        // A suite that reports a skip on the test's own line.
+        if let Some((name, _)) = line
+            .strip_prefix("test ")
+            .and_then(|l| l.split_once(" ... skipped: "))
+            && !r.skipped.iter().any(|s| s == name)
+        {
+            r.skipped.push(name.to_owned());
         }
     }
     // Captured output sections: "---- NAME stdout ----" up to the next header or list.
@@ -373,6 +387,12 @@ test result: FAILED. 2 passed; 1 failed; 1 ignored; 0 measured; 0 filtered out; 
         assert!(r.finished);
         assert_eq!((r.passed, r.failed, r.ignored), (2, 1, 1));
         assert_eq!(r.skipped, ["a::skips"]);
+        let suite = parse_libtest(
+            "test copy::empty_image ... ok\ntest aufs::empty_image ... skipped: no aufs\n\nconformance result: ok. 1 passed; 0 failed; 1 skipped\n",
+        );
+        assert_eq!((suite.passed, suite.failed), (2, 0));
+        assert_eq!(suite.skipped, ["aufs::empty_image"]);
+        assert!(suite.finished);
         assert_eq!(r.failures, ["a::bad"]);
         assert!(r.failure_output.contains("boom"), "{}", r.failure_output);
         assert!(!r.failure_output.contains("a::ok_one"));
