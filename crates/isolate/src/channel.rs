@@ -120,6 +120,23 @@ impl Channel {
         }
     }
 
+    /// Whether the other end has closed its side (its process has exited or is
+    /// exiting); messages it sent before remain readable. Never blocks.
+    pub(crate) fn peer_closed(&self) -> bool {
+        use rustix::event::{PollFd, PollFlags};
+        let mut fds = [PollFd::new(&self.sock, PollFlags::RDHUP)];
+        let timeout = rustix::event::Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        match rustix::event::poll(&mut fds, Some(&timeout)) {
+            Ok(n) if n > 0 => fds[0]
+                .revents()
+                .intersects(PollFlags::RDHUP | PollFlags::HUP),
+            _ => false,
+        }
+    }
+
     pub(crate) fn as_fd(&self) -> BorrowedFd<'_> {
         self.sock.as_fd()
     }

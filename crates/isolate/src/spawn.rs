@@ -319,7 +319,10 @@ impl Pending {
         .ok()
         .flatten()
         .is_some();
-        if !exited {
+        // The init closes its end of the channel (exit_files) before it leaves its
+        // namespaces and long before it is a zombie: a caller whose step failed
+        // because the init's namespaces are gone must see that as an exit too.
+        if !exited && !self.ch.0.peer_closed() {
             return None;
         }
         match self.ch.wait_ready() {
