@@ -130,6 +130,16 @@ pub enum Error {
         /// The underlying error.
         source: io::Error,
     },
+    /// The eBPF program of cgroup v2 device rules could not be loaded or attached.
+    #[error("device rules of {}: bpf {op}: {source}", path.display())]
+    Bpf {
+        /// What failed (load, attach, query).
+        op: &'static str,
+        /// The cgroup.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
 }
 
 /// Coarse classes of [`Error`], in the spirit of containerd's errdefs.
@@ -175,7 +185,8 @@ impl Error {
             | Self::CreateDir { source, .. }
             | Self::RemoveDir { source, .. }
             | Self::Statfs { source, .. }
-            | Self::Kill { source, .. } => io_kind(source),
+            | Self::Kill { source, .. }
+            | Self::Bpf { source, .. } => io_kind(source),
             Self::Busy { .. } => ErrorKind::Busy,
             Self::Parse { .. } => ErrorKind::Other,
             Self::NoCgroupFs { .. } | Self::ControllerMissing { .. } => ErrorKind::Unsupported,

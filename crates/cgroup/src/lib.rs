@@ -59,3 +59,17 @@ pub use manager::{
     AnyManager, CgroupManager, CpuStats, FreezerState, MemoryStats, PidsStats, Stats, Warning,
 };
 pub use path::{CgroupPath, DEFAULT_PARENT};
+
+/// Enforces device access rules on the cgroup v2 directory `dir` with an eBPF program
+/// (cgroup v2 has no `devices` controller); replaces the rules set before. The v2
+/// manager does this for its cgroups; this is for a cgroup v2 directory managed
+/// otherwise (the unified hierarchy of a hybrid host, a runtime's own cgroup).
+///
+/// # Errors
+/// [`Error::Bpf`] when the program cannot be loaded or attached.
+pub fn apply_device_rules_v2(
+    dir: &std::path::Path,
+    rules: &[oci_spec::runtime::LinuxDeviceCgroup],
+) -> Result<()> {
+    v2::apply_device_rules(dir, rules)
+}

@@ -2,6 +2,9 @@
 //! in every ancestor's `cgroup.subtree_control`.
 
 mod cpu;
+mod devices;
+
+pub(crate) use devices::apply as apply_device_rules;
 mod cpuset;
 mod freezer;
 mod memory;
@@ -127,12 +130,6 @@ impl V2Manager {
         if !fs::exists(&self.dir, "cgroup.freeze") {
             warnings.extend(missing_controller(Controller::Freezer, resources)?);
         }
-        if crate::resources::requested(Controller::Devices, resources).is_some() {
-            warnings.push(Warning::Ignored {
-                resource: "device access rules",
-                reason: "cgroup v2 enforces them with an eBPF program, which is not implemented",
-            });
-        }
         Ok((available, warnings))
     }
 }
@@ -169,6 +166,9 @@ impl CgroupManager for V2Manager {
             if available.contains(&controller) {
                 warnings.extend(apply(resources, &self.dir)?);
             }
+        }
+        if let Some(rules) = resources.devices().as_ref().filter(|d| !d.is_empty()) {
+            devices::apply(&self.dir, rules)?;
         }
         Ok(warnings)
     }
@@ -235,11 +235,11 @@ impl CgroupManager for V2Manager {
 /// What only v2 does; the behaviour every layout shares is tested by `crate::suite`.
 #[cfg(test)]
 mod tests {
-    use oci_spec::runtime::{LinuxDeviceCgroupBuilder, LinuxResources, LinuxResourcesBuilder};
+    use oci_spec::runtime::LinuxResources;
 
     use crate::fs::read_file;
     use crate::testutil::set_fixture;
-    use crate::{CgroupFs, CgroupPath, Warning};
+    use crate::{CgroupFs, CgroupPath};
 
     /// A v2 tree offering every controller we use, with `mydocker/ctr` made.
     fn fake(root: &std::path::Path) -> CgroupFs {
@@ -278,33 +278,6 @@ mod tests {
         assert_eq!(
             read_file(&root.join("mydocker"), "cgroup.subtree_control").unwrap(),
             "+cpuset +pids"
-        );
-    }
-
-    #[test]
-    fn device_rules_are_reported_as_ignored() {
-        let tmp = tempfile::tempdir().unwrap();
-        let cgroup = fake(tmp.path()).manager(&path());
-        let r = LinuxResourcesBuilder::default()
-            .devices(vec![
-                LinuxDeviceCgroupBuilder::default()
-                    .allow(false)
-                    .access("rwm")
-                    .build()
-                    .unwrap(),
-            ])
-            .build()
-            .unwrap();
-        let warnings = cgroup.create(&r).unwrap();
-        assert!(
-            matches!(
-                warnings.as_slice(),
-                [Warning::Ignored {
-                    resource: "device access rules",
-                    ..
-                }]
-            ),
-            "{warnings:?}"
         );
     }
 }
