@@ -405,3 +405,27 @@ fn mydocker_processes_are_out_of_the_containers_reach() {
     env.md.ok(&["rm", "-f", "target"]);
     env.assert_clean();
 }
+
+/// A default container may make device nodes (docker grants CAP_MKNOD) but opens only
+/// docker's harmless devices (null, zero, full, random, tty, ptmx...): a loop device
+/// node it made itself stays closed to it with EPERM (the v1 devices controller, or
+/// the eBPF program on cgroup v2), while a /dev/zero node it made opens. Without the
+/// device rules, the loop node would open (root needs no capability for it) or fail
+/// with ENXIO where the loop driver is absent, never EPERM.
+#[test]
+fn device_nodes_made_in_a_container_stay_closed() {
+    let env = Env::new("devices");
+    let out = env.stdout(
+        &["--network", "none"],
+        &[
+            "sh",
+            "-c",
+            "mknod /tmp/z c 1 5 && mknod /tmp/loop b 7 0 && echo made; \
+             if head -c 1 /tmp/z >/dev/null; then echo zero-ok; fi; \
+             (exec 3</tmp/loop) 2>&1 | grep -q 'Operation not permitted' && echo loop-denied; \
+             true",
+        ],
+    );
+    assert_eq!(out.trim(), "made\nzero-ok\nloop-denied", "{out}");
+    env.assert_clean();
+}
