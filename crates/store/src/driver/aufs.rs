@@ -117,7 +117,7 @@ impl StorageDriver for AufsDriver {
     }
 
     fn create_writable(&self, id: &str, image_top: Option<&Digest>) -> Result<()> {
-        self.base.create_writable(id, image_top, |staging| {
+        self.base.create_writable(id, image_top, false, |staging| {
             for d in ["diff", "merged"] {
                 fs::create_dir(staging.join(d)).ctx("create dir", staging.join(d))?;
             }

@@ -154,7 +154,7 @@ impl StorageDriver for CopyDriver {
     fn create_writable(&self, id: &str, image_top: Option<&Digest>) -> Result<()> {
         let src = image_top.map(|t| self.fs_dir(t)).transpose()?;
         self.base
-            .create_writable(id, image_top, |staging| match &src {
+            .create_writable(id, image_top, false, |staging| match &src {
                 Some(s) => copy_tree(s, &staging.join("fs")),
                 None => fs::create_dir(staging.join("fs")).ctx("create dir", staging.join("fs")),
             })

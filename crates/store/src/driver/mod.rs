@@ -211,6 +211,16 @@ pub trait StorageDriver: Send + Sync + std::fmt::Debug {
         Ok(())
     }
 
+    /// Creates a writable layer that is disposable from the start: what
+    /// [`create_writable`](Self::create_writable) then
+    /// [`set_disposable`](Self::set_disposable) make, but the driver may skip every
+    /// `fsync` (overlay does): such a layer is removed when its container ends, and after
+    /// a crash of the machine whatever is left of it is a leftover to remove.
+    fn create_disposable(&self, id: &str, image_top: Option<&Digest>) -> Result<()> {
+        self.create_writable(id, image_top)?;
+        self.set_disposable(id)
+    }
+
     /// The mounts that assemble container `id`'s rootfs, performed by the caller; see
     /// [the mounts contract](Self#the-mounts-contract).
     ///

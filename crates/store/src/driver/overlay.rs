@@ -48,6 +48,16 @@ pub struct OverlayDriver {
 }
 
 impl OverlayDriver {
+    fn create_rw(&self, id: &str, image_top: Option<&Digest>, disposable: bool) -> Result<()> {
+        self.base
+            .create_writable(id, image_top, disposable, |staging| {
+                for d in ["upper", "work", "empty", "merged"] {
+                    fs::create_dir(staging.join(d)).ctx("create dir", staging.join(d))?;
+                }
+                Ok(())
+            })
+    }
+
     /// The driver working in `paths` (no support check).
     pub fn new(paths: DriverPaths) -> Result<Self> {
         let base = Base::new(paths, "overlay")?;
@@ -257,12 +267,11 @@ impl StorageDriver for OverlayDriver {
     }
 
     fn create_writable(&self, id: &str, image_top: Option<&Digest>) -> Result<()> {
-        self.base.create_writable(id, image_top, |staging| {
-            for d in ["upper", "work", "empty", "merged"] {
-                fs::create_dir(staging.join(d)).ctx("create dir", staging.join(d))?;
-            }
-            Ok(())
-        })
+        self.create_rw(id, image_top, false)
+    }
+
+    fn create_disposable(&self, id: &str, image_top: Option<&Digest>) -> Result<()> {
+        self.create_rw(id, image_top, true)
     }
 
     fn set_disposable(&self, id: &str) -> Result<()> {

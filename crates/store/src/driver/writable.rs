@@ -117,11 +117,14 @@ impl Base {
     }
 
     /// Creates the writable layer `<driver root>/rw/<id>` on `parent` via a staging dir
-    /// prepared by `fill`.
+    /// prepared by `fill`. A `disposable` layer is marked so from the start and made
+    /// without any `fsync`: it is removed when its container ends and, after a crash of
+    /// the machine, as a leftover whatever state it is in.
     pub(crate) fn create_writable(
         &self,
         id: &str,
         parent: Option<&Digest>,
+        disposable: bool,
         fill: impl FnOnce(&Path) -> Result<()>,
     ) -> Result<()> {
         self.sweep_moved_orphans();
@@ -144,6 +147,17 @@ impl Base {
                 driver: self.name.to_owned(),
                 parent: parent.cloned(),
             };
+            if disposable {
+                let marker = staging.join(DISPOSABLE);
+                fs::write(&marker, b"").ctx("create", &marker)?;
+                let data = serde_json::to_vec_pretty(&meta).map_err(|e| Error::CorruptRecord {
+                    path: staging.join("layer.json"),
+                    source: e,
+                })?;
+                let record = staging.join("layer.json");
+                fs::write(&record, data).ctx("write", &record)?;
+                return fs::rename(&staging, &rw).ctx("rename", &rw);
+            }
             write_json(&self.tmp, &staging.join("layer.json"), &meta)?;
             fs::rename(&staging, &rw).ctx("rename", &rw)?;
             Ok(fsync_dir(&self.rw_root())?)

@@ -133,6 +133,7 @@ const CHECKS: &[(&str, CheckFn)] = &[
     ("hostile_tars_refused", layers::hostile_tars_refused),
     ("concurrent_staging", layers::concurrent_staging),
     ("writable_create_remove", writable::create_remove),
+    ("disposable_layer", writable::disposable_layer),
     ("invalid_ids_refused", writable::invalid_ids),
     ("mounts_data_shape", writable::mounts_data_shape),
     (

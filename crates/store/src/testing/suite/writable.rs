@@ -49,6 +49,36 @@ pub(super) fn create_remove(ctx: &mut Ctx) -> Result<(), Fail> {
     Ok(())
 }
 
+/// A layer created disposable gives the image like any other, refuses a second create
+/// of its ID, and goes with `remove_writable`.
+pub(super) fn disposable_layer(ctx: &mut Ctx) -> Result<(), Fail> {
+    need_root()?;
+    let layers = fixture_layers();
+    let reference = ctx.reference_root(&layers)?;
+    let top = ctx.apply(&layers)?;
+    let d = ctx.driver.clone();
+    let id = ctx.new_id(&d);
+    d.create_disposable(&id, top.as_ref())?;
+    ensure(d.create_writable(&id, top.as_ref()).is_err(), || {
+        "created a writable layer over a disposable one".into()
+    })?;
+    let mounts = d.mounts(&id)?;
+    let target = ctx.dir.join("disposable");
+    fs::create_dir(&target)?;
+    crate::driver::mount_all(&mounts, &target)?;
+    let checked = std::panic::catch_unwind(|| {
+        assert_fixture_semantics(&target);
+        assert_same_tree(&target, &reference);
+    });
+    crate::driver::unmount_all(&mounts, &target)?;
+    if let Err(p) = checked {
+        std::panic::resume_unwind(p);
+    }
+    d.remove_writable(&id)?;
+    not_found(d.mounts(&id), "mounts of a removed disposable layer")?;
+    Ok(())
+}
+
 /// IDs that are not safe file names are refused by every method taking one.
 pub(super) fn invalid_ids(ctx: &mut Ctx) -> Result<(), Fail> {
     let d = ctx.driver.clone();
