@@ -714,7 +714,7 @@ fn twenty_detached_containers_leave_nothing_behind() {
     for p in &pids {
         assert!(!alive(p.init) && !alive(p.monitor), "{p:?}");
     }
-    let veths = std::fs::read_dir(&brif).map(|d| d.count()).unwrap_or(0);
+    let veths = common::wait_no_veths(&env.md.bridge);
     assert_eq!(veths, 0, "veths left on {}", env.md.bridge);
     assert_eq!(env.ok(&["ps", "-aq"]), "");
     env.assert_clean();

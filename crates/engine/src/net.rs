@@ -181,7 +181,17 @@ pub(crate) fn detach(engine: &Engine, rec: &Record) {
     if !rec.on_bridge() {
         return;
     }
-    match engine.networks().and_then(|n| Ok(n.detach_all(&rec.id)?)) {
+    // Once its processes are gone, so is its network namespace, and with it (in the
+    // kernel's background cleanup) the veth pairs: not deleted one by one here.
+    let exited = !crate::record::is_alive(rec.state.pid, rec.state.pid_start);
+    let detached = engine.networks().and_then(|n| {
+        Ok(if exited {
+            n.detach_all_exited(&rec.id)?
+        } else {
+            n.detach_all(&rec.id)?
+        })
+    });
+    match detached {
         Ok(d) => d.warnings.iter().for_each(|w| engine.warn(w)),
         Err(e) => engine.warn(format_args!(
             "detaching the networks of {}: {e}",

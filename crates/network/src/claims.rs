@@ -40,7 +40,22 @@ impl Networks {
         requested: Option<Ipv4Addr>,
     ) -> Result<(Ipv4Addr, HostLock), Error> {
         let lock = self.lock_bridge(&record.bridge)?;
-        let mut used = claims(&mut Netlink::open()?, &record.bridge)?;
+        let mut nl = Netlink::open()?;
+        let mut used = claims(&mut nl, &record.bridge)?;
+        // A requested address may still be claimed by the veth of a container that has
+        // just exited: the kernel deletes that pair with its network namespace, in the
+        // background (see `Networks::detach_all_exited`). Wait a little for it.
+        if let Some(ip) = requested
+            && !record.endpoints.values().any(|e| e.ip == ip)
+        {
+            for _ in 0..LINGER_POLLS {
+                if !used.contains_key(&ip) {
+                    break;
+                }
+                std::thread::sleep(LINGER_POLL);
+                used = claims(&mut nl, &record.bridge)?;
+            }
+        }
         used.extend(record.used_addresses());
         let ip = Pool {
             network: &record.name,
@@ -94,6 +109,12 @@ pub(crate) fn claim_tag(ip: Ipv4Addr, container_id: &str) -> String {
 }
 
 const CLAIM_PREFIX: &str = "mydocker ";
+
+/// How often and how long a requested address claimed by another veth is polled for:
+/// a pair whose namespace is being destroyed goes within milliseconds; a live
+/// container's claim is reported after a second.
+const LINGER_POLL: std::time::Duration = std::time::Duration::from_millis(20);
+const LINGER_POLLS: u32 = 50;
 
 /// Parses a label written by [`claim_tag`]: (address, container ID).
 fn parse_claim(alias: &str) -> Option<(Ipv4Addr, String)> {

@@ -24,6 +24,16 @@ use crate::ports::{PortSpec, PublishedPort};
 use crate::state::{EndpointRecord, HostsConfig, Locked, NetworkRecord};
 use crate::sys::{self, Netns};
 
+/// What tearing an endpoint down does with its veth pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum VethEnd {
+    /// Delete it now (the container may live on).
+    Delete,
+    /// Leave it to the kernel, which deletes it with the container's (gone) network
+    /// namespace.
+    WithNamespace,
+}
+
 /// What `run --network`, `--ip`, `--network-alias`, `-p`, `-P`, `--add-host` ask of one
 /// attachment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -247,7 +257,7 @@ impl Networks {
                 None => Ok(()),
             });
         if let Err(e) = setup {
-            let _ = self.teardown_endpoint(&mut locked, &mut record, container_id);
+            let _ = self.teardown_endpoint(&mut locked, &mut record, container_id, VethEnd::Delete);
             return Err(e);
         }
         let mut result = attachment(&record, &endpoint);
@@ -340,6 +350,7 @@ impl Networks {
         locked: &mut Locked<'_>,
         record: &mut NetworkRecord,
         container_id: &str,
+        veth: VethEnd,
     ) -> Result<Option<EndpointRecord>, Error> {
         let Some(ep) = record.endpoints.get(container_id).cloned() else {
             return Ok(None);
@@ -347,8 +358,10 @@ impl Networks {
         if !ep.ports.is_empty() {
             self.nft().remove_ports(ep.ip, &ep.ports)?;
         }
-        // Deleting the host end deletes the pair: the container loses the interface.
-        Netlink::open()?.delete_link(&ep.host_veth)?;
+        if veth == VethEnd::Delete {
+            // Deleting the host end deletes the pair: the container loses the interface.
+            Netlink::open()?.delete_link(&ep.host_veth)?;
+        }
         record.endpoints.remove(container_id);
         locked.save(record)?;
         Ok(Some(ep))
@@ -367,7 +380,7 @@ impl Networks {
             Err(Error::NetworkNotFound { .. }) => return Ok(Detached::default()),
             Err(e) => return Err(e),
         };
-        self.detach_locked(&mut locked, &mut record, container_id)
+        self.detach_locked(&mut locked, &mut record, container_id, VethEnd::Delete)
     }
 
     fn detach_locked(
@@ -375,8 +388,9 @@ impl Networks {
         locked: &mut Locked<'_>,
         record: &mut NetworkRecord,
         container_id: &str,
+        veth: VethEnd,
     ) -> Result<Detached, Error> {
-        let Some(ep) = self.teardown_endpoint(locked, record, container_id)? else {
+        let Some(ep) = self.teardown_endpoint(locked, record, container_id, veth)? else {
             return Ok(Detached::default());
         };
         let mut warnings = rewrite_peers(&locked.networks, record, container_id);
@@ -407,6 +421,25 @@ impl Networks {
     /// # Errors
     /// As [`Networks::detach`].
     pub fn detach_all(&self, container_id: &str) -> Result<Detached, Error> {
+        self.detach_all_with(container_id, VethEnd::Delete)
+    }
+
+    /// As [`Networks::detach_all`], for a container whose network namespace is gone
+    /// (every process of it has exited): its veth pairs are not deleted here, since
+    /// the kernel deletes them with the namespace, in the background. Deleting one
+    /// synchronously waits for an RCU grace period, tens of milliseconds that every
+    /// `run --rm` on a bridge would otherwise spend at exit. Until the kernel is done
+    /// (milliseconds), the pair's address claim stays visible, so a new endpoint
+    /// takes another address meanwhile, or waits for a requested one (see
+    /// [`Networks::attach`]).
+    ///
+    /// # Errors
+    /// As [`Networks::detach`].
+    pub fn detach_all_exited(&self, container_id: &str) -> Result<Detached, Error> {
+        self.detach_all_with(container_id, VethEnd::WithNamespace)
+    }
+
+    fn detach_all_with(&self, container_id: &str, veth: VethEnd) -> Result<Detached, Error> {
         let mut locked = self.store.lock_exclusive()?;
         let records: Vec<NetworkRecord> = locked
             .networks
@@ -416,7 +449,7 @@ impl Networks {
             .collect();
         let mut out = Detached::default();
         for mut record in records {
-            let d = self.detach_locked(&mut locked, &mut record, container_id)?;
+            let d = self.detach_locked(&mut locked, &mut record, container_id, veth)?;
             out.detached |= d.detached;
             out.warnings.extend(d.warnings);
         }
@@ -464,7 +497,7 @@ impl Networks {
                 .cloned()
                 .collect();
             for id in dead {
-                match self.teardown_endpoint(&mut locked, &mut record, &id) {
+                match self.teardown_endpoint(&mut locked, &mut record, &id, VethEnd::Delete) {
                     Ok(Some(ep)) => {
                         let _ = rewrite_peers(&locked.networks, &record, &id);
                         cleaned.push(Recovered {

@@ -325,7 +325,12 @@ impl Networks {
         for mut record in records {
             let ids: Vec<String> = record.endpoints.keys().cloned().collect();
             for cid in ids {
-                if let Err(e) = self.teardown_endpoint(&mut locked, &mut record, &cid) {
+                if let Err(e) = self.teardown_endpoint(
+                    &mut locked,
+                    &mut record,
+                    &cid,
+                    crate::endpoint::VethEnd::Delete,
+                ) {
                     first_err.get_or_insert(e);
                 }
             }

@@ -407,11 +407,6 @@ impl Env {
             return;
         }
         let nets = self.md.networks().list().expect("networks");
-        let links = Command::new("ip")
-            .args(["-o", "link"])
-            .output()
-            .expect("ip link");
-        let links = String::from_utf8_lossy(&links.stdout);
         for n in nets {
             assert!(
                 n.containers.is_empty(),
@@ -419,13 +414,26 @@ impl Env {
                 n.name,
                 n.containers
             );
-            let veths = links
-                .lines()
-                .filter(|l| l.contains(&format!("master {} ", n.bridge())))
-                .count();
-            assert_eq!(veths, 0, "veths left on {}:\n{links}", n.bridge());
+            let left = wait_no_veths(n.bridge());
+            assert_eq!(left, 0, "veths left on {}", n.bridge());
         }
     }
+}
+
+/// The number of veths still on `bridge` once the kernel has had a bounded time (5 s)
+/// to finish deleting those of exited containers: mydocker leaves a pair whose
+/// container has exited to the kernel, which deletes it with the container's network
+/// namespace, in the background.
+pub(crate) fn wait_no_veths(bridge: &str) -> usize {
+    let brif = std::path::Path::new("/sys/class/net")
+        .join(bridge)
+        .join("brif");
+    let count = || std::fs::read_dir(&brif).map(|d| d.count()).unwrap_or(0);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while count() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    count()
 }
 
 /// A background `mydocker run`, stopped (SIGTERM, then SIGKILL after 20 s) when dropped.
