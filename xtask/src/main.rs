@@ -27,7 +27,7 @@ Tasks:
   vm-test     run the tests as root in qemu VMs per cgroup layout (see vm-test --help)
   demo        install deps, build, start a local registry, pull and run busybox, step by step
   bench       compare mydocker with crun, runc, podman, skopeo and umoci (see bench --help):
-              bench [run|pull|layers|copy|overlay|lifecycle|network|all]... [--runs N] [--quick]
+              bench [run|start|pull|layers|copy|overlay|lifecycle|network|all]... [--runs N] [--quick]
   help        this text
 ";
 

@@ -84,6 +84,19 @@ impl Ctx {
         &self.engine.config().root
     }
 
+    /// With `--log-level debug`: where the time of the command went, one line per
+    /// phase (its end since the start of the command, and its own duration).
+    pub(crate) fn print_phases(&self) {
+        let phases = self.engine.phases();
+        if phases.is_empty() {
+            return;
+        }
+        eprintln!("DEBU: {:>9} {:>9}  phase", "at ms", "took ms");
+        for p in phases {
+            eprintln!("DEBU: {:>9.2} {:>9.2}  {}", p.at_ms, p.took_ms, p.name);
+        }
+    }
+
     /// Prints a warning on stderr unless the log level hides it.
     pub(crate) fn warn(&self, msg: impl std::fmt::Display) {
         self.engine.warn(msg);

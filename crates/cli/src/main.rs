@@ -49,6 +49,7 @@ fn main() -> ExitCode {
         }
     };
     let code = cmd::dispatch(&ctx, cli.command);
+    ctx.print_phases();
     ExitCode::from(code)
 }
 

@@ -69,6 +69,8 @@ impl Reporter for Silent {
 pub struct Engine {
     pub(crate) config: EngineConfig,
     pub(crate) reporter: Arc<dyn Reporter>,
+    /// Where the phases of a traced operation go (`debug` on), see [`Engine::phases`].
+    pub(crate) trace: Option<Arc<crate::trace::Trace>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -86,7 +88,14 @@ impl Engine {
     /// A forced storage driver this kernel cannot use (as dockerd refuses to start with
     /// one), or a store that cannot be opened.
     pub fn new(config: EngineConfig, reporter: Arc<dyn Reporter>) -> Result<Self> {
-        let engine = Engine { config, reporter };
+        let trace = config
+            .debug
+            .then(|| Arc::new(crate::trace::Trace::default()));
+        let engine = Engine {
+            config,
+            reporter,
+            trace,
+        };
         if engine.config.storage_driver.is_some() {
             engine.driver(&engine.store()?)?;
         }
@@ -101,6 +110,32 @@ impl Engine {
     /// Reports a warning.
     pub fn warn(&self, msg: impl std::fmt::Display) {
         self.reporter.warn(&msg.to_string());
+    }
+
+    /// Notes that phase `name` of the current operation ended now (with `debug` on).
+    pub(crate) fn mark(&self, name: &str) {
+        if let Some(t) = &self.trace {
+            t.mark(name);
+        }
+    }
+
+    /// Adds the init's own phases (see [`isolate::SpawnOptions::trace`]).
+    pub(crate) fn mark_all(&self, phases: &[isolate::Phase]) {
+        if let Some(t) = &self.trace {
+            t.extend(phases);
+        }
+    }
+
+    /// Whether phases are being recorded.
+    pub(crate) fn tracing(&self) -> bool {
+        self.trace.is_some()
+    }
+
+    /// With `debug` on, the phases recorded so far (and forgets them): where the time
+    /// of an operation went, for `--log-level debug`'s phase table. Each phase lasts
+    /// from the end of the one before (the first from the engine's creation).
+    pub fn phases(&self) -> Vec<crate::trace::PhaseTime> {
+        self.trace.as_ref().map(|t| t.take()).unwrap_or_default()
     }
 
     /// Reports a debug line (formatted only when wanted).

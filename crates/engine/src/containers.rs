@@ -11,6 +11,12 @@ use fsutil::FileLock;
 use crate::error::{Error, Result};
 use crate::record::Record;
 
+/// Whether a container directory holds a record: an empty file is none (only an
+/// unsynced write, a `--rm` container's, can leave one, after a crash of the machine).
+pub(crate) fn has_record(dir: &Path) -> bool {
+    std::fs::metadata(dir.join("container.json")).is_ok_and(|m| m.len() > 0)
+}
+
 fn to_json(rec: &Record) -> Result<Vec<u8>> {
     serde_json::to_vec_pretty(rec).map_err(|e| Error::json("encoding a container record", e))
 }
@@ -77,9 +83,17 @@ impl Containers {
     }
 
     /// Writes the record atomically (temp file, fsync, rename, fsync of the directory).
+    /// The record of a `--rm` container is written without the `fsync`s: such a
+    /// container does not outlive its run, and what a crash of the machine leaves of it
+    /// (an empty record at worst) is a leftover that [`Containers::orphans`] lists.
     pub fn save(&self, rec: &Record) -> Result<()> {
         let path = self.dir(&rec.id).join("container.json");
-        Ok(fsutil::write_atomic(&path, &to_json(rec)?)?)
+        let json = to_json(rec)?;
+        if rec.auto_remove {
+            Ok(fsutil::write_atomic_unsynced(&path, &json)?)
+        } else {
+            Ok(fsutil::write_atomic(&path, &json)?)
+        }
     }
 
     /// Finds a container by full ID, name, or unique ID prefix, as docker does.
@@ -179,7 +193,7 @@ impl Containers {
             let Some(id) = name.to_str() else { continue };
             if id.len() == 64
                 && id.bytes().all(|b| b.is_ascii_hexdigit())
-                && !entry.path().join("container.json").exists()
+                && !has_record(&entry.path())
             {
                 ids.push(id.to_owned());
             }
@@ -308,6 +322,28 @@ mod tests {
         );
         c.release_name("web", &b);
         c.reserve_name("web", &b).unwrap();
+    }
+
+    /// What a crash of the machine can leave of a `--rm` container whose record was
+    /// written unsynced (an empty record) is listed as an orphan, with the directories
+    /// that have no record at all; a container with a record is not.
+    #[test]
+    fn empty_records_are_orphans() {
+        let root = tempfile::tempdir().unwrap();
+        let c = Containers::new(root.path());
+        let (kept, empty, none) = ("a".repeat(64), "b".repeat(64), "c".repeat(64));
+        let mut rec = record(&kept, "kept");
+        rec.auto_remove = true;
+        for id in [&kept, &empty, &none] {
+            std::fs::create_dir_all(c.dir(id)).unwrap();
+        }
+        c.save(&rec).unwrap();
+        std::fs::write(c.dir(&empty).join("container.json"), b"").unwrap();
+        let (_lock, mut orphans) = c.orphans().unwrap().unwrap();
+        orphans.sort();
+        assert_eq!(orphans, [empty, none]);
+        assert_eq!(c.list().unwrap().len(), 1);
+        assert!(c.load(&kept).unwrap().auto_remove);
     }
 
     #[test]

@@ -95,7 +95,9 @@ impl Engine {
         source: ImageSource<'_>,
         progress: &dyn Progress,
     ) -> Result<Record> {
+        self.mark("cli: arguments parsed, engine ready");
         let image = self.image_for(&opts.image, source, progress)?;
+        self.mark("create: image found");
         let store = self.store()?;
         let driver = self.driver(&store)?;
         let containers = Containers::new(&self.config.root);
@@ -108,6 +110,7 @@ impl Engine {
         let name = self.reserve_name(&containers, opts, &id)?;
         undo.name = Some(name.clone());
         self.prepare_volumes(opts)?;
+        self.mark("create: id, directory, name reserved");
 
         let config_bytes = store.blobs().read(&image.config_digest)?;
         let image_config: oci_spec::image::ImageConfiguration =
@@ -122,13 +125,18 @@ impl Engine {
         net::check(&net)?;
         // An unknown network is an error now, not after the rootfs exists.
         net::ensure_network(self, &net.mode)?;
+        self.mark("create: image config read, network checked");
 
         self.ensure_layers(&store, driver.as_ref(), &image)?;
-        driver.create_writable(&id, image.top_chain_id())?;
-        undo.writable = true;
+        // A `--rm` container's layer (as its records) is never made durable: it goes
+        // when the container ends, or as a leftover after a crash.
         if opts.rm {
-            driver.set_disposable(&id)?;
+            driver.create_disposable(&id, image.top_chain_id())?;
+        } else {
+            driver.create_writable(&id, image.top_chain_id())?;
         }
+        undo.writable = true;
+        self.mark("create: writable layer");
         let cgroup_fs = cgroup::CgroupFs::detect()?;
         let runtime_spec = spec::build(&spec::Input {
             image: image_cfg,
@@ -142,7 +150,13 @@ impl Engine {
         })?;
         let spec_json = serde_json::to_vec_pretty(&runtime_spec)
             .map_err(|e| Error::json("encoding the runtime spec", e))?;
-        fsutil::write_atomic(&dir.join("config.json"), &spec_json)?;
+        let config_json = dir.join("config.json");
+        if opts.rm {
+            fsutil::write_atomic_unsynced(&config_json, &spec_json)?;
+        } else {
+            fsutil::write_atomic(&config_json, &spec_json)?;
+        }
+        self.mark("create: runtime spec built and written");
 
         let parent = opts
             .cgroup_parent
@@ -179,6 +193,7 @@ impl Engine {
         };
         containers.save(&record)?;
         undo.disarm();
+        self.mark("create: record saved");
         Ok(record)
     }
 

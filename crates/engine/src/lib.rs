@@ -72,6 +72,7 @@ pub mod spec;
 mod stdio;
 pub mod supervisor;
 pub mod top;
+pub mod trace;
 
 pub use archive::Loaded;
 pub use commit::{CommitOptions, ImportOptions};

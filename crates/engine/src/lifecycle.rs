@@ -60,6 +60,7 @@ pub(crate) fn start(engine: &Engine, rec: &mut Record, io: StartIo) -> Result<St
     // Who is starting it, before anything is set up: should this process die half-way,
     // the next command sees the owner gone and releases what was set up (`recovery`).
     containers.save_unsynced(rec)?;
+    engine.mark("start: lock, record loaded, owner recorded");
     let mut guard = Undo::new(engine, rec);
     let dir = containers.dir(&rec.id);
     let spec = load_spec(&dir, &rec.id)?;
@@ -67,6 +68,7 @@ pub(crate) fn start(engine: &Engine, rec: &mut Record, io: StartIo) -> Result<St
     let driver = engine.driver_named(&store, &rec.driver)?;
     let rootfs_mounts = driver.mounts(&rec.id)?;
     net::write_etc(&dir, &rec.net)?;
+    engine.mark("start: spec read, rootfs mounts listed, /etc files");
 
     let cg = cgroup_of(rec)?;
     let resources = spec
@@ -78,16 +80,19 @@ pub(crate) fn start(engine: &Engine, rec: &mut Record, io: StartIo) -> Result<St
     for w in cg.create(&resources)? {
         engine.warn(w);
     }
+    engine.mark("start: cgroup created");
     let mut opts = isolate::SpawnOptions::new(["mydocker", "init"]);
     opts.reaper = rec.init;
     opts.stdin = io.stdin;
     opts.stdout = io.stdout;
     opts.stderr = io.stderr;
     opts.rootfs_mounts = rootfs_mounts;
+    opts.trace = engine.tracing();
     if !rec.user.is_empty() {
         opts.user = Some(spec::user_request(&rec.user)?);
     }
     let pending = isolate::Container::spawn(&spec, opts)?;
+    engine.mark("start: init cloned and exec'd, configuration sent");
     let pid = pending.pid() as u32;
     let joined = cg
         .add_task(pid)
@@ -98,7 +103,9 @@ pub(crate) fn start(engine: &Engine, rec: &mut Record, io: StartIo) -> Result<St
         // The init's own failure (an unknown user...) is why joining it failed, if any.
         Err(e) => return Err(pending.failure().map_or(e, from_isolate)),
     }
+    engine.mark("start: cgroup joined, network attached");
     let running = pending.start().map_err(from_isolate)?;
+    engine.mark_all(running.phases());
     for w in running.warnings() {
         engine.warn(w);
     }
@@ -115,6 +122,7 @@ pub(crate) fn start(engine: &Engine, rec: &mut Record, io: StartIo) -> Result<St
     };
     containers.save(rec)?;
     guard.armed = false;
+    engine.mark("start: record running");
     Ok(Started {
         running,
         cgroup: cg,
@@ -147,10 +155,15 @@ pub(crate) fn finish(engine: &Engine, rec: &mut Record, code: i32, oom: bool) ->
     rec.state.monitor_start = 0;
     rec.state.finished_at = now_rfc3339();
     release(engine, rec);
+    engine.mark("finish: network, cgroup released");
     if rec.auto_remove {
-        return remove(engine, rec);
+        let removed = remove(engine, rec);
+        engine.mark("finish: removed (--rm)");
+        return removed;
     }
-    Containers::new(&engine.config.root).save(rec)
+    let saved = Containers::new(&engine.config.root).save(rec);
+    engine.mark("finish: record exited");
+    saved
 }
 
 /// Releases what only a running container holds: network attachments and the cgroup

@@ -203,6 +203,7 @@ fn monitor(sock: UnixStream) -> Result<()> {
     let engine = Engine {
         config: *config,
         reporter: reporter.clone(),
+        trace: None,
     };
     let say = |writer: &mut UnixStream, frame: Frame| {
         let _ = send(writer, &frame);

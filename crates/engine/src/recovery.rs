@@ -124,7 +124,7 @@ fn collect_leftovers(engine: &Engine, records: &[Record]) {
         let Ok(Some(_lock)) = FileLock::try_exclusive(&containers.dir(&id).join("lock")) else {
             continue;
         };
-        if containers.dir(&id).join("container.json").exists() {
+        if crate::containers::has_record(&containers.dir(&id)) {
             continue;
         }
         engine.debug(format_args!(

@@ -144,10 +144,13 @@ impl Supervisor {
             _ => None,
         };
         let streams = Streams::start(&mut running, log, attach)?;
+        engine.mark("run: output copiers started");
         let code = running.wait().map_or(255, |s| s.code());
+        engine.mark("run: container exited (reaped)");
         let oom = code == 137 && cgroup.oom_killed().unwrap_or(false);
         streams.finish();
         drop(forwarder);
+        engine.mark("run: output drained, threads joined");
         finish_owned(&engine, &id, owner, code, oom)?;
         Ok(Exit { code, oom })
     }

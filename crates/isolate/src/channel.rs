@@ -48,6 +48,9 @@ pub(crate) struct RunConfig {
     /// A user to resolve from the container's own /etc/passwd and /etc/group.
     #[serde(default)]
     pub(crate) user: Option<UserRequest>,
+    /// Report the setup's steps with their times ([`Message::Phases`]).
+    #[serde(default)]
+    pub(crate) trace: bool,
 }
 
 /// What the init must do to join a running container (`exec`).
@@ -81,6 +84,8 @@ pub(crate) enum Message {
     Console,
     /// Init → parent: something was adjusted (an rlimit clamped...).
     Warning(String),
+    /// Init → parent: when each setup step ended (with `RunConfig::trace`).
+    Phases(Vec<crate::Phase>),
     /// Init → parent: setup done, waiting for [`Message::Start`].
     Ready,
     /// Init → parent: the process that joined the container has this host pid.
@@ -99,6 +104,7 @@ impl Message {
             Message::Start => "Start",
             Message::Console => "Console",
             Message::Warning(_) => "Warning",
+            Message::Phases(_) => "Phases",
             Message::Ready => "Ready",
             Message::Joined(_) => "Joined",
             Message::Failed(_) => "Failed",
@@ -223,6 +229,7 @@ impl Channel {
 pub(crate) struct ReadyReport {
     pub(crate) console: Option<OwnedFd>,
     pub(crate) warnings: Vec<String>,
+    pub(crate) phases: Vec<crate::Phase>,
 }
 
 /// How the exec step ended, seen from the parent.
@@ -315,6 +322,7 @@ impl ParentChannel {
                     report.console = Some(fd.ok_or(ProtocolError::MissingFd("Console"))?);
                 }
                 Some((Message::Warning(w), _)) => report.warnings.push(w),
+                Some((Message::Phases(p), _)) => report.phases = p,
                 Some((Message::Failed(f), _)) => return Err(StepError::Init(f)),
                 Some((Message::ExecFailed(f), _)) => return Err(StepError::Exec(f)),
                 Some((other, _)) => {
@@ -380,6 +388,10 @@ impl InitChannel {
 
     pub(crate) fn warn(&self, warning: String) -> Result<(), ProtocolError> {
         self.0.send(&Message::Warning(warning), None)
+    }
+
+    pub(crate) fn phases(&self, phases: Vec<crate::Phase>) -> Result<(), ProtocolError> {
+        self.0.send(&Message::Phases(phases), None)
     }
 
     pub(crate) fn ready(&self) -> Result<(), ProtocolError> {

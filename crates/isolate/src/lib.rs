@@ -162,6 +162,7 @@ mod exec;
 mod init;
 mod launch;
 mod mountopt;
+mod phases;
 pub mod seccomp;
 mod security;
 mod signals;
@@ -177,6 +178,7 @@ pub use error::{
 pub use exe::ExeProtection;
 pub use exec::ExecOptions;
 pub use init::init_main;
+pub use phases::{Phase, monotonic_ns};
 pub use signals::SignalForwarder;
 pub use spawn::{Container, ExitStatus, Pending, Running, SpawnOptions, Stdio};
 pub use tty::{PtyProxy, RawModeGuard};

@@ -73,6 +73,9 @@ pub struct SpawnOptions {
     /// sets; an unknown name fails the start with an [`InitFailure`](crate::InitFailure)
     /// of [`Stage::User`](crate::Stage::User) carrying docker's message (exit code 125).
     pub user: Option<UserRequest>,
+    /// Have the init report when each of its setup steps ended ([`Running::phases`]);
+    /// off by default (it costs a message).
+    pub trace: bool,
 }
 
 impl SpawnOptions {
@@ -88,6 +91,7 @@ impl SpawnOptions {
             exe_protection: ExeProtection::default(),
             rootfs_mounts: Vec::new(),
             user: None,
+            trace: false,
         }
     }
 }
@@ -204,6 +208,7 @@ impl Container {
                 reaper: opts.reaper,
                 rootfs_mounts: opts.rootfs_mounts,
                 user: opts.user,
+                trace: opts.trace,
             })
             .map_err(|e| pending.died_or(e, "receiving its configuration"))?;
         Ok(pending)
@@ -340,7 +345,21 @@ impl Pending {
             Ok(r) => r,
             Err(e) => return Err(self.step_failed(e, "it was ready")),
         };
-        let ReadyReport { console, warnings } = report;
+        let ReadyReport {
+            console,
+            warnings,
+            mut phases,
+        } = report;
+        let trace = !phases.is_empty();
+        let mut mark = |name: &str| {
+            if trace {
+                phases.push(crate::Phase {
+                    name: name.to_owned(),
+                    at_ns: crate::monotonic_ns(),
+                });
+            }
+        };
+        mark("parent: init ready");
         if let Err(e) = self.ch.go_ahead() {
             return Err(self.died_or(e, "the go-ahead"));
         }
@@ -356,12 +375,14 @@ impl Pending {
             }
             Err(e) => return Err(self.died_or(e, "executing the command")),
         }
+        mark("parent: command executed (channel closed on exec)");
         self.reaped = true; // ownership of the process moves to Running
         Ok(Running {
             pid: self.pid,
             status: None,
             pty_master: console,
             warnings,
+            phases,
             stdin: self.stdin.take(),
             stdout: self.stdout.take(),
             stderr: self.stderr.take(),
@@ -426,6 +447,7 @@ pub struct Running {
     status: Option<ExitStatus>,
     pty_master: Option<OwnedFd>,
     warnings: Vec<String>,
+    phases: Vec<crate::Phase>,
     /// The caller's end of the container's stdin, with [`Stdio::Piped`].
     pub stdin: Option<File>,
     /// The caller's end of the container's stdout, with [`Stdio::Piped`].
@@ -442,6 +464,7 @@ impl Running {
             status: None,
             pty_master: report.console,
             warnings: report.warnings,
+            phases: report.phases,
             stdin,
             stdout,
             stderr,
@@ -457,6 +480,11 @@ impl Running {
     /// as warnings.
     pub fn warnings(&self) -> &[String] {
         &self.warnings
+    }
+
+    /// When each of the init's setup steps ended, with [`SpawnOptions::trace`].
+    pub fn phases(&self) -> &[crate::Phase] {
+        &self.phases
     }
 
     /// The master end of the container's terminal (when `process.terminal`), for

@@ -19,6 +19,7 @@ mod lifecycle;
 mod network;
 mod pull;
 mod run;
+mod start;
 mod storage;
 
 use crate::measure;
@@ -33,6 +34,7 @@ cargo xtask bench [SECTION]... [--runs N] [--quick]
 
 Sections (default: all of them, in this order):
   run        start-to-exit of `true` in busybox: mydocker run --rm, crun run, runc run, podman run --rm
+  start      the phase table of `mydocker run --rm` (--log-level debug), none and bridge
   pull       the ~500 MB 5-layer image into an empty root: mydocker pull (overlay, copy),
              skopeo copy, skopeo copy + umoci unpack, podman pull
   layers     the 125-layer image into an empty root: mydocker pull, skopeo copy, podman pull
@@ -49,6 +51,7 @@ Sections (default: all of them, in this order):
 
 const ALL: &[&str] = &[
     "run",
+    "start",
     "pull",
     "layers",
     "copy",
@@ -141,6 +144,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         let t = std::time::Instant::now();
         let result = match *name {
             "run" => run::run(&mut env),
+            "start" => start::run(&mut env),
             "pull" => pull::big(&mut env),
             "layers" => pull::layers(&mut env),
             "copy" => storage::copy(&mut env),

@@ -21,6 +21,7 @@ use rustix::fs::Mode;
 
 use crate::channel::{Channel, InitChannel, InitConfig, RunConfig};
 use crate::error::{ExecFailure, InitFailure, Stage};
+use crate::phases::Marks;
 use crate::security::Security;
 use crate::sys;
 use root::{Create, RootDir, Symlinks};
@@ -62,6 +63,7 @@ pub fn init_main() -> ! {
 }
 
 fn start() -> Result<Infallible, i32> {
+    let started_ns = crate::monotonic_ns();
     // Until the user's command replaces this binary (execve makes it dumpable again),
     // nothing in the container may look into it: a non-dumpable process's /proc entries
     // (exe, fd, environ, mem) and ptrace need CAP_SYS_PTRACE, which containers lack. This
@@ -99,7 +101,7 @@ fn start() -> Result<Infallible, i32> {
     };
     let ch = InitChannel(Channel::new(sock));
     let result = match ch.recv_config() {
-        Ok(InitConfig::Run(cfg)) => run(&ch, &cfg),
+        Ok(InitConfig::Run(cfg)) => run(&ch, &cfg, started_ns),
         Ok(InitConfig::Exec(cfg)) => join::join(&ch, &cfg),
         Err(e) => Err(Abort::Setup(InitFailure::new(Stage::Config, e.to_string()))),
     };
@@ -181,7 +183,9 @@ fn join_namespace_paths(spec: &Spec) -> Result<(), InitFailure> {
 }
 
 /// Set up a new container and execute its command.
-fn run(ch: &InitChannel, cfg: &RunConfig) -> Result<Infallible, Abort> {
+fn run(ch: &InitChannel, cfg: &RunConfig, started_ns: u64) -> Result<Infallible, Abort> {
+    let mut marks = Marks::new(cfg.trace, started_ns);
+    marks.mark("init: configuration received");
     let spec = &cfg.spec;
     let process = spec
         .process()
@@ -196,11 +200,14 @@ fn run(ch: &InitChannel, cfg: &RunConfig) -> Result<Infallible, Abort> {
     // Only now: what is mounted from here on stays in the container's namespace.
     rootfs::mount_rootfs(&cfg.rootfs, &cfg.rootfs_mounts)?;
     let root = mounts::bind_rootfs(&cfg.rootfs)?;
+    marks.mark("init: rootfs mounted");
     let deferred = mount_spec_mounts(&root, spec, &linux)?;
+    marks.mark("init: spec mounts, /dev");
     // The image's /etc/passwd and /etc/group, as the container's mounts show them.
     let process = user::resolve_process(process, cfg.user.as_ref(), &root)?;
     let console = open_console(ch, &root, &process)?;
     finish_root(root, spec, &linux, process.cwd())?;
+    marks.mark("init: masked paths, pivot_root");
 
     set_hostname(spec)?;
     apply_rlimits(ch, &process)?;
@@ -212,6 +219,11 @@ fn run(ch: &InitChannel, cfg: &RunConfig) -> Result<Infallible, Abort> {
     }
     let command = process::Command::new(&process)?;
     let mut security = Security::prepare(&process, linux.seccomp().as_ref())?;
+    marks.mark("init: hostname, rlimits, command, seccomp compiled");
+    if let Some(phases) = marks.take() {
+        ch.phases(phases)
+            .map_err(|e| InitFailure::new(Stage::Config, format!("report phases: {e}")))?;
+    }
 
     ch.ready()
         .map_err(|e| InitFailure::new(Stage::Config, format!("report ready: {e}")))?;
