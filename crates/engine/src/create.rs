@@ -118,6 +118,12 @@ impl Engine {
         let exposed = image_cfg
             .and_then(|c| c.exposed_ports().clone())
             .unwrap_or_default();
+        let image_volumes: Vec<String> = image_cfg
+            .and_then(|c| c.volumes().clone())
+            .unwrap_or_default();
+        // Volumes named or made for it, removed again if the create fails.
+        let mut planned = self.plan_mounts(opts, &image_volumes)?;
+        let spec_opts = planned.spec_options(opts);
         let net = net::settings(opts, &hostname, exposed);
         net::check(&net)?;
         // An unknown network is an error now, not after the rootfs exists.
@@ -126,13 +132,14 @@ impl Engine {
         self.ensure_layers(&store, driver.as_ref(), &image)?;
         driver.create_writable(&id, image.top_chain_id())?;
         undo.writable = true;
+        planned.copy_up(driver.as_ref(), &id)?;
         if opts.rm {
             driver.set_disposable(&id)?;
         }
         let cgroup_fs = cgroup::CgroupFs::detect()?;
         let runtime_spec = spec::build(&spec::Input {
             image: image_cfg,
-            opts,
+            opts: &spec_opts,
             rootfs: &dir.join("rootfs"),
             hostname: &hostname,
             etc: &EtcFiles::in_dir(&dir),
@@ -177,7 +184,9 @@ impl Engine {
             options: opts.clone(),
             state: State::default(),
         };
+        self.save_mounts(&dir, &planned)?;
         containers.save(&record)?;
+        planned.disarm();
         undo.disarm();
         Ok(record)
     }
@@ -213,7 +222,12 @@ impl Engine {
     /// Creates missing host directories of `-v` bind mounts, as docker does, and refuses
     /// sources inside mydocker's own state.
     fn prepare_volumes(&self, opts: &CreateOptions) -> Result<()> {
-        for v in &opts.volume {
+        // Binds only: volume names and anonymous volumes are resolved by `plan_mounts`.
+        for v in opts
+            .volume
+            .iter()
+            .filter(|v| v.starts_with('/') && v.contains(':'))
+        {
             let vol = Volume::parse(v)?;
             let source = clean_abs(&vol.source);
             if source.starts_with(&self.config.root) || source.starts_with(&self.config.run_root) {

@@ -223,7 +223,8 @@ fn host_config(rec: &Record, resources: Option<&LinuxResources>) -> Value {
         .collect();
     json!({
         "Binds": list(&o.volume),
-        "ContainerIDFile": "",
+        "ContainerIDFile": o.cidfile.clone().unwrap_or_default(),
+        "ShmSize": o.shm_size.unwrap_or(64 << 20),
         "LogConfig": {
             "Type": if rec.log_driver == "none" { "none" } else { "json-file" },
             "Config": log_config,
@@ -309,8 +310,21 @@ fn config(rec: &Record, process: Option<&Process>, image_cfg: &Value) -> Value {
         "WorkingDir": working_dir,
         "Entrypoint": entrypoint,
         "OnBuild": null,
-        "Labels": image_cfg.get("Labels").cloned().unwrap_or(json!({})),
+        "Labels": labels(rec, image_cfg),
     })
+}
+
+/// The image's labels overlaid with the container's `--label`s.
+pub(crate) fn labels(rec: &Record, image_cfg: &Value) -> Value {
+    let mut out = image_cfg
+        .get("Labels")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    for (k, v) in crate::volumes::label_map(&rec.options.label) {
+        out.insert(k, Value::String(v));
+    }
+    Value::Object(out)
 }
 
 /// Docker's container inspect document.
@@ -377,7 +391,7 @@ pub fn container_document(engine: &Engine, rec: &Record) -> Result<Value> {
             "Name": rec.driver,
             "Data": {"MergedDir": rootfs},
         },
-        "Mounts": mounts(rec),
+        "Mounts": crate::usermounts::document(&dir).unwrap_or_else(|| mounts(rec)),
         "Config": config,
         "NetworkSettings": network_settings(engine, rec),
     }))

@@ -53,6 +53,7 @@ pub mod commit;
 pub mod config;
 pub mod containers;
 pub mod control;
+pub mod cp;
 pub mod create;
 pub mod error;
 pub mod exec;
@@ -72,6 +73,8 @@ pub mod spec;
 mod stdio;
 pub mod supervisor;
 pub mod top;
+mod usermounts;
+pub mod volumes;
 
 pub use archive::Loaded;
 pub use commit::{CommitOptions, ImportOptions};

@@ -188,6 +188,10 @@ pub(crate) fn remove(engine: &Engine, rec: &Record) -> Result<()> {
         .remove_writable(&rec.id)
         .ctx(format!("removing the writable layer of {}", rec.short_id()))?;
     let containers = Containers::new(&engine.config.root);
+    if rec.auto_remove {
+        // `--rm` takes the container's anonymous volumes along, as docker does.
+        engine.remove_anonymous_volumes(&containers.dir(&rec.id), &rec.id);
+    }
     containers.release_name(&rec.name, &rec.id);
     Ok(fsutil::remove_tree(&containers.dir(&rec.id))?)
 }

@@ -99,6 +99,15 @@ pub struct CreateOptions {
     pub log_driver: String,
     /// `--log-opt`.
     pub log_opt: Vec<String>,
+    /// `-l/--label` and `--label-file` lines as `KEY=VALUE`, in order (a later key wins).
+    pub label: Vec<String>,
+    /// `--mount type=bind|volume|tmpfs,...` as given.
+    pub mount: Vec<String>,
+    /// `--shm-size` in bytes (docker's default 64 MiB when unset).
+    #[serde(deserialize_with = "bytes_or_string")]
+    pub shm_size: Option<i64>,
+    /// `--cidfile`: where `create` wrote the container's ID.
+    pub cidfile: Option<String>,
 }
 
 /// Accepts `1.5` or `"1.5"` (how the previous release stored `--cpus`).
@@ -228,6 +237,8 @@ pub struct Volume {
     pub target: PathBuf,
     /// `:ro`.
     pub read_only: bool,
+    /// Bind propagation (`rprivate` unless `shared`, `rslave`... is given).
+    pub propagation: String,
 }
 
 impl Volume {
@@ -255,12 +266,16 @@ impl Volume {
             invalid!("invalid volume specification: '{spec}': mount path must be absolute");
         }
         let mut read_only = false;
+        let mut propagation = "rprivate".to_owned();
         for o in opts.split(',').filter(|o| !o.is_empty()) {
             match o {
                 "ro" => read_only = true,
                 "rw" => read_only = false,
-                // Relabelling and propagation options are accepted and have no effect here.
-                "z" | "Z" | "rprivate" | "private" => {}
+                "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" => {
+                    o.clone_into(&mut propagation);
+                }
+                // Relabelling and copy options are accepted and have no effect on binds.
+                "z" | "Z" | "nocopy" | "copy" => {}
                 _ => invalid!("invalid volume specification: '{spec}': unknown option '{o}'"),
             }
         }
@@ -272,6 +287,7 @@ impl Volume {
             source: PathBuf::from(source),
             target,
             read_only,
+            propagation,
         })
     }
 }
@@ -373,10 +389,15 @@ mod tests {
             Volume {
                 source: "/data".into(),
                 target: "/srv/data".into(),
-                read_only: true
+                read_only: true,
+                propagation: "rprivate".into(),
             }
         );
         assert!(!Volume::parse("/a:/b").unwrap().read_only);
+        assert_eq!(
+            Volume::parse("/a:/b:ro,rshared").unwrap().propagation,
+            "rshared"
+        );
         assert_eq!(
             Volume::parse("/a:/b/../c/./d").unwrap().target,
             Path::new("/c/d")

@@ -13,6 +13,7 @@ mod logs;
 mod network;
 mod ps;
 mod run;
+mod run_extra;
 mod top;
 
 pub(crate) use archive::*;
@@ -25,6 +26,7 @@ pub(crate) use logs::*;
 pub(crate) use network::*;
 pub(crate) use ps::*;
 pub(crate) use run::*;
+pub(crate) use run_extra::*;
 pub(crate) use top::*;
 
 /// A daemonless, Docker-compatible container tool.
