@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 mod archive;
 mod control;
+mod cp;
 mod exec;
 mod global;
 mod images;
@@ -18,6 +19,7 @@ mod top;
 
 pub(crate) use archive::*;
 pub(crate) use control::*;
+pub(crate) use cp::*;
 pub(crate) use exec::*;
 pub(crate) use global::*;
 pub(crate) use images::*;
@@ -117,6 +119,8 @@ pub(crate) enum Command {
     Commit(CommitArgs),
     /// Export a container's filesystem as a tar archive
     Export(ExportArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(ImportArgs),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
@@ -171,6 +175,8 @@ pub(crate) enum ContainerCommand {
     Commit(CommitArgs),
     /// Export a container's filesystem as a tar archive
     Export(ExportArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,6 +4,7 @@ mod archive;
 mod auth;
 mod commit;
 mod control;
+mod cp;
 mod exec;
 mod images;
 mod info;
@@ -99,6 +100,7 @@ fn canonical(command: Command) -> Command {
         Command::Port(a) => Command::Container(C::Port(a)),
         Command::Commit(a) => Command::Container(C::Commit(a)),
         Command::Export(a) => Command::Container(C::Export(a)),
+        Command::Cp(a) => Command::Container(C::Cp(a)),
         Command::Pull(a) => Command::Image(I::Pull(a)),
         Command::Push(a) => Command::Image(I::Push(a)),
         Command::Images(a) => Command::Image(I::Ls(a)),
@@ -142,6 +144,7 @@ fn container(ctx: &Ctx, command: ContainerCommand) -> anyhow::Result<()> {
         C::Port(a) => ps::port(ctx, &a),
         C::Commit(a) => commit::commit(ctx, &a),
         C::Export(a) => archive::export(ctx, &a),
+        C::Cp(a) => cp::cp(ctx, &a),
     }
 }
 

@@ -74,6 +74,19 @@ pub struct CopyOptions {
 pub(crate) struct HostRootfs {
     target: PathBuf,
     mounts: Vec<Mount>,
+    /// The container's own mounts placed in the rootfs (paths inside it), last on top.
+    inner: Vec<PathBuf>,
+}
+
+/// One of a container's mounts to place into its rootfs for a copy.
+#[derive(Debug)]
+pub(crate) struct InnerMount {
+    /// A host path mydocker or the container's creator chose (volume, bind, etc file).
+    pub(crate) source: PathBuf,
+    /// The path in the container.
+    pub(crate) destination: PathBuf,
+    /// Read-only.
+    pub(crate) read_only: bool,
 }
 
 impl HostRootfs {
@@ -97,7 +110,51 @@ impl HostRootfs {
             let _ = std::fs::remove_dir(&target);
             return Err(e.into());
         }
-        Ok(HostRootfs { target, mounts })
+        Ok(HostRootfs {
+            target,
+            mounts,
+            inner: Vec::new(),
+        })
+    }
+
+    /// Bind-mounts a container's volumes, binds and /etc files over its rootfs, as a
+    /// running container sees them (docker does the same for a stopped container's
+    /// copy). Each mount point is resolved inside the rootfs (`RESOLVE_IN_ROOT`) and the
+    /// mount is made on its descriptor, so a symlink in the container never moves a
+    /// mount onto the host; a destination missing or of another type is skipped.
+    pub(crate) fn mount_inner(&mut self, inner: &[InnerMount]) -> Result<()> {
+        let root = self.root()?;
+        for m in inner {
+            let Ok(src) = std::fs::metadata(&m.source) else {
+                continue;
+            };
+            let Ok(dst) = root.stat(&m.destination, true) else {
+                continue;
+            };
+            if src.is_dir() != tree::is_dir(&dst) {
+                continue;
+            }
+            let fd = root
+                .path_fd(&m.destination)
+                .map_err(|e| Error::io("opening", &m.destination, e))?;
+            let at = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
+            rustix::mount::mount_bind_recursive(&m.source, at.as_str())
+                .map_err(|e| Error::io("mounting", &m.destination, e.into()))?;
+            self.inner.push(m.destination.clone());
+            if m.read_only {
+                let fd = root
+                    .path_fd(&m.destination)
+                    .map_err(|e| Error::io("opening", &m.destination, e))?;
+                let at = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
+                rustix::mount::mount_remount(
+                    at.as_str(),
+                    rustix::mount::MountFlags::BIND | rustix::mount::MountFlags::RDONLY,
+                    "",
+                )
+                .map_err(|e| Error::io("mounting read-only", &m.destination, e.into()))?;
+            }
+        }
+        Ok(())
     }
 
     /// The rootfs as a resolution root.
@@ -108,6 +165,16 @@ impl HostRootfs {
 
 impl Drop for HostRootfs {
     fn drop(&mut self) {
+        if let Ok(root) = self.root() {
+            for dest in self.inner.iter().rev() {
+                // The mount's own root, reached inside the rootfs again.
+                if let Ok(fd) = root.path_fd(dest) {
+                    let at = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
+                    let _ =
+                        rustix::mount::unmount(at.as_str(), rustix::mount::UnmountFlags::DETACH);
+                }
+            }
+        }
         let _ = store::driver::unmount_all(&self.mounts, &self.target);
         let _ = std::fs::remove_dir(&self.target);
     }
@@ -154,7 +221,8 @@ impl Engine {
         }
         let store = self.store()?;
         let driver = self.driver_named(&store, &rec.driver)?;
-        let rootfs = HostRootfs::mount(&self.config.root, driver.as_ref(), &rec.id)?;
+        let mut rootfs = HostRootfs::mount(&self.config.root, driver.as_ref(), &rec.id)?;
+        rootfs.mount_inner(&inner_mounts(&containers.dir(&rec.id), &rec))?;
         Ok(Access {
             root: rootfs.root()?,
             rec,
@@ -250,6 +318,46 @@ impl Engine {
             }
         }
     }
+}
+
+/// The mounts a stopped container's copy sees: its /etc files, binds and volumes (tmpfs
+/// mounts have no content while it is stopped).
+fn inner_mounts(dir: &Path, rec: &Record) -> Vec<InnerMount> {
+    let etc = crate::spec::EtcFiles::in_dir(dir);
+    let mut out: Vec<InnerMount> = [
+        (etc.resolv_conf, "/etc/resolv.conf"),
+        (etc.hostname, "/etc/hostname"),
+        (etc.hosts, "/etc/hosts"),
+    ]
+    .into_iter()
+    .map(|(source, d)| InnerMount {
+        source,
+        destination: PathBuf::from(d),
+        read_only: false,
+    })
+    .collect();
+    let saved = crate::usermounts::load(dir);
+    if saved.is_empty() {
+        for v in &rec.options.volume {
+            if let Ok(v) = crate::options::Volume::parse(v) {
+                out.push(InnerMount {
+                    source: crate::options::clean_abs(&v.source),
+                    destination: v.target,
+                    read_only: v.read_only,
+                });
+            }
+        }
+    }
+    for m in saved.into_iter().filter(|m| m.typ != "tmpfs") {
+        out.push(InnerMount {
+            source: m.source,
+            destination: m.destination,
+            read_only: !m.rw,
+        });
+    }
+    // Parents before children.
+    out.sort_by_key(|m| m.destination.components().count());
+    out
 }
 
 /// A `cp` path and what its spelling says (docker's `/.` and `/` suffixes).

@@ -106,6 +106,11 @@ impl Root {
         }
     }
 
+    /// An `O_PATH` descriptor of `path` (symlinks followed inside the root).
+    pub(crate) fn path_fd(&self, path: &Path) -> io::Result<OwnedFd> {
+        self.open_in(path, OFlags::PATH)
+    }
+
     /// The directory at `path` (symlinks followed inside the root).
     pub(crate) fn dir(&self, path: &Path) -> io::Result<OwnedFd> {
         self.open_in(path, OFlags::RDONLY | OFlags::DIRECTORY)
