@@ -181,6 +181,7 @@ impl Engine {
             log_driver: opts.log_driver().to_owned(),
             log_opts: opts.log_opt.clone(),
             user: spec::user(image_cfg, opts),
+            labels: labels(image_cfg, opts),
             options: opts.clone(),
             state: State::default(),
         };
@@ -324,4 +325,18 @@ impl Drop for Undo<'_> {
         }
         let _ = fsutil::remove_tree(&containers.dir(&self.id));
     }
+}
+
+/// The image's labels overlaid with the options' (docker's `Config.Labels`).
+fn labels(
+    image_cfg: Option<&oci_spec::image::Config>,
+    opts: &CreateOptions,
+) -> std::collections::BTreeMap<String, String> {
+    let mut out: std::collections::BTreeMap<String, String> = image_cfg
+        .and_then(|c| c.labels().clone())
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    out.extend(crate::volumes::label_map(&opts.label));
+    out
 }

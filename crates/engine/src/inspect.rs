@@ -316,15 +316,10 @@ fn config(rec: &Record, process: Option<&Process>, image_cfg: &Value) -> Value {
 
 /// The image's labels overlaid with the container's `--label`s.
 pub(crate) fn labels(rec: &Record, image_cfg: &Value) -> Value {
-    let mut out = image_cfg
-        .get("Labels")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    for (k, v) in crate::volumes::label_map(&rec.options.label) {
-        out.insert(k, Value::String(v));
+    if !rec.labels.is_empty() {
+        return json!(rec.labels);
     }
-    Value::Object(out)
+    image_cfg.get("Labels").cloned().unwrap_or(json!({}))
 }
 
 /// Docker's container inspect document.
