@@ -191,14 +191,14 @@ pub struct MountPoint {
     pub rw: bool,
     /// Bind propagation (empty for volumes and tmpfs).
     pub propagation: String,
-    /// Whether the volume is the container's own (removed with `rm -v`).
-    #[serde(default, skip_serializing)]
+    /// Whether the volume is the container's own (removed with `rm -v`); not shown.
+    #[serde(default)]
     pub anonymous: bool,
     /// tmpfs options (`size=...`), not shown.
-    #[serde(default, skip_serializing)]
+    #[serde(default)]
     pub tmpfs_options: Vec<String>,
-    /// Copy the image's content into the volume when it is empty.
-    #[serde(default, skip_serializing)]
+    /// Copy the image's content into the volume when it is empty; not shown.
+    #[serde(default)]
     pub copy_up: bool,
 }
 
@@ -215,7 +215,27 @@ pub(crate) fn document(container_dir: &Path) -> Option<Value> {
     if !container_dir.join("mounts.json").exists() {
         return None;
     }
-    Some(json!(load(container_dir)))
+    let shown: Vec<Value> = load(container_dir)
+        .into_iter()
+        .map(|m| {
+            let mut v = json!({
+                "Type": m.typ,
+                "Source": m.source,
+                "Destination": m.destination,
+                "Mode": m.mode,
+                "RW": m.rw,
+                "Propagation": m.propagation,
+            });
+            if let Some(n) = m.name {
+                v["Name"] = json!(n);
+            }
+            if let Some(d) = m.driver {
+                v["Driver"] = json!(d);
+            }
+            v
+        })
+        .collect();
+    Some(Value::Array(shown))
 }
 
 /// One `-v` flag: a bind (absolute source), a named volume, or an anonymous one.

@@ -16,6 +16,7 @@ mod ps;
 mod run;
 mod run_extra;
 mod top;
+mod volume;
 
 pub(crate) use archive::*;
 pub(crate) use control::*;
@@ -30,6 +31,7 @@ pub(crate) use ps::*;
 pub(crate) use run::*;
 pub(crate) use run_extra::*;
 pub(crate) use top::*;
+pub(crate) use volume::*;
 
 /// A daemonless, Docker-compatible container tool.
 #[derive(Debug, Parser)]
@@ -78,6 +80,9 @@ pub(crate) enum Command {
     /// Manage networks
     #[command(subcommand)]
     Network(NetworkCommand),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(VolumeCommand),
     /// Create a new container
     Create(Box<RunArgs>),
     /// List containers

@@ -15,6 +15,7 @@ mod ps;
 mod pull;
 mod run;
 mod top;
+mod volume;
 
 use crate::args::{Command, ContainerCommand, ImageCommand, NetworkCommand, SystemCommand};
 use crate::ctx::Ctx;
@@ -191,6 +192,7 @@ pub(crate) fn dispatch(ctx: &Ctx, command: Command) -> u8 {
         Command::Container(c) => container(ctx, c),
         Command::Image(c) => image(ctx, c),
         Command::Network(c) => network(ctx, c),
+        Command::Volume(c) => volume::volume(ctx, c),
         Command::System(SystemCommand::Df) => images::df(ctx),
         Command::System(SystemCommand::Info) => info::run(ctx),
         Command::Inspect(a) => inspect::inspect(ctx, &a),
