@@ -61,6 +61,8 @@ pub(crate) enum Command {
     Images(ImagesArgs),
     /// Remove one or more images
     Rmi(RmiArgs),
+    /// Show the history of an image
+    History(HistoryArgs),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
     Tag(TagArgs),
     /// Manage images
@@ -126,6 +128,8 @@ pub(crate) enum Command {
     Export(ExportArgs),
     /// Copy files/folders between a container and the local filesystem
     Cp(CpArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(DiffArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(ImportArgs),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
@@ -182,6 +186,8 @@ pub(crate) enum ContainerCommand {
     Export(ExportArgs),
     /// Copy files/folders between a container and the local filesystem
     Cp(CpArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(DiffArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -194,6 +200,8 @@ pub(crate) enum ImageCommand {
     Rm(RmiArgs),
     /// Display detailed information on one or more images
     Inspect(InspectArgs),
+    /// Show the history of an image
+    History(HistoryArgs),
     /// Remove unused images and layers
     Prune(PruneArgs),
     /// Download an image from a registry

@@ -102,10 +102,12 @@ fn canonical(command: Command) -> Command {
         Command::Commit(a) => Command::Container(C::Commit(a)),
         Command::Export(a) => Command::Container(C::Export(a)),
         Command::Cp(a) => Command::Container(C::Cp(a)),
+        Command::Diff(a) => Command::Container(C::Diff(a)),
         Command::Pull(a) => Command::Image(I::Pull(a)),
         Command::Push(a) => Command::Image(I::Push(a)),
         Command::Images(a) => Command::Image(I::Ls(a)),
         Command::Rmi(a) => Command::Image(I::Rm(a)),
+        Command::History(a) => Command::Image(I::History(a)),
         Command::Tag(a) => Command::Image(I::Tag(a)),
         Command::Import(a) => Command::Image(I::Import(a)),
         Command::Save(a) => Command::Image(I::Save(a)),
@@ -146,6 +148,12 @@ fn container(ctx: &Ctx, command: ContainerCommand) -> anyhow::Result<()> {
         C::Commit(a) => commit::commit(ctx, &a),
         C::Export(a) => archive::export(ctx, &a),
         C::Cp(a) => cp::cp(ctx, &a),
+        C::Diff(a) => {
+            for (kind, path) in ctx.engine.container_changes(&a.container)? {
+                println!("{} {}", kind.letter(), path.display());
+            }
+            Ok(())
+        }
     }
 }
 
@@ -158,6 +166,7 @@ fn image(ctx: &Ctx, command: ImageCommand) -> anyhow::Result<()> {
         I::Rm(a) => images::rmi(ctx, &a),
         I::Tag(a) => images::tag(ctx, &a),
         I::Inspect(a) => images::inspect(ctx, &a),
+        I::History(a) => images::history(ctx, &a),
         I::Prune(a) => images::prune(ctx, &a),
         I::Import(a) => commit::import(ctx, &a),
         I::Save(a) => archive::save(ctx, &a),
