@@ -24,7 +24,7 @@ fn list(v: &[String]) -> Value {
 }
 
 /// The image config (`config` of the image's config blob), when the image still exists.
-fn image_config(engine: &Engine, rec: &Record) -> Value {
+pub(crate) fn image_config(engine: &Engine, rec: &Record) -> Value {
     let Ok(store) = engine.store() else {
         return Value::Null;
     };
@@ -225,6 +225,8 @@ fn host_config(rec: &Record, resources: Option<&LinuxResources>) -> Value {
         "Binds": list(&o.volume),
         "ContainerIDFile": o.cidfile.clone().unwrap_or_default(),
         "ShmSize": o.shm_size.unwrap_or(64 << 20),
+        "GroupAdd": if o.group_add.is_empty() { Value::Null } else { json!(o.group_add) },
+        "Sysctls": o.sysctl.iter().filter_map(|s| s.split_once('=')).map(|(k, v)| (k.to_owned(), Value::String(v.to_owned()))).collect::<Map<String, Value>>(),
         "LogConfig": {
             "Type": if rec.log_driver == "none" { "none" } else { "json-file" },
             "Config": log_config,
@@ -311,6 +313,10 @@ fn config(rec: &Record, process: Option<&Process>, image_cfg: &Value) -> Value {
         "Entrypoint": entrypoint,
         "OnBuild": null,
         "Labels": labels(rec, image_cfg),
+        "StopSignal": o.stop_signal.clone().map(Value::String)
+            .or_else(|| image_cfg.get("StopSignal").cloned())
+            .unwrap_or(Value::Null),
+        "StopTimeout": o.stop_timeout,
     })
 }
 

@@ -85,7 +85,9 @@ pub(crate) fn start(engine: &Engine, rec: &mut Record, io: StartIo) -> Result<St
     opts.stderr = io.stderr;
     opts.rootfs_mounts = rootfs_mounts;
     if !rec.user.is_empty() {
-        opts.user = Some(spec::user_request(&rec.user)?);
+        let mut user = spec::user_request(&rec.user)?;
+        user.additional_groups = rec.options.group_add.clone();
+        opts.user = Some(user);
     }
     let pending = isolate::Container::spawn(&spec, opts)?;
     let pid = pending.pid() as u32;

@@ -108,6 +108,53 @@ pub struct CreateOptions {
     pub shm_size: Option<i64>,
     /// `--cidfile`: where `create` wrote the container's ID.
     pub cidfile: Option<String>,
+    /// `--group-add`: supplementary groups (names resolved in the container, or gids).
+    #[serde(default)]
+    pub group_add: Vec<String>,
+    /// `--stop-signal` (else the image's `StopSignal`, else SIGTERM).
+    #[serde(default)]
+    pub stop_signal: Option<String>,
+    /// `--stop-timeout` in seconds (else 10).
+    #[serde(default)]
+    pub stop_timeout: Option<i64>,
+    /// `--sysctl KEY=VALUE` (namespaced sysctls only, as docker allows).
+    #[serde(default)]
+    pub sysctl: Vec<String>,
+}
+
+/// Docker's rule for `--sysctl`: namespaced IPC sysctls, `fs.mqueue.*`, and `net.*`
+/// unless the container shares the host's network; returns `(key, value)`.
+///
+/// # Errors
+/// `sysctl 'KEY=VALUE' is not allowed` (docker's wording), a missing `=`.
+pub fn sysctl(spec: &str, host_network: bool) -> Result<(String, String)> {
+    let Some((k, v)) = spec.split_once('=') else {
+        invalid!(
+            "invalid argument \"{spec}\" for \"--sysctl\" flag: sysctl '{spec}' is not allowed"
+        );
+    };
+    let k = k.trim();
+    const IPC: [&str; 8] = [
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    let allowed =
+        IPC.contains(&k) || k.starts_with("fs.mqueue.") || (k.starts_with("net.") && !host_network);
+    if !allowed {
+        if k.starts_with("net.") {
+            invalid!("sysctl \"{k}\" not allowed in host network namespace");
+        }
+        invalid!(
+            "invalid argument \"{spec}\" for \"--sysctl\" flag: sysctl '{spec}' is not allowed"
+        );
+    }
+    Ok((k.to_owned(), v.to_owned()))
 }
 
 /// Accepts `1.5` or `"1.5"` (how the previous release stored `--cpus`).

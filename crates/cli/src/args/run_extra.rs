@@ -23,6 +23,18 @@ pub(crate) struct RunExtraArgs {
     /// Write the container ID to the file
     #[arg(long, value_name = "FILE")]
     pub(crate) cidfile: Option<String>,
+    /// Add additional groups to join
+    #[arg(long, value_name = "GROUP")]
+    pub(crate) group_add: Vec<String>,
+    /// Signal to stop the container
+    #[arg(long, value_name = "SIGNAL")]
+    pub(crate) stop_signal: Option<String>,
+    /// Timeout (in seconds) to stop a container
+    #[arg(long, value_name = "SECONDS", allow_hyphen_values = true)]
+    pub(crate) stop_timeout: Option<i64>,
+    /// Sysctl options (KEY=VALUE; namespaced ones only)
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub(crate) sysctl: Vec<String>,
 }
 
 impl RunExtraArgs {
@@ -51,6 +63,13 @@ impl RunExtraArgs {
             }
         };
         opts.cidfile = self.cidfile.clone();
+        opts.group_add = self.group_add.clone();
+        if let Some(sig) = &self.stop_signal {
+            engine::control::parse_signal(sig)?;
+        }
+        opts.stop_signal = self.stop_signal.clone();
+        opts.stop_timeout = self.stop_timeout;
+        opts.sysctl = self.sysctl.clone();
         Ok(())
     }
 }

@@ -158,6 +158,14 @@ pub fn build(input: &Input<'_>) -> Result<Spec> {
             linux.set_masked_paths(None);
             linux.set_readonly_paths(None);
         }
+        if !opts.sysctl.is_empty() {
+            let mut map = std::collections::HashMap::new();
+            for s in &opts.sysctl {
+                let (k, v) = crate::options::sysctl(s, input.host_network)?;
+                map.insert(k, v);
+            }
+            linux.set_sysctl(Some(map));
+        }
     }
     Ok(spec)
 }
