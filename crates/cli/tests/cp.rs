@@ -149,7 +149,45 @@ fn cp_both_ways_running_and_stopped() {
     env.md.ok(&["start", "cprun"]);
     let seen = env.md.ok(&["exec", "cprun", "cat", "/data/copied/a.txt"]);
     assert_eq!(seen, "alpha\n");
+    // Owners: root without -a, the source's with it.
+    let owned = host.path().join("owned.txt");
+    std::fs::write(&owned, "o\n").unwrap();
+    std::os::unix::fs::chown(&owned, Some(1234), Some(2345)).unwrap();
+    let o = owned.to_string_lossy().into_owned();
+    env.md.ok(&["cp", &o, "cprun:/tmp/plain.txt"]);
+    env.md.ok(&["cp", "-a", &o, "cprun:/tmp/kept.txt"]);
+    let ids = env.md.ok(&[
+        "exec",
+        "cprun",
+        "stat",
+        "-c",
+        "%u:%g",
+        "/tmp/plain.txt",
+        "/tmp/kept.txt",
+    ]);
+    assert_eq!(ids, "0:0\n1234:2345\n");
     env.md.ok(&["rm", "-f", "cprun"]);
+
+    // A stopped container's volume is where its path leads.
+    env.md.ok(&[
+        "create",
+        "--name",
+        "cpvol",
+        "--cgroup-parent",
+        &env.cg.name,
+        "-v",
+        "cpdata:/vol",
+        &env.image,
+        "true",
+    ]);
+    env.md.ok(&["cp", &o, "cpvol:/vol/in-volume.txt"]);
+    let mp = env
+        .md
+        .ok(&["volume", "inspect", "--format", "{{.Mountpoint}}", "cpdata"]);
+    assert_eq!(read(&Path::new(mp.trim()).join("in-volume.txt")), "o\n");
+    assert!(mounts_under(env.md.root()).is_empty(), "cp left mounts");
+    env.md.ok(&["rm", "-v", "cpvol"]);
+    env.md.ok(&["volume", "rm", "cpdata"]);
     let (code, err) = env.md.fails(&["cp", "nosuch:/etc/hostname", "/tmp/"]);
     assert_eq!(code, 1);
     assert!(err.contains("No such container"), "{err}");

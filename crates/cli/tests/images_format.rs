@@ -161,6 +161,28 @@ fn images_filters_formats_history_and_diff() {
             .starts_with("first commit|"),
         "{formatted}"
     );
+    // commit -a/-m show in inspect.
+    md.ok(&[
+        "commit",
+        "-a",
+        "Jane <jane@example.com>",
+        "-m",
+        "second",
+        "src",
+        "mine:two",
+    ]);
+    assert_eq!(
+        md.ok(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{.Author}}|{{.Comment}}",
+            "mine:two"
+        ])
+        .trim(),
+        "Jane <jane@example.com>|second"
+    );
+    md.ok(&["rmi", "mine:two"]);
     let (code, err) = md.fails(&["history", "no-such-image"]);
     assert_eq!(code, 1);
     assert!(err.contains("No such image"), "{err}");

@@ -128,6 +128,12 @@ impl HostRootfs {
             let Ok(src) = std::fs::metadata(&m.source) else {
                 continue;
             };
+            if src.is_dir() && root.stat(&m.destination, true).is_err() {
+                // A container never started has no mount points yet: made as its init
+                // would make them.
+                root.mkdir_all(&m.destination)
+                    .map_err(|e| Error::io("creating the mount point", &m.destination, e))?;
+            }
             let Ok(dst) = root.stat(&m.destination, true) else {
                 continue;
             };

@@ -111,6 +111,22 @@ impl Root {
         self.open_in(path, OFlags::PATH)
     }
 
+    /// Creates the directory `path` and its missing parents (mode 0755), each resolved
+    /// inside the root.
+    pub(crate) fn mkdir_all(&self, path: &Path) -> io::Result<()> {
+        let rel = clean(path);
+        let mut done = PathBuf::new();
+        for c in rel.components() {
+            let dir = self.open_in(&done, OFlags::PATH | OFlags::DIRECTORY)?;
+            match rustix::fs::mkdirat(&dir, c.as_os_str(), Mode::from_raw_mode(0o755)) {
+                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                Err(e) => return Err(errno(e)),
+            }
+            done.push(c);
+        }
+        Ok(())
+    }
+
     /// The directory at `path` (symlinks followed inside the root).
     pub(crate) fn dir(&self, path: &Path) -> io::Result<OwnedFd> {
         self.open_in(path, OFlags::RDONLY | OFlags::DIRECTORY)
