@@ -76,6 +76,12 @@ pub(crate) enum Command {
     Info,
     /// Show the mydocker version information
     Version,
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completion {
+        /// The shell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Manage mydocker
     #[command(subcommand)]
     System(SystemCommand),

@@ -207,6 +207,16 @@ pub(crate) fn dispatch(ctx: &Ctx, command: Command) -> u8 {
         Command::Inspect(a) => inspect::inspect(ctx, &a),
         Command::Login(a) => auth::login(ctx, &a),
         Command::Logout(a) => auth::logout(ctx, &a),
+        Command::Completion { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = crate::args::Cli::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "mydocker", &mut script);
+            use std::io::Write;
+            // A closed pipe (`| head`) ends the output quietly.
+            let _ = std::io::stdout().write_all(&script);
+            Ok(())
+        }
         Command::Version => {
             println!("mydocker version {}", env!("CARGO_PKG_VERSION"));
             Ok(())
@@ -261,6 +271,28 @@ mod tests {
     fn the_command_line_definition_is_consistent() {
         use clap::CommandFactory;
         crate::args::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn completions_know_the_new_commands() {
+        use clap::CommandFactory;
+        for shell in [
+            clap_complete::Shell::Bash,
+            clap_complete::Shell::Zsh,
+            clap_complete::Shell::Fish,
+        ] {
+            let mut script = Vec::new();
+            clap_complete::generate(
+                shell,
+                &mut crate::args::Cli::command(),
+                "mydocker",
+                &mut script,
+            );
+            let script = String::from_utf8(script).unwrap();
+            for word in ["volume", "cp", "history", "diff", "label-file"] {
+                assert!(script.contains(word), "{shell}: no {word}");
+            }
+        }
     }
 
     #[test]
