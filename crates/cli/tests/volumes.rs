@@ -167,6 +167,9 @@ fn named_volumes_live_across_containers() {
     assert_eq!(code, 1);
     let bad = env.run(&["-v", "bad name:/x"], &["true"]);
     assert_eq!(bad.status.code(), Some(125));
+    // A create that fails later takes back the volumes it made.
+    let bad = env.run(&["-v", "leak:/x", "--sysctl", "vm.swappiness=1"], &["true"]);
+    assert_eq!(bad.status.code(), Some(125));
     assert!(volume_names(&env).is_empty());
     env.assert_clean();
 }
