@@ -260,6 +260,11 @@ fn copy_up_and_anonymous_volumes_of_images() {
         "anon",
     ]);
     assert_eq!(mounts.trim(), format!("volume {} /srv/data", anon[0]));
+    assert_eq!(
+        md.ok(&["inspect", "--format", "{{json .Config.Volumes}}", "anon"])
+            .trim(),
+        r#"{"/srv/data":{}}"#
+    );
     assert_eq!(md.ok(&["start", "-a", "anon"]), "from-image\n");
     md.ok(&["rm", "-v", "anon"]);
     assert_eq!(volume_names(&env), before);

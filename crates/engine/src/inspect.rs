@@ -308,7 +308,7 @@ fn config(rec: &Record, process: Option<&Process>, image_cfg: &Value) -> Value {
         "Env": process.and_then(|p| p.env().clone()),
         "Cmd": cmd,
         "Image": rec.image,
-        "Volumes": null,
+        "Volumes": volumes(o, image_cfg),
         "WorkingDir": working_dir,
         "Entrypoint": entrypoint,
         "OnBuild": null,
@@ -318,6 +318,23 @@ fn config(rec: &Record, process: Option<&Process>, image_cfg: &Value) -> Value {
             .unwrap_or(Value::Null),
         "StopTimeout": o.stop_timeout,
     })
+}
+
+/// `Config.Volumes`: the image's `VOLUME`s and the anonymous `-v /path` ones.
+fn volumes(o: &crate::options::CreateOptions, image_cfg: &Value) -> Value {
+    let mut out = image_cfg
+        .get("Volumes")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    for v in o.volume.iter().filter(|v| !v.contains(':')) {
+        out.insert(v.clone(), json!({}));
+    }
+    if out.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(out)
+    }
 }
 
 /// The image's labels overlaid with the container's `--label`s.
