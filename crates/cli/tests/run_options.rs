@@ -36,6 +36,28 @@ fn privileged_gets_the_capabilities_held() {
         cap_line(&host, "CapBnd:"),
         "{inside}"
     );
+    // Every host device node (but console and ptmx) is there, as docker gives it.
+    let inside = env.stdout(&["--privileged", "--network", "none"], &["ls", "/dev"]);
+    let inside: Vec<&str> = inside.split_whitespace().collect();
+    for e in std::fs::read_dir("/dev").unwrap().flatten() {
+        use std::os::unix::fs::FileTypeExt;
+        let ft = e.file_type().unwrap();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if (ft.is_char_device() || ft.is_block_device()) && name != "console" && name != "ptmx" {
+            assert!(
+                inside.contains(&name.as_str()),
+                "/dev/{name} missing: {inside:?}"
+            );
+        }
+    }
+    // Not without --privileged.
+    let plain = env.stdout(&["--network", "none"], &["ls", "/dev"]);
+    assert!(
+        !plain
+            .split_whitespace()
+            .any(|n| n == "loop-control" || n == "kmsg"),
+        "{plain}"
+    );
     // Masked paths are gone and /sys is writable.
     let mounts = env.stdout(
         &["--privileged", "--network", "none"],
