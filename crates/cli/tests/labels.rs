@@ -208,6 +208,10 @@ fn labels_from_flags_files_and_images() {
         names(&md.ok(&["ps", "-a", "--format", "{{.Names}}"])),
         ["l1", "l2", "l3", "l4"]
     );
+    // docker's `ps -l` and `-n N` (the global -l is only valid before the command).
+    assert_eq!(md.ok(&["ps", "-l", "-q"]).lines().count(), 1);
+    assert_eq!(md.ok(&["ps", "-n", "2", "-q"]).lines().count(), 2);
+    assert_eq!(md.ok(&["-l", "error", "ps", "-aq"]).lines().count(), 4);
     for c in ["l1", "l2", "l3", "l4"] {
         md.ok(&["rm", c]);
     }
