@@ -193,10 +193,17 @@ fn copy_up_and_anonymous_volumes_of_images() {
     md.ok(&["rm", "base"]);
     // A named, empty volume gets the image's content (busybox's /etc here).
     let out = env.stdout(
-        &["-v", "seeded:/etc"],
-        &["grep", "-c", "^root:", "/etc/passwd"],
+        &["-v", "seeded:/etc", "--hostname", "myhost"],
+        &["sh", "-c", "grep -c ^root: /etc/passwd; cat /etc/hostname"],
     );
-    assert_eq!(out, "1\n");
+    // ... under the container's own /etc files (mounted after, as docker orders them).
+    assert_eq!(out, "1\nmyhost\n");
+    // A parent mount given after a child's does not hide it.
+    let out = env.stdout(
+        &["-v", "inner:/data/sub", "-v", "outer:/data"],
+        &["sh", "-c", "touch /data/sub/x && ls /data"],
+    );
+    assert_eq!(out, "sub\n");
     let cg = env.cg.name.as_str();
     let run = |flags: &[&str], cmd: &str| {
         let mut args = vec!["run", "--rm", "--cgroup-parent", cg];

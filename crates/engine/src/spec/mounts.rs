@@ -92,6 +92,9 @@ pub fn mounts(opts: &CreateOptions, etc: &EtcFiles) -> Result<Vec<Mount>> {
     }
     // User mounts over a default destination replace it.
     mounts.retain(|m| !user.iter().any(|u| u.destination() == m.destination()));
+    // Parents before children (docker's `sortMounts`): `-v a:/data/sub -v b:/data` and a
+    // volume on /etc under the /etc files; equal depths keep their order.
+    user.sort_by_key(|m| m.destination().components().count());
     mounts.extend(user);
     Ok(mounts)
 }
