@@ -134,8 +134,9 @@ pub(crate) fn ago(unix_seconds: Option<i64>) -> String {
 pub(crate) fn print_inspect(docs: &[Value], format: Option<&str>) -> Result<()> {
     match format {
         Some(f) => {
+            let t = crate::template::compile(f)?;
             for d in docs {
-                println!("{}", crate::template::render(f, d)?);
+                println!("{}", t.render(d)?);
             }
         }
         None => println!("{}", serde_json::to_string_pretty(docs)?),
@@ -153,7 +154,7 @@ pub(crate) fn print_formatted(
     let format = format.trim();
     if format == "json" {
         for r in rows {
-            println!("{}", serde_json::to_string(r)?);
+            println!("{}", crate::template::go_json(r));
         }
         return Ok(());
     }
@@ -162,9 +163,10 @@ pub(crate) fn print_formatted(
         None => (false, format),
     };
     let body = body.replace("\\t", "\t").replace("\\n", "\n");
+    let template = crate::template::compile(&body)?;
     if !table {
         for r in rows {
-            println!("{}", crate::template::render(&body, r)?);
+            println!("{}", template.render(r)?);
         }
         return Ok(());
     }
@@ -174,10 +176,10 @@ pub(crate) fn print_formatted(
             .map(|(k, v)| ((*k).to_owned(), Value::String((*v).to_owned())))
             .collect(),
     );
-    let header = crate::template::render(&body, &titles)?;
+    let header = template.render(&titles)?;
     let mut t = Table::new(&header.split('\t').collect::<Vec<_>>());
     for r in rows {
-        let line = crate::template::render(&body, r)?;
+        let line = template.render(r)?;
         t.row(line.split('\t').map(str::to_owned).collect());
     }
     print!("{}", t.render());

@@ -1,250 +1,279 @@
-//! A small subset of Go's text/template, enough for docker's `--format` over inspect JSON:
-//! text, `{{.A.B}}`, `{{json .A}}`, `{{index .A "k"}}`, `{{join .A ","}}`, `{{upper .A}}`,
-//! `{{lower .A}}`, `{{len .A}}`, and `{{range .A}}...{{end}}` (with `.` bound to each
-//! element). Values print as Go prints them (`[a b]`, `map[k:v]`, `<no value>`).
+//! Go's text/template for docker's `--format`, on the `gotmpl` crate (a port of Go's
+//! text/template: pipelines, variables, `range $k, $v := ...`, `if/else`, `with`, `index`,
+//! `len`, `printf`...), with docker's own functions: `json`, `join`, `split`, `upper`,
+//! `lower`, `title`, `pad`, `truncate`. Values print as Go prints them (`[a b]`,
+//! `map[k:v]`, `<no value>`).
+//!
+//! Docker's formatting contexts have methods; the one users write, `.Label "name"` on
+//! `ps`, `images`, `volume ls` and `network ls` rows, is turned into the function call
+//! `label . "name"`, which reads the row's labels (the hidden `@labels` map, else the
+//! `Labels` map). Keys starting with `@` are hidden: `json` leaves them out.
 
-use anyhow::{Result, bail};
+use anyhow::{Result, anyhow};
+use gotmpl::{Template, Value as T};
 use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
-#[derive(Debug, PartialEq)]
-enum Node {
-    Text(String),
-    Action(Vec<Arg>),
-    Range(Vec<Arg>, Vec<Node>),
-}
-
-#[derive(Debug, PartialEq, Clone)]
-enum Arg {
-    /// `.A.B` (empty path = `.`).
-    Path(Vec<String>),
-    Str(String),
-    Ident(String),
-}
+/// The hidden key of a row's labels (a map), for `.Label "name"`.
+pub(crate) const LABELS: &str = "@labels";
 
 /// Renders `template` against `data`.
+#[cfg(test)]
 pub(crate) fn render(template: &str, data: &Value) -> Result<String> {
-    let tokens = lex(template)?;
-    let mut pos = 0;
-    let nodes = parse(&tokens, &mut pos, false)?;
-    let mut out = String::new();
-    exec(&nodes, data, &mut out)?;
-    Ok(out)
+    compile(template)?.render(data)
 }
 
-enum Tok {
-    Text(String),
-    Action(String),
+/// A parsed template, for rendering many rows.
+pub(crate) struct Compiled(Template);
+
+impl Compiled {
+    pub(crate) fn render(&self, data: &Value) -> Result<String> {
+        self.0
+            .execute_to_string(&to_template(data))
+            .map_err(|e| anyhow!("{e}"))
+    }
 }
 
-fn lex(t: &str) -> Result<Vec<Tok>> {
-    let mut toks = Vec::new();
+/// Parses `template` with docker's functions.
+pub(crate) fn compile(template: &str) -> Result<Compiled> {
+    check_blocks(template)?;
+    let source = rewrite_label_method(template);
+    let t = Template::new("")
+        .func("json", |a| Ok(T::String(json_of(one(a)?).into())))
+        .func("join", |a| match a {
+            [T::List(items), sep] => Ok(T::String(
+                items
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(&sep.to_string())
+                    .into(),
+            )),
+            _ => Err(func_err("join", "a list and a separator")),
+        })
+        .func("split", |a| match a {
+            [s, sep] => Ok(T::List(
+                s.to_string()
+                    .split(&sep.to_string())
+                    .map(|p| T::String(p.into()))
+                    .collect::<Vec<_>>()
+                    .into(),
+            )),
+            _ => Err(func_err("split", "a string and a separator")),
+        })
+        .func("upper", |a| {
+            Ok(T::String(one(a)?.to_string().to_uppercase().into()))
+        })
+        .func("lower", |a| {
+            Ok(T::String(one(a)?.to_string().to_lowercase().into()))
+        })
+        .func("title", |a| {
+            Ok(T::String(title(&one(a)?.to_string()).into()))
+        })
+        .func("pad", |a| match a {
+            [s, l, r] => {
+                let n = |v: &T| v.as_int().unwrap_or(0).max(0) as usize;
+                let s = s.to_string();
+                Ok(T::String(
+                    format!("{}{s}{}", " ".repeat(n(l)), " ".repeat(n(r))).into(),
+                ))
+            }
+            _ => Err(func_err("pad", "a string and two counts")),
+        })
+        .func("truncate", |a| match a {
+            [s, n] => {
+                let n = n.as_int().unwrap_or(0).max(0) as usize;
+                Ok(T::String(
+                    s.to_string().chars().take(n).collect::<String>().into(),
+                ))
+            }
+            _ => Err(func_err("truncate", "a string and a length")),
+        })
+        .func("label", |a| match a {
+            [dot, key] => Ok(label(dot, &key.to_string())),
+            _ => Err(func_err("Label", "a label name")),
+        })
+        .parse(&source)
+        .map_err(|e| anyhow!("{e}"))?;
+    Ok(Compiled(t))
+}
+
+fn func_err(name: &str, wants: &str) -> gotmpl::TemplateError {
+    gotmpl::TemplateError::Exec(format!("{name} wants {wants}"))
+}
+
+fn one(args: &[T]) -> gotmpl::Result<&T> {
+    match args {
+        [v] => Ok(v),
+        _ => Err(gotmpl::TemplateError::Exec(format!(
+            "wrong number of args: want 1 got {}",
+            args.len()
+        ))),
+    }
+}
+
+/// `.Label "k"` of a row: its hidden `@labels` map, else its `Labels` map.
+fn label(dot: &T, key: &str) -> T {
+    let T::Map(m) = dot else {
+        return T::String("".into());
+    };
+    let labels = m.get(LABELS).or_else(|| m.get("Labels"));
+    match labels {
+        Some(T::Map(l)) => l.get(key).cloned().unwrap_or(T::String("".into())),
+        _ => T::String("".into()),
+    }
+}
+
+/// Go's deprecated `strings.Title`: the first letter of each word in upper case.
+fn title(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut start = true;
+    for c in s.chars() {
+        if start && c.is_alphabetic() {
+            out.extend(c.to_uppercase());
+        } else {
+            out.push(c);
+        }
+        start = !(c.is_alphanumeric() || c == '_' || c == '\'');
+    }
+    out
+}
+
+/// Every `if`, `range`, `with`, `define` and `block` has its `end` (the parser accepts
+/// a template that stops inside one; Go's says `unexpected EOF`).
+fn check_blocks(t: &str) -> Result<()> {
+    let mut open = 0usize;
     let mut rest = t;
     while let Some(start) = rest.find("{{") {
-        if start > 0 {
-            toks.push(Tok::Text(rest[..start].to_owned()));
-        }
         let after = &rest[start + 2..];
         let Some(end) = after.find("}}") else {
-            bail!("template: unclosed action in {t:?}");
+            break; // the parser reports the unclosed action
         };
-        toks.push(Tok::Action(after[..end].trim().to_owned()));
+        let action = after[..end].trim_start_matches('-').trim_start();
+        let word = action
+            .split(|c: char| c.is_whitespace() || c == '-')
+            .next()
+            .unwrap_or("");
+        match word {
+            "if" | "range" | "with" | "define" | "block" => open += 1,
+            "end" if open == 0 => anyhow::bail!("template: unexpected {{{{end}}}}"),
+            "end" => open -= 1,
+            _ => {}
+        }
         rest = &after[end + 2..];
     }
-    if !rest.is_empty() {
-        toks.push(Tok::Text(rest.to_owned()));
-    }
-    Ok(toks)
-}
-
-fn parse(toks: &[Tok], pos: &mut usize, in_range: bool) -> Result<Vec<Node>> {
-    let mut nodes = Vec::new();
-    while *pos < toks.len() {
-        let tok = &toks[*pos];
-        *pos += 1;
-        match tok {
-            Tok::Text(s) => nodes.push(Node::Text(s.clone())),
-            Tok::Action(a) if a == "end" => {
-                if in_range {
-                    return Ok(nodes);
-                }
-                bail!("template: unexpected {{{{end}}}}");
-            }
-            Tok::Action(a) => {
-                let args = words(a)?;
-                if args.first() == Some(&Arg::Ident("range".into())) {
-                    let body = parse(toks, pos, true)?;
-                    nodes.push(Node::Range(args[1..].to_vec(), body));
-                } else {
-                    nodes.push(Node::Action(args));
-                }
-            }
-        }
-    }
-    if in_range {
-        bail!("template: missing {{{{end}}}}");
-    }
-    Ok(nodes)
-}
-
-fn words(action: &str) -> Result<Vec<Arg>> {
-    let mut args = Vec::new();
-    let mut chars = action.chars().peekable();
-    while let Some(&c) = chars.peek() {
-        if c.is_whitespace() {
-            chars.next();
-        } else if c == '"' {
-            chars.next();
-            let mut s = String::new();
-            loop {
-                match chars.next() {
-                    Some('"') => break,
-                    Some('\\') => {
-                        if let Some(n) = chars.next() {
-                            s.push(match n {
-                                'n' => '\n',
-                                't' => '\t',
-                                o => o,
-                            });
-                        }
-                    }
-                    Some(ch) => s.push(ch),
-                    None => bail!("template: unterminated string in {action:?}"),
-                }
-            }
-            args.push(Arg::Str(s));
-        } else {
-            let mut w = String::new();
-            while let Some(&ch) = chars.peek() {
-                if ch.is_whitespace() {
-                    break;
-                }
-                w.push(ch);
-                chars.next();
-            }
-            if let Some(path) = w.strip_prefix('.') {
-                let parts = path
-                    .split('.')
-                    .filter(|p| !p.is_empty())
-                    .map(str::to_owned)
-                    .collect();
-                args.push(Arg::Path(parts));
-            } else {
-                args.push(Arg::Ident(w));
-            }
-        }
-    }
-    if args.is_empty() {
-        bail!("template: empty action");
-    }
-    Ok(args)
-}
-
-fn lookup<'a>(data: &'a Value, path: &[String]) -> Option<&'a Value> {
-    let mut v = data;
-    for p in path {
-        v = v.as_object()?.get(p)?;
-    }
-    Some(v)
-}
-
-fn arg_value(a: &Arg, data: &Value) -> Result<Value> {
-    Ok(match a {
-        Arg::Path(p) => lookup(data, p).cloned().unwrap_or(Value::Null),
-        Arg::Str(s) => Value::String(s.clone()),
-        Arg::Ident(i) => bail!("template: unexpected {i:?}"),
-    })
-}
-
-fn eval(args: &[Arg], data: &Value) -> Result<Value> {
-    let Some(first) = args.first() else {
-        bail!("template: empty action");
-    };
-    let Arg::Ident(func) = first else {
-        if args.len() > 1 {
-            bail!("template: too many arguments");
-        }
-        if let Arg::Path(p) = first
-            && lookup(data, p).is_none()
-            && !p.is_empty()
-        {
-            // Go prints <no value> for a missing map key.
-            return Ok(Value::String("<no value>".into()));
-        }
-        return arg_value(first, data);
-    };
-    let vals: Vec<Value> = args[1..]
-        .iter()
-        .map(|a| arg_value(a, data))
-        .collect::<Result<_>>()?;
-    Ok(match (func.as_str(), vals.as_slice()) {
-        ("json", [v]) => Value::String(serde_json::to_string(v)?),
-        ("index", [v, Value::String(k)]) => v.get(k).cloned().unwrap_or(Value::Null),
-        ("index", [v, Value::Number(n)]) => n
-            .as_u64()
-            .and_then(|i| v.get(i as usize))
-            .cloned()
-            .unwrap_or(Value::Null),
-        ("join", [Value::Array(a), Value::String(sep)]) => {
-            Value::String(a.iter().map(go_string).collect::<Vec<_>>().join(sep))
-        }
-        ("upper", [v]) => Value::String(go_string(v).to_uppercase()),
-        ("lower", [v]) => Value::String(go_string(v).to_lowercase()),
-        ("len", [Value::Array(a)]) => Value::from(a.len()),
-        ("len", [Value::Object(o)]) => Value::from(o.len()),
-        ("len", [Value::String(s)]) => Value::from(s.len()),
-        ("println", vs) => {
-            Value::String(vs.iter().map(go_string).collect::<Vec<_>>().join(" ") + "\n")
-        }
-        (f, _) => bail!("template: function {f:?} not defined or wrong arguments"),
-    })
-}
-
-fn exec(nodes: &[Node], data: &Value, out: &mut String) -> Result<()> {
-    for n in nodes {
-        match n {
-            Node::Text(t) => out.push_str(t),
-            Node::Action(args) => out.push_str(&go_string(&eval(args, data)?)),
-            Node::Range(args, body) => match eval(args, data)? {
-                Value::Array(items) => {
-                    for item in &items {
-                        exec(body, item, out)?;
-                    }
-                }
-                Value::Object(map) => {
-                    let mut keys: Vec<&String> = map.keys().collect();
-                    keys.sort();
-                    for k in keys {
-                        exec(body, &map[k], out)?;
-                    }
-                }
-                Value::Null => {}
-                other => bail!("template: range can't iterate over {other}"),
-            },
-        }
+    if open > 0 {
+        anyhow::bail!("template: unexpected EOF");
     }
     Ok(())
 }
 
-/// Formats a value as Go's fmt prints it with `%v`.
-fn go_string(v: &Value) -> String {
-    match v {
-        Value::Null => "<nil>".into(),
-        Value::String(s) => s.clone(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::Array(a) => format!(
-            "[{}]",
-            a.iter().map(go_string).collect::<Vec<_>>().join(" ")
-        ),
-        Value::Object(o) => {
-            let mut keys: Vec<&String> = o.keys().collect();
-            keys.sort();
-            let parts: Vec<String> = keys
-                .into_iter()
-                .map(|k| format!("{k}:{}", go_string(&o[k])))
-                .collect();
-            format!("map[{}]", parts.join(" "))
+/// Turns `.Label` followed by a space (a method call with an argument) into
+/// `label . `, inside actions only.
+fn rewrite_label_method(t: &str) -> String {
+    let mut out = String::with_capacity(t.len());
+    let mut rest = t;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start..];
+        let end = after.find("}}").map_or(after.len(), |e| e + 2);
+        let action = &after[..end];
+        let mut rewritten = String::with_capacity(action.len());
+        let mut prev: Option<char> = None;
+        let mut in_string = false;
+        let mut i = 0;
+        while i < action.len() {
+            let tail = &action[i..];
+            let c = tail.chars().next().unwrap_or(' ');
+            if c == '"' && prev != Some('\\') {
+                in_string = !in_string;
+            }
+            let boundary = prev.is_none_or(|p| p.is_whitespace() || matches!(p, '(' | '|' | '{'));
+            if !in_string
+                && boundary
+                && tail.starts_with(".Label")
+                && tail[6..].starts_with(char::is_whitespace)
+            {
+                rewritten.push_str("label .");
+                i += 6;
+                prev = Some('l');
+                continue;
+            }
+            rewritten.push(c);
+            prev = Some(c);
+            i += c.len_utf8();
         }
+        out.push_str(&rewritten);
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// serde_json's value as the template's (objects become sorted maps, as Go ranges them).
+pub(crate) fn to_template(v: &Value) -> T {
+    match v {
+        Value::Null => T::Nil,
+        Value::Bool(b) => T::Bool(*b),
+        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => T::Int(i),
+            (None, Some(u), _) => T::Uint(u),
+            (_, _, Some(f)) => T::Float(f),
+            _ => T::Nil,
+        },
+        Value::String(s) => T::String(s.as_str().into()),
+        Value::Array(a) => T::List(a.iter().map(to_template).collect::<Vec<_>>().into()),
+        Value::Object(o) => T::Map(Arc::new(
+            o.iter()
+                .map(|(k, v)| (Arc::from(k.as_str()), to_template(v)))
+                .collect::<BTreeMap<_, _>>(),
+        )),
+    }
+}
+
+/// The template's value back as JSON, without hidden (`@`) keys.
+fn to_json(v: &T) -> Value {
+    match v {
+        T::Nil | T::Function(_) => Value::Null,
+        T::Bool(b) => Value::Bool(*b),
+        T::Int(i) => Value::from(*i),
+        T::Uint(u) => Value::from(*u),
+        T::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
+        T::String(s) => Value::String(s.to_string()),
+        T::List(l) => Value::Array(l.iter().map(to_json).collect()),
+        T::Map(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| !k.starts_with('@'))
+                .map(|(k, v)| (k.to_string(), to_json(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// Go's `json.Marshal`: `<`, `>` and `&` escaped as `\u003c`, `\u003e`, `\u0026`.
+fn json_of(v: &T) -> String {
+    go_json(&to_json(v))
+}
+
+/// JSON as Go's encoder writes it (HTML-safe escapes), hidden keys left out.
+pub(crate) fn go_json(v: &Value) -> String {
+    let text = serde_json::to_string(&strip_hidden(v)).unwrap_or_default();
+    text.replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+}
+
+fn strip_hidden(v: &Value) -> Value {
+    match v {
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .filter(|(k, _)| !k.starts_with('@'))
+                .map(|(k, v)| (k.clone(), strip_hidden(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(strip_hidden).collect()),
+        other => other.clone(),
     }
 }
 
@@ -257,7 +286,8 @@ mod tests {
         json!({
             "Id": "abc",
             "State": {"Pid": 42, "Running": true, "Status": "running"},
-            "Config": {"Cmd": ["sh", "-c", "x"], "Labels": {"b": "2", "a": "1"}, "Entrypoint": null},
+            "Config": {"Cmd": ["sh", "-c", "x"], "Labels": {"b": "2", "a": "1"}, "Entrypoint": null,
+                       "ExposedPorts": {"80/tcp": {}, "443/tcp": {}}},
             "NetworkSettings": {"Networks": {"net1": {"IPAddress": "10.0.0.2"}, "bridge": {"IPAddress": "172.18.0.2"}}}
         })
     }
@@ -273,7 +303,9 @@ mod tests {
         assert_eq!(render("{{.Config.Cmd}}", &d).unwrap(), "[sh -c x]");
         assert_eq!(render("{{.Config.Labels}}", &d).unwrap(), "map[a:1 b:2]");
         assert_eq!(render("{{.Nope}}", &d).unwrap(), "<no value>");
-        assert_eq!(render("{{.Config.Entrypoint}}", &d).unwrap(), "<nil>");
+        // A null in a map prints as Go prints a nil interface there.
+        assert_eq!(render("{{.Config.Entrypoint}}", &d).unwrap(), "<no value>");
+        assert_eq!(render("{{if .Config.Entrypoint}}x{{end}}", &d).unwrap(), "");
     }
 
     #[test]
@@ -290,6 +322,23 @@ mod tests {
         );
         assert_eq!(render("{{upper .State.Status}}", &d).unwrap(), "RUNNING");
         assert_eq!(render("{{len .Config.Cmd}}", &d).unwrap(), "3");
+        assert_eq!(
+            render("{{title \"hello world\"}}", &d).unwrap(),
+            "Hello World"
+        );
+        assert_eq!(render("{{lower \"AB\"}}", &d).unwrap(), "ab");
+        assert_eq!(
+            render(r#"{{range split "a,b" ","}}[{{.}}]{{end}}"#, &d).unwrap(),
+            "[a][b]"
+        );
+        assert_eq!(
+            render(r#"{{printf "%s-%d" .Id .State.Pid}}"#, &d).unwrap(),
+            "abc-42"
+        );
+        assert_eq!(
+            render(r#"{{json "<a&b>"}}"#, &d).unwrap(),
+            r#""\u003ca\u0026b\u003e""#
+        );
     }
 
     #[test]
@@ -306,6 +355,59 @@ mod tests {
         assert_eq!(
             render("{{range .Config.Cmd}}<{{.}}>{{end}}", &d).unwrap(),
             "<sh><-c><x>"
+        );
+    }
+
+    #[test]
+    fn variables_conditions_and_pipelines() {
+        let d = data();
+        assert_eq!(
+            render("{{range $k, $v := .Config.ExposedPorts}}{{$k}} {{end}}", &d).unwrap(),
+            "443/tcp 80/tcp "
+        );
+        assert_eq!(
+            render(
+                "{{range $n, $c := .NetworkSettings.Networks}}{{$n}}={{$c.IPAddress}};{{end}}",
+                &d
+            )
+            .unwrap(),
+            "bridge=172.18.0.2;net1=10.0.0.2;"
+        );
+        assert_eq!(
+            render("{{if .State.Running}}up{{else}}down{{end}}", &d).unwrap(),
+            "up"
+        );
+        assert_eq!(
+            render("{{with .Config.Labels}}{{.a}}{{end}}", &d).unwrap(),
+            "1"
+        );
+        assert_eq!(render("{{.State.Status | upper}}", &d).unwrap(), "RUNNING");
+        assert_eq!(
+            render("{{$id := .Id}}{{range .Config.Cmd}}{{$id}}{{end}}", &d).unwrap(),
+            "abcabcabc"
+        );
+        assert_eq!(
+            render(r#"{{if eq .State.Status "running"}}yes{{end}}"#, &d).unwrap(),
+            "yes"
+        );
+    }
+
+    #[test]
+    fn label_method() {
+        let row = json!({"Labels": "a=1", LABELS: {"a": "1", "x.y": "z"}});
+        assert_eq!(render(r#"{{.Label "x.y"}}"#, &row).unwrap(), "z");
+        assert_eq!(render(r#"{{.Label "none"}}"#, &row).unwrap(), "");
+        assert_eq!(
+            render(r#"{{ .Label "a" }}|{{.Labels}}"#, &row).unwrap(),
+            "1|a=1"
+        );
+        assert_eq!(
+            render(r#"{{json .}}"#, &row).unwrap(),
+            r#"{"Labels":"a=1"}"#
+        );
+        assert_eq!(
+            rewrite_label_method(r#"{{.Labels}} .Label "x""#),
+            r#"{{.Labels}} .Label "x""#
         );
     }
 

@@ -258,6 +258,7 @@ mod tests {
             log_driver: String::new(),
             log_opts: vec![],
             user: String::new(),
+            labels: Default::default(),
             options: Default::default(),
             state: State::default(),
         }

@@ -137,8 +137,21 @@ impl Engine {
         if !rec.is_active() {
             return Ok(());
         }
-        let sig = parse_signal(sig.unwrap_or("TERM"))?;
-        let grace = timeout.unwrap_or(DEFAULT_STOP_TIMEOUT);
+        // The flag, else the container's --stop-signal/--stop-timeout, else the image's
+        // StopSignal, else docker's defaults.
+        let image_signal = crate::inspect::image_config(self, &rec)
+            .get("StopSignal")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned);
+        let sig = sig
+            .map(str::to_owned)
+            .or_else(|| rec.options.stop_signal.clone())
+            .or(image_signal)
+            .unwrap_or_else(|| "TERM".to_owned());
+        let sig = parse_signal(&sig)?;
+        let grace = timeout
+            .or(rec.options.stop_timeout)
+            .unwrap_or(DEFAULT_STOP_TIMEOUT);
         let (pid, start) = (rec.state.pid, rec.state.pid_start);
         if self.signal(&rec, sig, true).is_ok() {
             let limit = (grace >= 0).then(|| Duration::from_secs(grace as u64));

@@ -121,6 +121,12 @@ impl Engine {
         let exposed = image_cfg
             .and_then(|c| c.exposed_ports().clone())
             .unwrap_or_default();
+        let image_volumes: Vec<String> = image_cfg
+            .and_then(|c| c.volumes().clone())
+            .unwrap_or_default();
+        // Volumes named or made for it, removed again if the create fails.
+        let mut planned = self.plan_mounts(opts, &image_volumes)?;
+        let spec_opts = planned.spec_options(opts);
         let net = net::settings(opts, &hostname, exposed);
         net::check(&net)?;
         // An unknown network is an error now, not after the rootfs exists.
@@ -136,11 +142,12 @@ impl Engine {
             driver.create_writable(&id, image.top_chain_id())?;
         }
         undo.writable = true;
+        planned.copy_up(driver.as_ref(), &id)?;
         self.mark("create: writable layer");
         let cgroup_fs = cgroup::CgroupFs::detect()?;
         let runtime_spec = spec::build(&spec::Input {
             image: image_cfg,
-            opts,
+            opts: &spec_opts,
             rootfs: &dir.join("rootfs"),
             hostname: &hostname,
             etc: &EtcFiles::in_dir(&dir),
@@ -188,10 +195,13 @@ impl Engine {
             log_driver: opts.log_driver().to_owned(),
             log_opts: opts.log_opt.clone(),
             user: spec::user(image_cfg, opts),
+            labels: labels(image_cfg, opts),
             options: opts.clone(),
             state: State::default(),
         };
+        self.save_mounts(&dir, &planned)?;
         containers.save(&record)?;
+        planned.disarm();
         undo.disarm();
         self.mark("create: record saved");
         Ok(record)
@@ -228,7 +238,12 @@ impl Engine {
     /// Creates missing host directories of `-v` bind mounts, as docker does, and refuses
     /// sources inside mydocker's own state.
     fn prepare_volumes(&self, opts: &CreateOptions) -> Result<()> {
-        for v in &opts.volume {
+        // Binds only: volume names and anonymous volumes are resolved by `plan_mounts`.
+        for v in opts
+            .volume
+            .iter()
+            .filter(|v| v.starts_with('/') && v.contains(':'))
+        {
             let vol = Volume::parse(v)?;
             let source = clean_abs(&vol.source);
             if source.starts_with(&self.config.root) || source.starts_with(&self.config.run_root) {
@@ -325,4 +340,18 @@ impl Drop for Undo<'_> {
         }
         let _ = fsutil::remove_tree(&containers.dir(&self.id));
     }
+}
+
+/// The image's labels overlaid with the options' (docker's `Config.Labels`).
+fn labels(
+    image_cfg: Option<&oci_spec::image::Config>,
+    opts: &CreateOptions,
+) -> std::collections::BTreeMap<String, String> {
+    let mut out: std::collections::BTreeMap<String, String> = image_cfg
+        .and_then(|c| c.labels().clone())
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    out.extend(crate::volumes::label_map(&opts.label));
+    out
 }

@@ -92,7 +92,18 @@ pub fn inspect_document(store: &store::Store, rec: &ImageRecord, driver: &str) -
         "RepoTags": rec.repo_tags.iter().map(familiar).collect::<Vec<_>>(),
         "RepoDigests": rec.repo_digests.iter().map(familiar).collect::<Vec<_>>(),
         "Parent": "",
-        "Comment": config.pointer("/history/0/comment").cloned().unwrap_or(json!("")),
+        // `commit -m`'s comment, else the newest history entry's (docker's choice).
+        "Comment": config
+            .get("comment")
+            .or_else(|| {
+                config
+                    .get("history")
+                    .and_then(Value::as_array)
+                    .and_then(|h| h.last())
+                    .and_then(|e| e.get("comment"))
+            })
+            .cloned()
+            .unwrap_or(json!("")),
         "Created": config.get("created").cloned().unwrap_or(Value::Null),
         "Author": config.get("author").cloned().unwrap_or(json!("")),
         "Config": config.get("config").cloned().unwrap_or(Value::Null),

@@ -24,7 +24,7 @@ fn list(v: &[String]) -> Value {
 }
 
 /// The image config (`config` of the image's config blob), when the image still exists.
-fn image_config(engine: &Engine, rec: &Record) -> Value {
+pub(crate) fn image_config(engine: &Engine, rec: &Record) -> Value {
     let Ok(store) = engine.store() else {
         return Value::Null;
     };
@@ -223,7 +223,10 @@ fn host_config(rec: &Record, resources: Option<&LinuxResources>) -> Value {
         .collect();
     json!({
         "Binds": list(&o.volume),
-        "ContainerIDFile": "",
+        "ContainerIDFile": o.cidfile.clone().unwrap_or_default(),
+        "ShmSize": o.shm_size.unwrap_or(64 << 20),
+        "GroupAdd": if o.group_add.is_empty() { Value::Null } else { json!(o.group_add) },
+        "Sysctls": o.sysctl.iter().filter_map(|s| s.split_once('=')).map(|(k, v)| (k.to_owned(), Value::String(v.to_owned()))).collect::<Map<String, Value>>(),
         "LogConfig": {
             "Type": if rec.log_driver == "none" { "none" } else { "json-file" },
             "Config": log_config,
@@ -305,12 +308,41 @@ fn config(rec: &Record, process: Option<&Process>, image_cfg: &Value) -> Value {
         "Env": process.and_then(|p| p.env().clone()),
         "Cmd": cmd,
         "Image": rec.image,
-        "Volumes": null,
+        "Volumes": volumes(o, image_cfg),
         "WorkingDir": working_dir,
         "Entrypoint": entrypoint,
         "OnBuild": null,
-        "Labels": image_cfg.get("Labels").cloned().unwrap_or(json!({})),
+        "Labels": labels(rec, image_cfg),
+        "StopSignal": o.stop_signal.clone().map(Value::String)
+            .or_else(|| image_cfg.get("StopSignal").cloned())
+            .unwrap_or(Value::Null),
+        "StopTimeout": o.stop_timeout,
     })
+}
+
+/// `Config.Volumes`: the image's `VOLUME`s and the anonymous `-v /path` ones.
+fn volumes(o: &crate::options::CreateOptions, image_cfg: &Value) -> Value {
+    let mut out = image_cfg
+        .get("Volumes")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    for v in o.volume.iter().filter(|v| !v.contains(':')) {
+        out.insert(v.clone(), json!({}));
+    }
+    if out.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(out)
+    }
+}
+
+/// The image's labels overlaid with the container's `--label`s.
+pub(crate) fn labels(rec: &Record, image_cfg: &Value) -> Value {
+    if !rec.labels.is_empty() {
+        return json!(rec.labels);
+    }
+    image_cfg.get("Labels").cloned().unwrap_or(json!({}))
 }
 
 /// Docker's container inspect document.
@@ -377,7 +409,7 @@ pub fn container_document(engine: &Engine, rec: &Record) -> Result<Value> {
             "Name": rec.driver,
             "Data": {"MergedDir": rootfs},
         },
-        "Mounts": mounts(rec),
+        "Mounts": crate::usermounts::document(&dir).unwrap_or_else(|| mounts(rec)),
         "Config": config,
         "NetworkSettings": network_settings(engine, rec),
     }))

@@ -89,7 +89,9 @@ pub(crate) fn start(engine: &Engine, rec: &mut Record, io: StartIo) -> Result<St
     opts.rootfs_mounts = rootfs_mounts;
     opts.trace = engine.tracing();
     if !rec.user.is_empty() {
-        opts.user = Some(spec::user_request(&rec.user)?);
+        let mut user = spec::user_request(&rec.user)?;
+        user.additional_groups = rec.options.group_add.clone();
+        opts.user = Some(user);
     }
     let pending = isolate::Container::spawn(&spec, opts)?;
     engine.mark("start: init cloned and exec'd, configuration sent");
@@ -201,6 +203,10 @@ pub(crate) fn remove(engine: &Engine, rec: &Record) -> Result<()> {
         .remove_writable(&rec.id)
         .ctx(format!("removing the writable layer of {}", rec.short_id()))?;
     let containers = Containers::new(&engine.config.root);
+    if rec.auto_remove {
+        // `--rm` takes the container's anonymous volumes along, as docker does.
+        engine.remove_anonymous_volumes(&containers.dir(&rec.id), &rec.id);
+    }
     containers.release_name(&rec.name, &rec.id);
     Ok(fsutil::remove_tree(&containers.dir(&rec.id))?)
 }

@@ -99,6 +99,62 @@ pub struct CreateOptions {
     pub log_driver: String,
     /// `--log-opt`.
     pub log_opt: Vec<String>,
+    /// `-l/--label` and `--label-file` lines as `KEY=VALUE`, in order (a later key wins).
+    pub label: Vec<String>,
+    /// `--mount type=bind|volume|tmpfs,...` as given.
+    pub mount: Vec<String>,
+    /// `--shm-size` in bytes (docker's default 64 MiB when unset).
+    #[serde(deserialize_with = "bytes_or_string")]
+    pub shm_size: Option<i64>,
+    /// `--cidfile`: where `create` wrote the container's ID.
+    pub cidfile: Option<String>,
+    /// `--group-add`: supplementary groups (names resolved in the container, or gids).
+    #[serde(default)]
+    pub group_add: Vec<String>,
+    /// `--stop-signal` (else the image's `StopSignal`, else SIGTERM).
+    #[serde(default)]
+    pub stop_signal: Option<String>,
+    /// `--stop-timeout` in seconds (else 10).
+    #[serde(default)]
+    pub stop_timeout: Option<i64>,
+    /// `--sysctl KEY=VALUE` (namespaced sysctls only, as docker allows).
+    #[serde(default)]
+    pub sysctl: Vec<String>,
+}
+
+/// Docker's rule for `--sysctl`: namespaced IPC sysctls, `fs.mqueue.*`, and `net.*`
+/// unless the container shares the host's network; returns `(key, value)`.
+///
+/// # Errors
+/// `sysctl 'KEY=VALUE' is not allowed` (docker's wording), a missing `=`.
+pub fn sysctl(spec: &str, host_network: bool) -> Result<(String, String)> {
+    let Some((k, v)) = spec.split_once('=') else {
+        invalid!(
+            "invalid argument \"{spec}\" for \"--sysctl\" flag: sysctl '{spec}' is not allowed"
+        );
+    };
+    let k = k.trim();
+    const IPC: [&str; 8] = [
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    let allowed =
+        IPC.contains(&k) || k.starts_with("fs.mqueue.") || (k.starts_with("net.") && !host_network);
+    if !allowed {
+        if k.starts_with("net.") {
+            invalid!("sysctl \"{k}\" not allowed in host network namespace");
+        }
+        invalid!(
+            "invalid argument \"{spec}\" for \"--sysctl\" flag: sysctl '{spec}' is not allowed"
+        );
+    }
+    Ok((k.to_owned(), v.to_owned()))
 }
 
 /// Accepts `1.5` or `"1.5"` (how the previous release stored `--cpus`).
@@ -228,6 +284,8 @@ pub struct Volume {
     pub target: PathBuf,
     /// `:ro`.
     pub read_only: bool,
+    /// Bind propagation (`rprivate` unless `shared`, `rslave`... is given).
+    pub propagation: String,
 }
 
 impl Volume {
@@ -255,12 +313,16 @@ impl Volume {
             invalid!("invalid volume specification: '{spec}': mount path must be absolute");
         }
         let mut read_only = false;
+        let mut propagation = "rprivate".to_owned();
         for o in opts.split(',').filter(|o| !o.is_empty()) {
             match o {
                 "ro" => read_only = true,
                 "rw" => read_only = false,
-                // Relabelling and propagation options are accepted and have no effect here.
-                "z" | "Z" | "rprivate" | "private" => {}
+                "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" => {
+                    o.clone_into(&mut propagation);
+                }
+                // Relabelling and copy options are accepted and have no effect on binds.
+                "z" | "Z" | "nocopy" | "copy" => {}
                 _ => invalid!("invalid volume specification: '{spec}': unknown option '{o}'"),
             }
         }
@@ -272,6 +334,7 @@ impl Volume {
             source: PathBuf::from(source),
             target,
             read_only,
+            propagation,
         })
     }
 }
@@ -373,10 +436,15 @@ mod tests {
             Volume {
                 source: "/data".into(),
                 target: "/srv/data".into(),
-                read_only: true
+                read_only: true,
+                propagation: "rprivate".into(),
             }
         );
         assert!(!Volume::parse("/a:/b").unwrap().read_only);
+        assert_eq!(
+            Volume::parse("/a:/b:ro,rshared").unwrap().propagation,
+            "rshared"
+        );
         assert_eq!(
             Volume::parse("/a:/b/../c/./d").unwrap().target,
             Path::new("/c/d")

@@ -261,6 +261,10 @@ pub struct Record {
     /// previous release, whose spec carries the numeric user resolved at create.
     #[serde(default)]
     pub user: String,
+    /// Its labels: the image's, overlaid with `--label`/`--label-file` (docker's
+    /// `Config.Labels`); empty in records of earlier releases.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
     /// What it was created with (records of the previous release: its `run` flags).
     #[serde(default, alias = "run_args", deserialize_with = "options_or_null")]
     pub options: CreateOptions,

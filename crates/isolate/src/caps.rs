@@ -230,6 +230,25 @@ pub fn kernel_capabilities() -> Result<HashSet<Capability>, Error> {
         .collect())
 }
 
+/// The kernel's capabilities that this process's bounding set still holds: what
+/// `--privileged` and `--cap-add ALL` give, as podman does (a caller whose bounding set
+/// lacks one, such as root in a container without `CAP_SYS_RESOURCE`, could not pass it
+/// on; docker and runc fail with "unable to apply caps" there).
+///
+/// # Errors
+/// [`Error::Get`] when the kernel's last capability cannot be found or the bounding set
+/// cannot be read.
+pub fn held_capabilities() -> Result<HashSet<Capability>, Error> {
+    let last = last_cap()?;
+    let mut out = HashSet::new();
+    for &(cap, n) in NUMBERS.iter().filter(|&&(_, n)| n <= last) {
+        if thread::capability_is_in_bounding_set(bit(n)).map_err(|e| Error::Get(e.into()))? {
+            out.insert(cap);
+        }
+    }
+    Ok(out)
+}
+
 /// A `--cap-add`/`--cap-drop` entry.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Name {
@@ -254,7 +273,8 @@ fn normalize<S: AsRef<str>>(names: &[S]) -> Result<Vec<Name>, Error> {
 /// Resolves `--cap-add`, `--cap-drop` and `--privileged` the way docker does (moby
 /// `oci/caps.TweakCapabilities`):
 ///
-/// - `--privileged`: every capability of the running kernel;
+/// - `--privileged`: every capability of the running kernel this process still holds
+///   ([`held_capabilities`]);
 /// - `--cap-add ALL`: every capability except those dropped;
 /// - `--cap-drop ALL`: only those added;
 /// - otherwise the default set minus the dropped ones plus the added ones.
@@ -272,7 +292,7 @@ pub fn resolve<S: AsRef<str>>(
     let drops = normalize(cap_drop)?;
     let needs_all = privileged || adds.contains(&Name::All);
     let all = if needs_all {
-        kernel_capabilities()?
+        held_capabilities()?
     } else {
         HashSet::new()
     };
@@ -566,7 +586,7 @@ mod tests {
     }
 
     #[test]
-    fn privileged_matches_the_running_kernel() {
+    fn privileged_is_what_the_kernel_has_and_we_hold() {
         let last = std::fs::read_to_string(CAP_LAST_CAP)
             .unwrap()
             .trim()
@@ -576,8 +596,17 @@ mod tests {
         assert_eq!(probe_last_cap().unwrap(), last);
         let caps = resolve::<&str>(&[], &[], true).unwrap();
         let bounding = caps.bounding().clone().unwrap();
-        let want = NUMBERS.iter().filter(|(_, n)| *n <= last).count();
-        assert_eq!(bounding.len(), want);
-        assert!(bounding.contains(&Capability::SysAdmin));
+        let held = NUMBERS
+            .iter()
+            .filter(|(_, n)| *n <= last)
+            .filter(|(_, n)| thread::capability_is_in_bounding_set(bit(*n)).unwrap())
+            .count();
+        assert_eq!(bounding.len(), held);
+        assert_eq!(bounding, held_capabilities().unwrap());
+        assert!(
+            held_capabilities()
+                .unwrap()
+                .is_subset(&kernel_capabilities().unwrap())
+        );
     }
 }

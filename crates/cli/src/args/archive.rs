@@ -82,3 +82,10 @@ pub(crate) struct LoadArgs {
     #[arg(short, long)]
     pub(crate) quiet: bool,
 }
+
+#[derive(Debug, Args)]
+pub(crate) struct DiffArgs {
+    /// The container: name, ID or unique ID prefix
+    #[arg(value_name = "CONTAINER")]
+    pub(crate) container: String,
+}

@@ -65,7 +65,7 @@ pub(crate) struct RmArgs {
     /// Force the removal of a running container (uses SIGKILL)
     #[arg(short, long)]
     pub(crate) force: bool,
-    /// Remove anonymous volumes associated with the container (there are none)
+    /// Remove anonymous volumes associated with the container
     #[arg(short, long)]
     pub(crate) volumes: bool,
     /// Remove the specified link (accepted for compatibility)

@@ -71,7 +71,7 @@ pub(crate) struct GlobalOpts {
     pub(crate) bridge_prefix: Option<String>,
 
     /// Set the logging level
-    #[arg(short = 'l', long, global = true, value_enum, default_value_t = LogLevel::Info)]
+    #[arg(short = 'l', long, value_enum, default_value_t = LogLevel::Info)]
     pub(crate) log_level: LogLevel,
 
     /// Print version information and quit

@@ -39,6 +39,13 @@ pub(crate) struct ImagesArgs {
     /// Don't truncate output
     #[arg(long)]
     pub(crate) no_trunc: bool,
+    /// Filter output based on conditions provided (reference=, dangling=, label=,
+    /// before=, since=)
+    #[arg(short, long, value_name = "FILTER")]
+    pub(crate) filter: Vec<String>,
+    /// Format output using a Go template, `table`, `table TEMPLATE` or `json`
+    #[arg(long)]
+    pub(crate) format: Option<String>,
     /// Only images of this repository (and tag)
     #[arg(value_name = "REPOSITORY[:TAG]")]
     pub(crate) repository: Option<String>,
@@ -94,4 +101,23 @@ pub(crate) struct LoginArgs {
 pub(crate) struct LogoutArgs {
     /// Registry server [default: docker.io]
     pub(crate) server: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct HistoryArgs {
+    /// Print sizes and dates in human readable format
+    #[arg(short = 'H', long, default_value_t = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub(crate) human: bool,
+    /// Don't truncate output
+    #[arg(long)]
+    pub(crate) no_trunc: bool,
+    /// Only show image IDs
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
+    /// Format output using a Go template, `table`, `table TEMPLATE` or `json`
+    #[arg(long)]
+    pub(crate) format: Option<String>,
+    /// The image
+    #[arg(value_name = "IMAGE")]
+    pub(crate) image: String,
 }

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 mod archive;
 mod control;
+mod cp;
 mod exec;
 mod global;
 mod images;
@@ -13,10 +14,13 @@ mod logs;
 mod network;
 mod ps;
 mod run;
+mod run_extra;
 mod top;
+mod volume;
 
 pub(crate) use archive::*;
 pub(crate) use control::*;
+pub(crate) use cp::*;
 pub(crate) use exec::*;
 pub(crate) use global::*;
 pub(crate) use images::*;
@@ -25,7 +29,9 @@ pub(crate) use logs::*;
 pub(crate) use network::*;
 pub(crate) use ps::*;
 pub(crate) use run::*;
+pub(crate) use run_extra::*;
 pub(crate) use top::*;
+pub(crate) use volume::*;
 
 /// A daemonless, Docker-compatible container tool.
 #[derive(Debug, Parser)]
@@ -55,6 +61,8 @@ pub(crate) enum Command {
     Images(ImagesArgs),
     /// Remove one or more images
     Rmi(RmiArgs),
+    /// Show the history of an image
+    History(HistoryArgs),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
     Tag(TagArgs),
     /// Manage images
@@ -68,12 +76,21 @@ pub(crate) enum Command {
     Info,
     /// Show the mydocker version information
     Version,
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completion {
+        /// The shell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Manage mydocker
     #[command(subcommand)]
     System(SystemCommand),
     /// Manage networks
     #[command(subcommand)]
     Network(NetworkCommand),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(VolumeCommand),
     /// Create a new container
     Create(Box<RunArgs>),
     /// List containers
@@ -115,6 +132,10 @@ pub(crate) enum Command {
     Commit(CommitArgs),
     /// Export a container's filesystem as a tar archive
     Export(ExportArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(DiffArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(ImportArgs),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
@@ -169,6 +190,10 @@ pub(crate) enum ContainerCommand {
     Commit(CommitArgs),
     /// Export a container's filesystem as a tar archive
     Export(ExportArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(DiffArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -181,6 +206,8 @@ pub(crate) enum ImageCommand {
     Rm(RmiArgs),
     /// Display detailed information on one or more images
     Inspect(InspectArgs),
+    /// Show the history of an image
+    History(HistoryArgs),
     /// Remove unused images and layers
     Prune(PruneArgs),
     /// Download an image from a registry

@@ -13,15 +13,15 @@ pub(crate) struct PsArgs {
     /// Don't truncate output
     #[arg(long)]
     pub(crate) no_trunc: bool,
-    /// Filter output based on conditions provided (status=, name=, id=, exited=, ancestor=)
+    /// Filter output based on conditions provided (status=, name=, id=, exited=, ancestor=,
+    /// network=, label=KEY[=VALUE], volume=)
     #[arg(short, long, value_name = "FILTER")]
     pub(crate) filter: Vec<String>,
     /// Show n last created containers (includes all states)
     #[arg(short = 'n', long, value_name = "INT", allow_hyphen_values = true)]
     pub(crate) last: Option<i64>,
-    /// Show the latest created container (includes all states). (docker's `-l` is the
-    /// global --log-level here.)
-    #[arg(long)]
+    /// Show the latest created container (includes all states)
+    #[arg(short = 'l', long)]
     pub(crate) latest: bool,
     /// Display total file sizes (accepted for compatibility)
     #[arg(short, long)]

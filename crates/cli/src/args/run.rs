@@ -139,6 +139,8 @@ pub(crate) struct RunArgs {
     /// Suppress the pull output
     #[arg(short, long)]
     pub(crate) quiet: bool,
+    #[command(flatten)]
+    pub(crate) extra: super::RunExtraArgs,
     /// Image to run
     #[arg(value_name = "IMAGE")]
     pub(crate) image: String,
@@ -166,7 +168,7 @@ impl RunArgs {
                 Some(s) => Some(engine::options::ram_in_bytes(s)?),
             })
         };
-        Ok(engine::CreateOptions {
+        let mut opts = engine::CreateOptions {
             image: self.image.clone(),
             command: self.command.clone(),
             entrypoint: self.entrypoint.clone(),
@@ -212,7 +214,10 @@ impl RunArgs {
             add_host: self.add_host.clone(),
             log_driver: self.log_driver.clone(),
             log_opt: self.log_opt.clone(),
-        })
+            ..Default::default()
+        };
+        self.extra.apply(&mut opts)?;
+        Ok(opts)
     }
 }
 

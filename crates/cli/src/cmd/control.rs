@@ -65,7 +65,11 @@ pub(crate) fn rename(ctx: &Ctx, args: &RenameArgs) -> Result<()> {
 
 pub(crate) fn rm(ctx: &Ctx, args: &RmArgs) -> Result<()> {
     each(&args.containers, |n| {
-        Ok(ctx.engine.remove(n, args.force)?)
+        if args.volumes {
+            Ok(ctx.engine.remove_with_volumes(n, args.force)?)
+        } else {
+            Ok(ctx.engine.remove(n, args.force)?)
+        }
     })
 }
 

@@ -1,27 +1,47 @@
 //! `images`, `rmi`, `image inspect`, `image prune`, `system df`.
 
-use crate::args::{ImagesArgs, InspectArgs, PruneArgs, RmiArgs};
+use crate::args::{HistoryArgs, ImagesArgs, InspectArgs, PruneArgs, RmiArgs};
 use crate::ctx::Ctx;
 use crate::format::{Table, ago, human_size};
 use anyhow::Result;
 use engine::images::{created_unix, familiar_reference, familiar_repo};
 use store::{ImageRecord, RemoveReport};
 
+/// Docker's column titles of the `images --format` fields.
+const IMAGE_HEADERS: [(&str, &str); 11] = [
+    ("ID", "IMAGE ID"),
+    ("Repository", "REPOSITORY"),
+    ("Tag", "TAG"),
+    ("Digest", "DIGEST"),
+    ("CreatedSince", "CREATED"),
+    ("CreatedAt", "CREATED AT"),
+    ("Size", "SIZE"),
+    ("Containers", "CONTAINERS"),
+    ("SharedSize", "SHARED SIZE"),
+    ("UniqueSize", "UNIQUE SIZE"),
+    ("VirtualSize", "SIZE"),
+];
+
+/// Docker's `CreatedAt`: `2024-01-02 03:04:05 +0000 UTC`.
+fn created_at(unix: Option<i64>) -> String {
+    let Some(t) = unix.and_then(|s| u64::try_from(s).ok()) else {
+        return String::new();
+    };
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t);
+    let s = humantime::format_rfc3339_seconds(t).to_string();
+    format!(
+        "{} +0000 UTC",
+        s.trim_end_matches('Z').replacen('T', " ", 1)
+    )
+}
+
 pub(crate) fn images(ctx: &Ctx, args: &ImagesArgs) -> Result<()> {
-    let mut entries = ctx.engine.images()?;
-    if let Some(filter) = &args.repository {
-        let (repo, tag) = match filter.rsplit_once(':').filter(|(_, t)| !t.contains('/')) {
-            Some((r, t)) => (r, Some(t)),
-            None => (filter.as_str(), None),
-        };
-        let wanted_repo = registry::Reference::parse(repo)
-            .map(|r| r.name())
-            .unwrap_or_else(|_| repo.to_owned());
-        entries.retain(|e| {
-            e.repository.as_deref() == Some(wanted_repo.as_str())
-                && tag.is_none_or(|t| e.tag.as_deref() == Some(t))
-        });
+    let mut specs = args.filter.clone();
+    if let Some(r) = &args.repository {
+        specs.push(format!("reference={r}"));
     }
+    let filter = ctx.engine.image_filter(&specs)?;
+    let rows = ctx.engine.list_images(&filter)?;
     let id_of = |rec: &ImageRecord| {
         if args.no_trunc {
             rec.id.to_string()
@@ -31,13 +51,40 @@ pub(crate) fn images(ctx: &Ctx, args: &ImagesArgs) -> Result<()> {
     };
     if args.quiet {
         let mut seen = std::collections::HashSet::new();
-        for e in &entries {
-            let id = id_of(&e.image);
+        for r in &rows {
+            let id = id_of(&r.entry.image);
             if seen.insert(id.clone()) {
                 println!("{id}");
             }
         }
         return Ok(());
+    }
+    let none = || "<none>".to_owned();
+    if let Some(format) = &args.format {
+        let docs: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| {
+                let e = &r.entry;
+                let labels: Vec<String> =
+                    r.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                serde_json::json!({
+                    "ID": id_of(&e.image),
+                    "Repository": e.repository.as_deref().map(familiar_repo).unwrap_or_else(none),
+                    "Tag": e.tag.clone().unwrap_or_else(none),
+                    "Digest": e.repo_digest.as_ref().map(ToString::to_string).unwrap_or_else(none),
+                    "CreatedSince": ago(created_unix(&e.image)),
+                    "CreatedAt": created_at(created_unix(&e.image)),
+                    "Size": human_size(r.size),
+                    "VirtualSize": human_size(r.size),
+                    "SharedSize": "N/A",
+                    "UniqueSize": "N/A",
+                    "Containers": "N/A",
+                    "Labels": labels.join(","),
+                    crate::template::LABELS: r.labels,
+                })
+            })
+            .collect();
+        return crate::format::print_formatted(format, &docs, &IMAGE_HEADERS);
     }
     let mut header = vec!["REPOSITORY", "TAG"];
     if args.digests {
@@ -45,29 +92,83 @@ pub(crate) fn images(ctx: &Ctx, args: &ImagesArgs) -> Result<()> {
     }
     header.extend(["IMAGE ID", "CREATED", "SIZE"]);
     let mut table = Table::new(&header);
-    for e in &entries {
+    for r in &rows {
+        let e = &r.entry;
         let mut row = vec![
             e.repository
                 .as_deref()
                 .map(familiar_repo)
-                .unwrap_or_else(|| "<none>".into()),
-            e.tag.clone().unwrap_or_else(|| "<none>".into()),
+                .unwrap_or_else(none),
+            e.tag.clone().unwrap_or_else(none),
         ];
         if args.digests {
             row.push(
                 e.repo_digest
                     .as_ref()
                     .map(ToString::to_string)
-                    .unwrap_or_else(|| "<none>".into()),
+                    .unwrap_or_else(none),
             );
         }
         row.push(id_of(&e.image));
         row.push(ago(created_unix(&e.image)));
-        row.push(human_size(e.image.size));
+        row.push(human_size(r.size));
         table.row(row);
     }
     print!("{}", table.render());
     Ok(())
+}
+
+const HISTORY_HEADERS: [(&str, &str); 6] = [
+    ("ID", "IMAGE"),
+    ("CreatedSince", "CREATED"),
+    ("CreatedAt", "CREATED AT"),
+    ("CreatedBy", "CREATED BY"),
+    ("Size", "SIZE"),
+    ("Comment", "COMMENT"),
+];
+
+pub(crate) fn history(ctx: &Ctx, args: &HistoryArgs) -> Result<()> {
+    let entries = ctx.engine.history(&args.image)?;
+    let id = |h: &engine::imagelist::HistoryEntry| match &h.id {
+        Some(id) if args.no_trunc => id.clone(),
+        Some(id) => id
+            .strip_prefix("sha256:")
+            .unwrap_or(id)
+            .chars()
+            .take(12)
+            .collect(),
+        None => "<missing>".to_owned(),
+    };
+    if args.quiet {
+        for h in &entries {
+            println!("{}", id(h));
+        }
+        return Ok(());
+    }
+    let rows: Vec<serde_json::Value> = entries
+        .iter()
+        .map(|h| {
+            let by = h.created_by.replace('\t', " ");
+            let by = if args.no_trunc {
+                by
+            } else {
+                crate::cmd::ps::ellipsis(&by, 45)
+            };
+            serde_json::json!({
+                "ID": id(h),
+                "CreatedSince": if args.human { ago(h.created) } else { h.created_at.clone() },
+                "CreatedAt": h.created_at,
+                "CreatedBy": by,
+                "Size": if args.human { human_size(h.size) } else { h.size.to_string() },
+                "Comment": h.comment,
+            })
+        })
+        .collect();
+    let format = args
+        .format
+        .as_deref()
+        .unwrap_or("table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}");
+    crate::format::print_formatted(format, &rows, &HISTORY_HEADERS)
 }
 
 fn print_report(report: &RemoveReport) {

@@ -4,6 +4,7 @@ mod archive;
 mod auth;
 mod commit;
 mod control;
+mod cp;
 mod exec;
 mod images;
 mod info;
@@ -14,6 +15,7 @@ mod ps;
 mod pull;
 mod run;
 mod top;
+mod volume;
 
 use crate::args::{Command, ContainerCommand, ImageCommand, NetworkCommand, SystemCommand};
 use crate::ctx::Ctx;
@@ -99,10 +101,13 @@ fn canonical(command: Command) -> Command {
         Command::Port(a) => Command::Container(C::Port(a)),
         Command::Commit(a) => Command::Container(C::Commit(a)),
         Command::Export(a) => Command::Container(C::Export(a)),
+        Command::Cp(a) => Command::Container(C::Cp(a)),
+        Command::Diff(a) => Command::Container(C::Diff(a)),
         Command::Pull(a) => Command::Image(I::Pull(a)),
         Command::Push(a) => Command::Image(I::Push(a)),
         Command::Images(a) => Command::Image(I::Ls(a)),
         Command::Rmi(a) => Command::Image(I::Rm(a)),
+        Command::History(a) => Command::Image(I::History(a)),
         Command::Tag(a) => Command::Image(I::Tag(a)),
         Command::Import(a) => Command::Image(I::Import(a)),
         Command::Save(a) => Command::Image(I::Save(a)),
@@ -142,6 +147,13 @@ fn container(ctx: &Ctx, command: ContainerCommand) -> anyhow::Result<()> {
         C::Port(a) => ps::port(ctx, &a),
         C::Commit(a) => commit::commit(ctx, &a),
         C::Export(a) => archive::export(ctx, &a),
+        C::Cp(a) => cp::cp(ctx, &a),
+        C::Diff(a) => {
+            for (kind, path) in ctx.engine.container_changes(&a.container)? {
+                println!("{} {}", kind.letter(), path.display());
+            }
+            Ok(())
+        }
     }
 }
 
@@ -154,6 +166,7 @@ fn image(ctx: &Ctx, command: ImageCommand) -> anyhow::Result<()> {
         I::Rm(a) => images::rmi(ctx, &a),
         I::Tag(a) => images::tag(ctx, &a),
         I::Inspect(a) => images::inspect(ctx, &a),
+        I::History(a) => images::history(ctx, &a),
         I::Prune(a) => images::prune(ctx, &a),
         I::Import(a) => commit::import(ctx, &a),
         I::Save(a) => archive::save(ctx, &a),
@@ -188,11 +201,22 @@ pub(crate) fn dispatch(ctx: &Ctx, command: Command) -> u8 {
         Command::Container(c) => container(ctx, c),
         Command::Image(c) => image(ctx, c),
         Command::Network(c) => network(ctx, c),
+        Command::Volume(c) => volume::volume(ctx, c),
         Command::System(SystemCommand::Df) => images::df(ctx),
         Command::System(SystemCommand::Info) => info::run(ctx),
         Command::Inspect(a) => inspect::inspect(ctx, &a),
         Command::Login(a) => auth::login(ctx, &a),
         Command::Logout(a) => auth::logout(ctx, &a),
+        Command::Completion { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = crate::args::Cli::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "mydocker", &mut script);
+            use std::io::Write;
+            // A closed pipe (`| head`) ends the output quietly.
+            let _ = std::io::stdout().write_all(&script);
+            Ok(())
+        }
         Command::Version => {
             println!("mydocker version {}", env!("CARGO_PKG_VERSION"));
             Ok(())
@@ -247,6 +271,28 @@ mod tests {
     fn the_command_line_definition_is_consistent() {
         use clap::CommandFactory;
         crate::args::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn completions_know_the_new_commands() {
+        use clap::CommandFactory;
+        for shell in [
+            clap_complete::Shell::Bash,
+            clap_complete::Shell::Zsh,
+            clap_complete::Shell::Fish,
+        ] {
+            let mut script = Vec::new();
+            clap_complete::generate(
+                shell,
+                &mut crate::args::Cli::command(),
+                "mydocker",
+                &mut script,
+            );
+            let script = String::from_utf8(script).unwrap();
+            for word in ["volume", "cp", "history", "diff", "label-file"] {
+                assert!(script.contains(word), "{shell}: no {word}");
+            }
+        }
     }
 
     #[test]

@@ -177,8 +177,18 @@ fn created_at(rec: &Record) -> String {
 }
 
 /// One row of `ps` as the fields docker's `--format` knows.
-fn row(rec: &Record, trunc: bool) -> Value {
+fn row(rec: &Record, mounts: &[engine::volumes::MountPoint], trunc: bool) -> Value {
     let command = command_text(rec);
+    let labels: Vec<String> = rec.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mount_names: Vec<String> = mounts
+        .iter()
+        .map(|m| match &m.name {
+            Some(n) if trunc && n.len() > 15 => ellipsis(n, 15),
+            Some(n) => n.clone(),
+            None => m.source.display().to_string(),
+        })
+        .collect();
+    let local_volumes = mounts.iter().filter(|m| m.typ == "volume").count();
     json!({
         "ID": if trunc { rec.id[..12].to_owned() } else { rec.id.clone() },
         "Image": rec.image,
@@ -189,11 +199,12 @@ fn row(rec: &Record, trunc: bool) -> Value {
         "Status": status_text(rec),
         "State": rec.state.status.as_str(),
         "Names": rec.name,
-        "Labels": "",
-        "Mounts": "",
+        "Labels": labels.join(","),
+        crate::template::LABELS: rec.labels,
+        "Mounts": mount_names.join(","),
         "Networks": rec.network,
         "Size": "0B",
-        "LocalVolumes": "0",
+        "LocalVolumes": local_volumes.to_string(),
     })
 }
 
@@ -211,7 +222,7 @@ impl Filters {
             let k = k.trim().to_lowercase();
             if !matches!(
                 k.as_str(),
-                "status" | "name" | "id" | "exited" | "ancestor" | "network"
+                "status" | "name" | "id" | "exited" | "ancestor" | "network" | "label" | "volume"
             ) {
                 bail!("invalid filter '{k}'");
             }
@@ -238,32 +249,42 @@ impl Filters {
         self.0.iter().any(|(k, _)| k == key)
     }
 
-    fn matches(&self, rec: &Record) -> bool {
+    fn matches(&self, rec: &Record, mounts: &[engine::volumes::MountPoint]) -> bool {
         let keys: std::collections::BTreeSet<&str> =
             self.0.iter().map(|(k, _)| k.as_str()).collect();
         keys.into_iter().all(|key| {
-            self.0
-                .iter()
-                .filter(|(k, _)| k == key)
-                .any(|(_, v)| match key {
-                    "status" => rec.state.status.as_str() == v,
-                    "name" => rec.name.contains(v.trim_start_matches('/')),
-                    "id" => rec.id.starts_with(v.as_str()),
-                    "exited" => {
-                        rec.state.status == Status::Exited
-                            && v.parse::<i32>() == Ok(rec.state.exit_code)
-                    }
-                    "ancestor" => {
-                        rec.image == *v
-                            || rec.image_id == *v
-                            || rec
-                                .image_id
-                                .strip_prefix("sha256:")
-                                .is_some_and(|h| h.starts_with(v.trim_start_matches("sha256:")))
-                    }
-                    "network" => rec.network == *v,
-                    _ => false,
-                })
+            let mut values = self.0.iter().filter(|(k, _)| k == key);
+            let one = |(_, v): &(String, String)| match key {
+                "status" => rec.state.status.as_str() == v,
+                "name" => rec.name.contains(v.trim_start_matches('/')),
+                "id" => rec.id.starts_with(v.as_str()),
+                "exited" => {
+                    rec.state.status == Status::Exited
+                        && v.parse::<i32>() == Ok(rec.state.exit_code)
+                }
+                "ancestor" => {
+                    rec.image == *v
+                        || rec.image_id == *v
+                        || rec
+                            .image_id
+                            .strip_prefix("sha256:")
+                            .is_some_and(|h| h.starts_with(v.trim_start_matches("sha256:")))
+                }
+                "network" => rec.network == *v,
+                "label" => engine::volumes::label_matches(&rec.labels, v),
+                "volume" => mounts.iter().any(|m| {
+                    m.name.as_deref() == Some(v.as_str())
+                        || m.destination == std::path::Path::new(v)
+                        || (m.typ == "bind" && m.source == std::path::Path::new(v))
+                }),
+                _ => false,
+            };
+            // Docker: values of one key are alternatives, but every label must match.
+            if key == "label" {
+                values.all(one)
+            } else {
+                values.any(one)
+            }
         })
     }
 }
@@ -293,23 +314,30 @@ pub(crate) fn ps(ctx: &Ctx, args: &PsArgs) -> Result<()> {
         last = Some(1);
     }
     let all = args.all || last.is_some() || filters.has("status");
-    let mut recs: Vec<Record> = ctx
+    let mut recs: Vec<(Record, Vec<engine::volumes::MountPoint>)> = ctx
         .engine
         .containers()?
         .into_iter()
         .filter(|r| all || r.is_active())
-        .filter(|r| filters.matches(r))
+        .map(|r| {
+            let m = ctx.engine.container_mounts(&r.id);
+            (r, m)
+        })
+        .filter(|(r, m)| filters.matches(r, m))
         .collect();
     if let Some(n) = last {
         recs.truncate(n);
     }
     if args.quiet {
-        for r in &recs {
+        for (r, _) in &recs {
             println!("{}", if args.no_trunc { &r.id } else { &r.id[..12] });
         }
         return Ok(());
     }
-    let rows: Vec<Value> = recs.iter().map(|r| row(r, !args.no_trunc)).collect();
+    let rows: Vec<Value> = recs
+        .iter()
+        .map(|(r, m)| row(r, m, !args.no_trunc))
+        .collect();
     if let Some(f) = &args.format {
         return crate::format::print_formatted(f, &rows, &HEADERS);
     }
@@ -458,7 +486,7 @@ mod tests {
         let f = |s: &[&str]| {
             Filters::parse(&s.iter().map(|s| s.to_string()).collect::<Vec<_>>())
                 .unwrap()
-                .matches(&r)
+                .matches(&r, &[])
         };
         assert!(f(&["status=running"]));
         assert!(!f(&["status=exited"]));

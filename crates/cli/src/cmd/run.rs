@@ -23,8 +23,40 @@ fn create(ctx: &Ctx, run: &RunArgs) -> Result<engine::Record> {
         pull: run.pull.parse()?,
         platform: run.platform.as_deref(),
     };
+    // Docker's CLI claims the ID file before creating anything.
+    let cidfile = match &opts.cidfile {
+        Some(path) => Some(claim_cidfile(path)?),
+        None => None,
+    };
     let progress = Progress::to_stderr(run.quiet);
-    Ok(ctx.engine.create(&opts, source, &progress)?)
+    let rec = ctx.engine.create(&opts, source, &progress);
+    if let Some((mut file, path)) = cidfile {
+        use std::io::Write;
+        match &rec {
+            Ok(rec) => file.write_all(rec.id.as_bytes()).map_err(|e| {
+                anyhow::anyhow!("failed to write the container ID to the file: {e}")
+            })?,
+            Err(_) => {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+    Ok(rec?)
+}
+
+/// Creates `--cidfile PATH`, refusing one that exists as docker does.
+fn claim_cidfile(path: &str) -> Result<(std::fs::File, String)> {
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+    {
+        Ok(f) => Ok((f, path.to_owned())),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => anyhow::bail!(
+            "Container ID file found, make sure the other container isn't running or delete {path}"
+        ),
+        Err(e) => anyhow::bail!("failed to create the container ID file: {e}"),
+    }
 }
 
 pub(crate) fn run(ctx: &Ctx, run: &RunArgs) -> Result<()> {

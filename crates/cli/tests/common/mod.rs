@@ -94,6 +94,27 @@ impl Mydocker {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Runs with extra environment variables.
+    pub(crate) fn run_env(&self, args: &[&str], vars: &[(&str, &str)]) -> Output {
+        let mut c = self.command(args);
+        for (k, v) in vars {
+            c.env(k, v);
+        }
+        run_bounded(c, Duration::from_secs(120))
+    }
+
+    /// Runs and expects success; returns stdout as bytes.
+    pub(crate) fn ok_bytes(&self, args: &[&str]) -> Vec<u8> {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "mydocker {args:?} failed ({:?}):\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
     /// Runs and expects failure; returns (exit code, stderr).
     pub(crate) fn fails(&self, args: &[&str]) -> (i32, String) {
         let out = self.run(args);

@@ -21,7 +21,7 @@ use crate::options::{CreateOptions, clean_abs, merge_env};
 
 pub use mounts::{EtcFiles, mounts, namespaces};
 pub use resources::{resources, rlimits};
-pub use security::{Security, device_rules, security};
+pub use security::{Security, device_rules, host_devices, security};
 
 /// Docker's default PATH when the image sets none.
 pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -157,6 +157,16 @@ pub fn build(input: &Input<'_>) -> Result<Spec> {
         if opts.privileged {
             linux.set_masked_paths(None);
             linux.set_readonly_paths(None);
+            // Every host device, as docker gives a privileged container.
+            linux.set_devices(Some(host_devices(Path::new("/dev"))));
+        }
+        if !opts.sysctl.is_empty() {
+            let mut map = std::collections::HashMap::new();
+            for s in &opts.sysctl {
+                let (k, v) = crate::options::sysctl(s, input.host_network)?;
+                map.insert(k, v);
+            }
+            linux.set_sysctl(Some(map));
         }
     }
     Ok(spec)

@@ -57,9 +57,21 @@ pub fn mounts(opts: &CreateOptions, etc: &EtcFiles) -> Result<Vec<Mount>> {
             source,
             target,
             read_only,
+            propagation,
         } = Volume::parse(v)?;
         user.retain(|m| m.destination() != &target);
-        user.push(bind_mount(&source, &target, read_only));
+        let mut m = bind_mount(&source, &target, read_only);
+        if let Some(o) = m.options().clone() {
+            let o = o.into_iter().map(|o| {
+                if o == "rprivate" {
+                    propagation.clone()
+                } else {
+                    o
+                }
+            });
+            m.set_options(Some(o.collect()));
+        }
+        user.push(m);
     }
     for t in &opts.tmpfs {
         let (target, options) = tmpfs(t)?;
@@ -68,8 +80,21 @@ pub fn mounts(opts: &CreateOptions, etc: &EtcFiles) -> Result<Vec<Mount>> {
         m.set_options(Some(options));
         user.push(m);
     }
+    if let Some(size) = opts.shm_size {
+        for m in &mut mounts {
+            if m.destination() == Path::new("/dev/shm")
+                && let Some(o) = m.options().clone()
+            {
+                let o = o.into_iter().filter(|o| !o.starts_with("size="));
+                m.set_options(Some(o.chain([format!("size={size}")]).collect()));
+            }
+        }
+    }
     // User mounts over a default destination replace it.
     mounts.retain(|m| !user.iter().any(|u| u.destination() == m.destination()));
+    // Parents before children (docker's `sortMounts`): `-v a:/data/sub -v b:/data` and a
+    // volume on /etc under the /etc files; equal depths keep their order.
+    user.sort_by_key(|m| m.destination().components().count());
     mounts.extend(user);
     Ok(mounts)
 }

@@ -95,3 +95,77 @@ pub fn device_rules(privileged: bool) -> Vec<oci_spec::runtime::LinuxDeviceCgrou
         rule(true, c, Some(10), Some(200), "rwm"),
     ]
 }
+
+/// The host's device nodes under `dev` that a `--privileged` container gets, as docker
+/// (runc's `HostDevices`) lists them: every character and block device, recursively,
+/// except the directories of pseudo terminals, shared memory, message queues and file
+/// descriptors, `console`, and `ptmx` (the container keeps its own devpts).
+pub fn host_devices(dev: &std::path::Path) -> Vec<oci_spec::runtime::LinuxDevice> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let mut out = Vec::new();
+    let mut stack = vec![dev.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Ok(m) = std::fs::symlink_metadata(e.path()) else {
+                continue;
+            };
+            let ft = m.file_type();
+            if ft.is_dir() {
+                if !matches!(
+                    name.as_str(),
+                    "pts" | "shm" | "fd" | "mqueue" | ".lxc" | ".lxd-mounts" | ".udev"
+                ) {
+                    stack.push(e.path());
+                }
+                continue;
+            }
+            let typ = if ft.is_char_device() {
+                oci_spec::runtime::LinuxDeviceType::C
+            } else if ft.is_block_device() {
+                oci_spec::runtime::LinuxDeviceType::B
+            } else {
+                continue;
+            };
+            if matches!(name.as_str(), "console" | "ptmx") {
+                continue;
+            }
+            let Ok(rel) = e.path().strip_prefix(dev).map(std::path::Path::to_path_buf) else {
+                continue;
+            };
+            let mut d = oci_spec::runtime::LinuxDevice::default();
+            d.set_path(std::path::Path::new("/dev").join(rel));
+            d.set_typ(typ);
+            d.set_major(i64::from(rustix::fs::major(m.rdev())));
+            d.set_minor(i64::from(rustix::fs::minor(m.rdev())));
+            d.set_file_mode(Some(m.mode() & 0o7777));
+            d.set_uid(Some(m.uid()));
+            d.set_gid(Some(m.gid()));
+            out.push(d);
+        }
+    }
+    out.sort_by(|a, b| a.path().cmp(b.path()));
+    out
+}
+
+#[cfg(test)]
+mod host_device_tests {
+    #[test]
+    fn host_devices_are_the_nodes_of_dev() {
+        let devs = super::host_devices(std::path::Path::new("/dev"));
+        let null = devs
+            .iter()
+            .find(|d| d.path() == std::path::Path::new("/dev/null"))
+            .expect("/dev/null is listed");
+        assert_eq!((null.major(), null.minor()), (1, 3));
+        assert!(devs.iter().all(|d| !d.path().starts_with("/dev/pts")));
+        assert!(
+            !devs
+                .iter()
+                .any(|d| d.path() == std::path::Path::new("/dev/ptmx"))
+        );
+    }
+}
