@@ -48,6 +48,7 @@
 //! ```
 
 pub mod archive;
+pub mod build;
 pub mod changes;
 pub mod commit;
 pub mod config;
@@ -74,6 +75,7 @@ pub mod supervisor;
 pub mod top;
 
 pub use archive::Loaded;
+pub use build::{BuildEvent, BuildOptions, BuildReporter, Built};
 pub use commit::{CommitOptions, ImportOptions};
 pub use config::{Engine, EngineConfig, NetworkSettings, Reporter, Silent};
 pub use control::parse_signal;

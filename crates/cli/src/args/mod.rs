@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 
 mod archive;
+mod build;
 mod control;
 mod exec;
 mod global;
@@ -16,6 +17,7 @@ mod run;
 mod top;
 
 pub(crate) use archive::*;
+pub(crate) use build::*;
 pub(crate) use control::*;
 pub(crate) use exec::*;
 pub(crate) use global::*;
@@ -47,6 +49,8 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Create and run a new container from an image
     Run(Box<RunArgs>),
+    /// Build an image from a Dockerfile
+    Build(Box<BuildArgs>),
     /// Download an image from a registry
     Pull(PullArgs),
     /// Upload an image to a registry
@@ -173,6 +177,8 @@ pub(crate) enum ContainerCommand {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ImageCommand {
+    /// Build an image from a Dockerfile
+    Build(Box<BuildArgs>),
     /// List images
     #[command(visible_alias = "list")]
     Ls(ImagesArgs),

@@ -2,6 +2,7 @@
 
 mod archive;
 mod auth;
+mod build;
 mod commit;
 mod control;
 mod exec;
@@ -99,6 +100,7 @@ fn canonical(command: Command) -> Command {
         Command::Port(a) => Command::Container(C::Port(a)),
         Command::Commit(a) => Command::Container(C::Commit(a)),
         Command::Export(a) => Command::Container(C::Export(a)),
+        Command::Build(a) => Command::Image(I::Build(a)),
         Command::Pull(a) => Command::Image(I::Pull(a)),
         Command::Push(a) => Command::Image(I::Push(a)),
         Command::Images(a) => Command::Image(I::Ls(a)),
@@ -148,6 +150,7 @@ fn container(ctx: &Ctx, command: ContainerCommand) -> anyhow::Result<()> {
 fn image(ctx: &Ctx, command: ImageCommand) -> anyhow::Result<()> {
     use ImageCommand as I;
     match command {
+        I::Build(a) => build::build(ctx, &a),
         I::Pull(a) => pull::pull(ctx, &a),
         I::Push(a) => pull::push(ctx, &a),
         I::Ls(a) => images::images(ctx, &a),
