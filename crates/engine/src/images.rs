@@ -35,14 +35,17 @@ pub fn store_reference(name: &str) -> String {
         // Could be an ID prefix; the store tries IDs before names for hex input.
         return name.to_owned();
     }
-    match registry::Reference::parse(name) {
-        Ok(r) => match (r.tag(), r.digest()) {
-            (_, Some(d)) => format!("{}@{d}", r.name()),
-            (Some(t), None) => format!("{}:{t}", r.name()),
-            (None, None) => format!("{}:latest", r.name()),
-        },
-        Err(_) => name.to_owned(),
-    }
+    named_reference(name).unwrap_or_else(|| name.to_owned())
+}
+
+/// `name` as a normalised image reference, if it parses as one.
+fn named_reference(name: &str) -> Option<String> {
+    let r = registry::Reference::parse(name).ok()?;
+    Some(match (r.tag(), r.digest()) {
+        (_, Some(d)) => format!("{}@{d}", r.name()),
+        (Some(t), None) => format!("{}:{t}", r.name()),
+        (None, None) => format!("{}:latest", r.name()),
+    })
 }
 
 /// Parses a user's image reference with docker's error wording.
@@ -59,6 +62,13 @@ pub fn parse_reference(s: &str) -> Result<registry::Reference> {
 /// [`Error::NoSuchImage`], or the store's error.
 pub fn find_image(store: &store::Store, name: &str) -> Result<ImageRecord> {
     let reference = store_reference(name);
+    // A name made of hex digits (`added`, `cafe`) is a name first, as docker looks it up.
+    if reference == name
+        && let Some(named) = named_reference(name).filter(|n| n != name)
+        && let Ok(rec) = store.image(&named)
+    {
+        return Ok(rec);
+    }
     match store.image(&reference) {
         Ok(rec) => Ok(rec),
         Err(e) if e.kind() == store::ErrorKind::NotFound && reference != name => store
