@@ -231,8 +231,24 @@ MAINTAINER someone
     assert!(env.contains(&"GREETING=hi there"), "{env:?}");
     assert!(env.contains(&"EMPTY="), "{env:?}");
 
-    // history: the steps, newest first, docker's `#(nop)` lines for the metadata ones.
+    // history: the steps, newest first, docker's `#(nop)` lines for the metadata ones,
+    // each with the image of its step.
     let hist = b.env.md.ok(&["history", "--no-trunc", "app"]);
+    let first = hist.lines().nth(1).unwrap();
+    assert!(first.starts_with(v["Id"].as_str().unwrap()), "{hist}");
+    assert!(first.contains("LABEL built=yes"), "{hist}");
+    let ids = b.env.md.ok(&["history", "-q", "app"]);
+    assert!(
+        ids.lines()
+            .take(20)
+            .all(|l| l.len() == 12 && l != "<missing>"),
+        "{ids}"
+    );
+    // The steps' images are intermediate: `images` hides them, `images -a` lists them.
+    let listed = b.env.md.ok(&["images"]);
+    assert!(!listed.contains("<none>"), "{listed}");
+    let all = b.env.md.ok(&["images", "-a"]);
+    assert!(all.contains("<none>"), "{all}");
     for needle in [
         "ENV GREETING=hi there EMPTY=",
         "|2 FROM_CLI=given VERSION=1.0 /bin/sh -c echo",

@@ -337,3 +337,82 @@ mod tests {
         );
     }
 }
+
+/// One line of `history`: a history entry of an image's config, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// The image this entry made, when it is known here (the image itself and, for
+    /// built images, the images of its earlier steps); docker's `<missing>` otherwise.
+    pub id: Option<Digest>,
+    /// When (RFC 3339).
+    pub created: Option<String>,
+    /// The command that made it.
+    pub created_by: String,
+    /// The size of its layer (0 for a config-only step).
+    pub size: u64,
+    /// Its comment.
+    pub comment: String,
+}
+
+impl Engine {
+    /// `history NAME`: the image's history entries, newest first, with the layer each
+    /// one made and the image of each step a build recorded.
+    ///
+    /// # Errors
+    /// [`Error::NoSuchImage`], an unreadable config.
+    pub fn history(&self, name: &str) -> Result<Vec<HistoryEntry>> {
+        let store = self.store()?;
+        let rec = find_image(&store, name)?;
+        let config: Value = serde_json::from_slice(&store.blobs().read(&rec.config_digest)?)
+            .map_err(|e| Error::json("image config is not valid JSON", e))?;
+        let history = config
+            .get("history")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let mut layers = rec.layers.iter();
+        let mut out: Vec<HistoryEntry> = history
+            .iter()
+            .map(|h| {
+                let empty = h.get("empty_layer").and_then(Value::as_bool) == Some(true);
+                let text = |k: &str| h.get(k).and_then(Value::as_str).map(str::to_owned);
+                HistoryEntry {
+                    id: None,
+                    created: text("created"),
+                    created_by: text("created_by").unwrap_or_default(),
+                    size: if empty {
+                        0
+                    } else {
+                        layers.next().map_or(0, |l| l.size)
+                    },
+                    comment: text("comment").unwrap_or_default(),
+                }
+            })
+            .collect();
+        out.reverse();
+        // The image, then the images of the steps before it (a build's records).
+        let mut id = Some(rec.id.clone());
+        for entry in &mut out {
+            let Some(current) = id.take() else { break };
+            id = crate::build::cache::parent_of(&self.config.root, &current);
+            entry.id = Some(current);
+        }
+        Ok(out)
+    }
+
+    /// The intermediate images of builds (the parents of present step images), which
+    /// `images` hides unless `-a`, as docker does.
+    ///
+    /// # Errors
+    /// An unreadable store.
+    pub fn intermediate_images(&self) -> Result<std::collections::HashSet<Digest>> {
+        let store = self.store()?;
+        let present: std::collections::HashSet<Digest> =
+            store.list()?.into_iter().map(|e| e.image.id).collect();
+        Ok(crate::build::cache::parents(&self.config.root)
+            .into_iter()
+            .filter(|(child, _)| present.contains(child))
+            .map(|(_, parent)| parent)
+            .collect())
+    }
+}

@@ -27,7 +27,7 @@ pub(crate) struct PushArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ImagesArgs {
-    /// Show all images (accepted for compatibility; there are no intermediate images)
+    /// Show all images (default hides intermediate images of builds)
     #[arg(short, long)]
     pub(crate) all: bool,
     /// Only show image IDs
@@ -94,4 +94,20 @@ pub(crate) struct LoginArgs {
 pub(crate) struct LogoutArgs {
     /// Registry server [default: docker.io]
     pub(crate) server: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct HistoryArgs {
+    /// Print sizes and dates in human readable format
+    #[arg(short = 'H', long, action = clap::ArgAction::Set, default_value_t = true, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub(crate) human: bool,
+    /// Don't truncate output
+    #[arg(long)]
+    pub(crate) no_trunc: bool,
+    /// Only show image IDs
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
+    /// The image: NAME[:TAG], ID or ID prefix
+    #[arg(value_name = "IMAGE")]
+    pub(crate) image: String,
 }

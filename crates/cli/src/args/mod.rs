@@ -57,6 +57,8 @@ pub(crate) enum Command {
     Push(PushArgs),
     /// List images
     Images(ImagesArgs),
+    /// Show the history of an image
+    History(HistoryArgs),
     /// Remove one or more images
     Rmi(RmiArgs),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
@@ -182,6 +184,8 @@ pub(crate) enum ImageCommand {
     /// List images
     #[command(visible_alias = "list")]
     Ls(ImagesArgs),
+    /// Show the history of an image
+    History(HistoryArgs),
     /// Remove one or more images
     #[command(visible_alias = "remove")]
     Rm(RmiArgs),

@@ -1,6 +1,6 @@
 //! `images`, `rmi`, `image inspect`, `image prune`, `system df`.
 
-use crate::args::{ImagesArgs, InspectArgs, PruneArgs, RmiArgs};
+use crate::args::{HistoryArgs, ImagesArgs, InspectArgs, PruneArgs, RmiArgs};
 use crate::ctx::Ctx;
 use crate::format::{Table, ago, human_size};
 use anyhow::Result;
@@ -9,6 +9,10 @@ use store::{ImageRecord, RemoveReport};
 
 pub(crate) fn images(ctx: &Ctx, args: &ImagesArgs) -> Result<()> {
     let mut entries = ctx.engine.images()?;
+    if !args.all {
+        let hidden = ctx.engine.intermediate_images()?;
+        entries.retain(|e| e.repository.is_some() || !hidden.contains(&e.image.id));
+    }
     if let Some(filter) = &args.repository {
         let (repo, tag) = match filter.rsplit_once(':').filter(|(_, t)| !t.contains('/')) {
             Some((r, t)) => (r, Some(t)),
@@ -163,5 +167,49 @@ pub(crate) fn df(ctx: &Ctx) -> Result<()> {
         "0B (0%)".into(),
     ]);
     print!("{}", t.render());
+    Ok(())
+}
+
+/// `history IMAGE`: docker's table of the image's steps, newest first.
+pub(crate) fn history(ctx: &Ctx, args: &HistoryArgs) -> Result<()> {
+    let entries = ctx.engine.history(&args.image)?;
+    let id_of = |e: &engine::images::HistoryEntry| match &e.id {
+        Some(id) if args.no_trunc => id.to_string(),
+        Some(id) => id.digest().chars().take(12).collect(),
+        None => "<missing>".to_owned(),
+    };
+    if args.quiet {
+        for e in &entries {
+            println!("{}", id_of(e));
+        }
+        return Ok(());
+    }
+    let mut table = Table::new(&["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]);
+    for e in &entries {
+        let created_unix = e
+            .created
+            .as_deref()
+            .and_then(|c| humantime::parse_rfc3339_weak(c).ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs() as i64);
+        let created = if args.human {
+            ago(created_unix)
+        } else {
+            e.created.clone().unwrap_or_default()
+        };
+        let by = e.created_by.replace(['\t', '\n'], " ");
+        let by = if args.no_trunc || by.chars().count() <= 45 {
+            by
+        } else {
+            format!("{}…", by.chars().take(44).collect::<String>())
+        };
+        let size = if args.human {
+            human_size(e.size)
+        } else {
+            e.size.to_string()
+        };
+        table.row(vec![id_of(e), created, by, size, e.comment.clone()]);
+    }
+    print!("{}", table.render());
     Ok(())
 }

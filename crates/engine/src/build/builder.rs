@@ -477,12 +477,14 @@ impl<'a> Builder<'a> {
             .iter()
             .map(|e| e.split('=').next().unwrap_or("").to_owned())
             .collect();
-        let shown: Vec<String> = run
+        let mut shown: Vec<String> = run
             .args
             .iter()
             .filter(|(k, _)| !env_names.contains(k) && !PROXY_ARGS.contains(&k.as_str()))
             .filter_map(|(k, v)| Some(format!("{k}={}", v.as_ref()?)))
             .collect();
+        // docker sorts them, so the history line and the cache key are stable.
+        shown.sort();
         let mut env = shown.clone();
         for p in PROXY_ARGS {
             let declared = run

@@ -77,6 +77,21 @@ pub fn parent_of(root: &Path, id: &Digest) -> Option<Digest> {
     store::parse_sha256(text.trim()).ok()
 }
 
+/// Every recorded (image, parent) pair.
+pub fn parents(root: &Path) -> Vec<(Digest, Digest)> {
+    let Ok(entries) = std::fs::read_dir(dir(root).join("parents")) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let child = store::parse_sha256(&format!("sha256:{}", e.file_name().to_str()?)).ok()?;
+            let text = std::fs::read_to_string(e.path()).ok()?;
+            Some((child, store::parse_sha256(text.trim()).ok()?))
+        })
+        .collect()
+}
+
 /// What a build holds while it runs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
