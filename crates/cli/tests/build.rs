@@ -653,3 +653,83 @@ fn built_images_push_and_run_under_podman() {
     }
     b.assert_clean();
 }
+
+#[test]
+fn run_steps_use_the_bridge_unless_told_otherwise() {
+    let b = Build::new("build-net");
+    b.dockerfile(
+        "FROM %BASE%\nRUN ls /sys/class/net > /default.txt\n\
+         RUN --network=none ls /sys/class/net > /none.txt\n",
+    );
+    b.ok(&["-t", "net"]);
+    let default = b.run("net", &["cat", "/default.txt"]);
+    assert!(
+        default.contains("eth0") && default.contains("lo"),
+        "{default}"
+    );
+    assert_eq!(b.run("net", &["cat", "/none.txt"]), "lo\n");
+    b.dockerfile("FROM %BASE%\nRUN ls /sys/class/net > /n.txt\n");
+    b.ok(&["--network", "none", "-t", "net2"]);
+    assert_eq!(b.run("net2", &["cat", "/n.txt"]), "lo\n");
+    b.assert_clean();
+}
+
+#[test]
+fn an_interrupted_build_leaves_nothing() {
+    use std::io::BufRead;
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let b = Build::new("build-intr");
+    b.dockerfile("FROM %BASE%\nRUN echo started && sleep 60\n");
+    let mut child = b
+        .env
+        .md
+        .command(&b.args(&["-t", "intr"]))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut started = false;
+    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        if line == "started" {
+            started = true;
+            break;
+        }
+    }
+    let pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap();
+    if started {
+        rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(started, "the step did not start");
+    let status = status.expect("the build did not stop on SIGINT");
+    assert!(!status.success());
+    let (_, err) = b.env.md.fails(&["image", "inspect", "intr"]);
+    assert!(err.contains("No such image"), "{err}");
+    b.assert_clean();
+}
