@@ -1,7 +1,8 @@
 //! `build` of a 6-step Dockerfile (FROM busybox, ENV, COPY of 1,000 small files, two
 //! RUNs, CMD), base image present: from cold (`--no-cache`) and with a warm cache (every
 //! step reused), mydocker beside `podman build` (buildah) of the same context. RUN steps
-//! have no network (`--network none`) in both, so the bridge set-up is not measured.
+//! have no network (`--network none`) in both, so the bridge set-up is not measured;
+//! podman build runs its steps with runc (its crun config fails on the hybrid layout).
 
 use super::run::podman_ready;
 use super::{Env, hard_limit, quiet};
@@ -51,8 +52,14 @@ pub(crate) fn run(env: &mut Env) -> Result<String> {
         let mut c = env.podman(&podman_root);
         let nofile = hard_limit(libc::RLIMIT_NOFILE).unwrap_or(1024);
         let nproc = hard_limit(libc::RLIMIT_NPROC).unwrap_or(32768).min(32768);
+        // buildah's crun config fails on this hybrid layout (`devices.deny`); runc works.
+        // Its containers' cgroup is the parent itself: one of its own, without children.
         c.arg("build")
-            .args(["--cgroup-parent", &format!("/{}-podman", env.cgroup_parent)])
+            .args(["--runtime", "runc"])
+            .args([
+                "--cgroup-parent",
+                &format!("/{}-podman-build", env.cgroup_parent),
+            ])
             .args(["--ulimit", &format!("nofile={nofile}:{nofile}")])
             .args(["--ulimit", &format!("nproc={nproc}:{nproc}")])
             .args(["--network", "none", "--layers", "-q", "-t", "bench-build"])

@@ -153,11 +153,13 @@ fn attached(
                     let _ = engine.kill(id, rustix::process::Signal::KILL);
                     return;
                 }
-                std::thread::sleep(Duration::from_millis(50));
+                // Woken at once when the step ends (a signal handler cannot wake it).
+                std::thread::park_timeout(Duration::from_millis(50));
             }
         });
         let result = engine.run_attached(id, attach);
         done.store(true, Ordering::SeqCst);
+        killer.thread().unpark();
         let _ = killer.join();
         let _ = copier.join();
         match result {
