@@ -733,3 +733,21 @@ fn an_interrupted_build_leaves_nothing() {
     assert!(err.contains("No such image"), "{err}");
     b.assert_clean();
 }
+
+#[test]
+fn rmi_removes_the_build_intermediates() {
+    let b = Build::new("build-rmi");
+    b.dockerfile("FROM %BASE%\nENV A=1\nRUN echo x > /x\nCMD [\"cat\", \"/x\"]\n");
+    let before = b.env.md.ok(&["images", "-aq"]);
+    b.ok(&["-t", "gone"]);
+    let during = b.env.md.ok(&["images", "-aq"]);
+    assert_eq!(
+        during.lines().count(),
+        before.lines().count() + 3,
+        "{during}"
+    );
+    let out = b.env.md.ok(&["rmi", "gone"]);
+    assert_eq!(out.matches("Deleted: ").count(), 3, "{out}");
+    assert_eq!(b.env.md.ok(&["images", "-aq"]), before);
+    b.assert_clean();
+}

@@ -194,7 +194,10 @@ impl Engine {
                 _ => Err(e),
             });
         match result {
-            Ok(report) => Removal::Done(report),
+            Ok(mut report) => {
+                self.prune_build_parents(&store, &opts, &drivers, &mut report);
+                Removal::Done(report)
+            }
             Err(e) if e.kind() == store::ErrorKind::NotFound => Removal::NotFound,
             Err(e) => Removal::Failed(e.into()),
         }
@@ -398,6 +401,53 @@ impl Engine {
             entry.id = Some(current);
         }
         Ok(out)
+    }
+
+    /// After `rmi` deleted images, the intermediate images of the builds that made them
+    /// (untagged, used by no other image or container) go too, as docker's `rmi` prunes
+    /// untagged parents.
+    fn prune_build_parents(
+        &self,
+        store: &store::Store,
+        opts: &RemoveOptions<'_>,
+        drivers: &[std::sync::Arc<dyn store::StorageDriver>],
+        report: &mut RemoveReport,
+    ) {
+        let root = &self.config.root;
+        let mut todo = report.deleted.clone();
+        while let Some(id) = todo.pop() {
+            let parent = crate::build::cache::parent_of(root, &id);
+            crate::build::cache::forget(root, &id);
+            let Some(parent) = parent else { continue };
+            let Ok(rec) = store.image(parent.as_ref()) else {
+                continue;
+            };
+            if !rec.repo_tags.is_empty() || !rec.repo_digests.is_empty() {
+                continue;
+            }
+            let present: std::collections::HashSet<Digest> = match store.list() {
+                Ok(l) => l.into_iter().map(|e| e.image.id).collect(),
+                Err(_) => continue,
+            };
+            let has_children = crate::build::cache::parents(root)
+                .iter()
+                .any(|(child, p)| *p == parent && present.contains(child));
+            if has_children {
+                continue;
+            }
+            // `rmi -f` forces the named image only: a parent a container uses stays.
+            let parent_opts = RemoveOptions {
+                force: false,
+                in_use: opts.in_use,
+            };
+            if let Ok(r) = store.remove_image(parent.as_ref(), &parent_opts, drivers) {
+                report.deleted.extend(r.deleted);
+                report.gc.blobs.extend(r.gc.blobs);
+                report.gc.layers.extend(r.gc.layers);
+                report.gc.reclaimed += r.gc.reclaimed;
+                todo.push(parent);
+            }
+        }
     }
 
     /// The intermediate images of builds (the parents of present step images), which

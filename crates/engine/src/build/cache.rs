@@ -77,6 +77,11 @@ pub fn parent_of(root: &Path, id: &Digest) -> Option<Digest> {
     store::parse_sha256(text.trim()).ok()
 }
 
+/// Forgets the parent of `id` (removed).
+pub fn forget(root: &Path, id: &Digest) {
+    let _ = std::fs::remove_file(dir(root).join("parents").join(id.digest()));
+}
+
 /// Every recorded (image, parent) pair.
 pub fn parents(root: &Path) -> Vec<(Digest, Digest)> {
     let Ok(entries) = std::fs::read_dir(dir(root).join("parents")) else {
