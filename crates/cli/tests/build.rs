@@ -622,13 +622,28 @@ fn built_images_push_and_run_under_podman() {
         &name,
     ]);
     // ...and runs it (where its runtime may set rlimits: it needs CAP_SYS_RESOURCE).
+    // crun refuses this hybrid cgroup layout; runc, in a cgroup parent of the test's own.
+    let pm_cgroup = common::CgroupParent::new("build-podman-pm");
+    // podman's rootful rlimit defaults exceed what a root without CAP_SYS_RESOURCE may
+    // set: ask for the hard limits this process has (nproc as podman caps itself).
+    let hard = |r| rustix::process::getrlimit(r).maximum.unwrap_or(1024);
+    let nofile = hard(rustix::process::Resource::Nofile);
+    let nproc = hard(rustix::process::Resource::Nproc).min(32768);
+    let nofile = format!("nofile={nofile}:{nofile}");
+    let nproc = format!("nproc={nproc}:{nproc}");
     let out = podman(&[
         "run",
         "--rm",
+        "--runtime",
+        "runc",
+        "--cgroup-parent",
+        &format!("/{}", pm_cgroup.name),
         "--network",
         "none",
-        "--cgroups",
-        "disabled",
+        "--ulimit",
+        &nofile,
+        "--ulimit",
+        &nproc,
         &name,
     ]);
     let _ = podman(&["system", "reset", "-f"]);
@@ -651,6 +666,7 @@ fn built_images_push_and_run_under_podman() {
         assert!(out.status.success(), "podman run: {err}");
         assert_eq!(String::from_utf8_lossy(&out.stdout), "built by mydocker\n");
     }
+    drop(pm_cgroup); // Removes podman's `conmon` cgroups below it too.
     b.assert_clean();
 }
 
