@@ -577,10 +577,30 @@ fn built_images_push_and_run_under_podman() {
     let name = format!("{}/built-{}:v1", registry.host(), std::process::id());
     b.ok(&["-t", &name]);
     b.env.md.ok(&["push", &name]);
-    let has_podman = Command::new("sh")
-        .args(["-c", "command -v podman"])
-        .output()
-        .is_ok_and(|o| o.status.success());
+    // skopeo copies it elsewhere (an OCI layout), checking every blob's digest.
+    let tool = |t: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {t}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if tool("skopeo") {
+        let layout = tempfile::tempdir().unwrap();
+        let out = Command::new("skopeo")
+            .args(["copy", "--quiet", "--src-tls-verify=false"])
+            .arg(format!("docker://{name}"))
+            .arg(format!("oci:{}:built", layout.path().display()))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "skopeo copy: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    } else {
+        println!("skipped: skopeo is not installed (no copy of the pushed image)");
+    }
+    let has_podman = tool("podman");
     if !has_podman {
         println!("skipped: podman is not installed (the image was pushed; not run under podman)");
         return;
