@@ -254,6 +254,8 @@ MAINTAINER someone
         "|2 FROM_CLI=given VERSION=1.0 /bin/sh -c echo",
         "/bin/sh -c echo exec-form > /app/exec.txt",
         "#(nop)  WORKDIR /app/sub",
+        "#(nop)  ARG VERSION=1.0",
+        "#(nop)  ARG FROM_CLI",
         "#(nop)  USER nobody",
         "#(nop)  CMD [\"cat\" \"/app/run.txt\"]",
         "#(nop)  EXPOSE",
@@ -295,6 +297,7 @@ fn cache_hits_misses_and_no_cache() {
     // The same build again: every step from the cache, the same image.
     let second = b.ok(&["-t", "cached"]);
     assert_eq!(second.matches(" ---> Using cache").count(), 6, "{second}");
+    assert_eq!(steps(&second).len(), 7, "{second}");
     assert!(!second.contains("Running in"), "{second}");
     assert_eq!(b.inspect("cached")["Id"], id1.as_str());
     assert_eq!(b.id(&[]), id1);
@@ -315,6 +318,14 @@ fn cache_hits_misses_and_no_cache() {
     let fresh = b.ok(&["--no-cache", "-t", "cached"]);
     assert!(!fresh.contains("Using cache"), "{fresh}");
     assert_eq!(fresh.matches(" ---> Running in").count(), 2, "{fresh}");
+
+    // A build argument's value is part of the key of the RUN steps that see it.
+    b.dockerfile("FROM %BASE%\nARG V=1\nRUN echo $V > /v\n");
+    let v2 = b.id(&["--build-arg", "V=2"]);
+    assert_eq!(b.id(&["--build-arg", "V=2"]), v2);
+    let v3 = b.ok(&["--build-arg", "V=3", "-t", "v3"]);
+    assert_eq!(v3.matches(" ---> Using cache").count(), 1, "{v3}");
+    assert_eq!(b.run("v3", &["cat", "/v"]), "3\n");
     b.assert_clean();
 }
 

@@ -343,7 +343,17 @@ impl<'a> Builder<'a> {
         match ins.keyword.as_str() {
             "ARG" => {
                 let vars = self.vars(run);
-                for (name, default) in self.arg_decls(ins, &vars)? {
+                let decls = self.arg_decls(ins, &vars)?;
+                // docker's classic builder records ARG as a step of its own.
+                let shown: Vec<String> = decls
+                    .iter()
+                    .map(|(n, d)| match d {
+                        Some(d) => format!("{n}={d}"),
+                        None => n.clone(),
+                    })
+                    .collect();
+                let created_by = dispatch::nop(&format!("ARG {}", shown.join(" ")));
+                for (name, default) in decls {
                     let global = self
                         .meta
                         .iter()
@@ -353,8 +363,14 @@ impl<'a> Builder<'a> {
                     run.args.retain(|(n, _)| *n != name);
                     run.args.push((name, value));
                 }
-                self.show(&run.state);
-                Ok(())
+                if let Some(hit) = self.cached(&run.state, &created_by) {
+                    run.state = hit;
+                    return Ok(());
+                }
+                let (next, _) = run
+                    .state
+                    .commit(&self.store, &*self.driver, None, &created_by)?;
+                self.done(run, &created_by, next)
             }
             "RUN" => self.run_step(run, ins),
             "COPY" | "ADD" => self.copy_step(run, ins, stage),
