@@ -798,3 +798,56 @@ fn rmi_removes_the_build_intermediates() {
     assert_eq!(b.env.md.ok(&["images", "-aq"]), before);
     b.assert_clean();
 }
+
+#[test]
+fn copy_follows_dockers_rules_for_files_directories_and_globs() {
+    let b = Build::new("build-copy");
+    b.file("a.txt", "a\n");
+    b.file("b.txt", "b\n");
+    b.file("c.md", "c\n");
+    b.file("dir/x", "x\n");
+    b.file("dir/sub/y", "y\n");
+    std::os::unix::fs::symlink("a.txt", b.dir().join("link")).unwrap();
+    std::fs::set_permissions(
+        b.dir().join("dir/x"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o750),
+    )
+    .unwrap();
+    b.dockerfile(
+        "FROM %BASE%\nENV D=/dst\nWORKDIR $D\n\
+         COPY a.txt renamed\nCOPY a.txt into/\nCOPY *.txt globbed/\nCOPY dir contents\n\
+         COPY dir/ contents2/\nCOPY link followed\nCOPY [\"c.md\", \"${D}/json form\"]\n",
+    );
+    b.ok(&["-t", "copies"]);
+    let listing = b.run(
+        "copies",
+        &[
+            "sh",
+            "-c",
+            "cd /dst && find . -type f -o -type l | sort && stat -c %a contents/x",
+        ],
+    );
+    assert_eq!(
+        listing,
+        "./contents/sub/y\n./contents/x\n./contents2/sub/y\n./contents2/x\n./followed\n\
+         ./globbed/a.txt\n./globbed/b.txt\n./into/a.txt\n./json form\n./renamed\n750\n"
+    );
+    assert_eq!(b.run("copies", &["cat", "/dst/followed"]), "a\n");
+    // Several sources into a path without a trailing `/`: docker's error.
+    b.dockerfile("FROM %BASE%\nCOPY a.txt b.txt /notadir\n");
+    let (code, err) = b.env.md.fails(&b.args(&[]));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("the destination must be a directory and end with a /"),
+        "{err}"
+    );
+    // A source outside the context or missing.
+    b.dockerfile("FROM %BASE%\nCOPY ../../etc/passwd /p\n");
+    let (code, _) = b.env.md.fails(&b.args(&[]));
+    assert_eq!(code, 1);
+    b.dockerfile("FROM %BASE%\nCOPY nothing.txt /n\n");
+    let (code, err) = b.env.md.fails(&b.args(&[]));
+    assert_eq!(code, 1);
+    assert!(err.contains("nothing.txt"), "{err}");
+    b.assert_clean();
+}
