@@ -796,6 +796,12 @@ fn rmi_removes_the_build_intermediates() {
     let out = b.env.md.ok(&["rmi", "gone"]);
     assert_eq!(out.matches("Deleted: ").count(), 3, "{out}");
     assert_eq!(b.env.md.ok(&["images", "-aq"]), before);
+    // --no-prune keeps them (no longer anyone's parent: `images` lists them, dangling).
+    b.ok(&["-t", "kept"]);
+    let out = b.env.md.ok(&["rmi", "--no-prune", "kept"]);
+    assert_eq!(out.matches("Deleted: ").count(), 1, "{out}");
+    let left = b.env.md.ok(&["images", "-aq"]);
+    assert_eq!(left.lines().count(), before.lines().count() + 2, "{left}");
     b.assert_clean();
 }
 

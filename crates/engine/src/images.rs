@@ -170,7 +170,9 @@ impl Engine {
 
     /// `rmi NAME`: untags (and deletes when nothing else names it) one image; refused
     /// while a container uses it, unless `force`.
-    pub fn remove_image(&self, name: &str, force: bool) -> Removal {
+    /// With `prune`, the untagged intermediate images of the build that made it go too
+    /// (docker's default; `--no-prune` keeps them).
+    pub fn remove_image(&self, name: &str, force: bool, prune: bool) -> Removal {
         let (store, containers) = match self.store() {
             Ok(s) => (s, Containers::new(&self.config.root)),
             Err(e) => return Removal::Failed(e),
@@ -195,7 +197,9 @@ impl Engine {
             });
         match result {
             Ok(mut report) => {
-                self.prune_build_parents(&store, &opts, &drivers, &mut report);
+                if prune {
+                    self.prune_build_parents(&store, &opts, &drivers, &mut report);
+                }
                 Removal::Done(report)
             }
             Err(e) if e.kind() == store::ErrorKind::NotFound => Removal::NotFound,

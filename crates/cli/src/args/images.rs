@@ -49,7 +49,7 @@ pub(crate) struct RmiArgs {
     /// Force removal of the image, even if a container uses it
     #[arg(short, long)]
     pub(crate) force: bool,
-    /// Do not delete untagged parents (accepted for compatibility)
+    /// Do not delete untagged parents
     #[arg(long)]
     pub(crate) no_prune: bool,
     /// Images to remove: NAME[:TAG], ID or ID prefix

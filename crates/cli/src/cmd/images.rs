@@ -86,7 +86,7 @@ fn print_report(report: &RemoveReport) {
 pub(crate) fn rmi(ctx: &Ctx, args: &RmiArgs) -> Result<()> {
     let mut failed = false;
     for name in &args.images {
-        match ctx.engine.remove_image(name, args.force) {
+        match ctx.engine.remove_image(name, args.force, !args.no_prune) {
             engine::Removal::Done(report) => print_report(&report),
             engine::Removal::NotFound => {
                 eprintln!("Error: No such image: {name}");
