@@ -721,17 +721,16 @@ fn run_steps_use_the_bridge_unless_told_otherwise() {
     b.assert_clean();
 }
 
-#[test]
-fn an_interrupted_build_leaves_nothing() {
+/// Starts `build ARGS` and waits (bounded) until its step printed `started`; the child
+/// and whether it did.
+fn start_build(b: &Build, args: &[&str]) -> (std::process::Child, bool) {
     use std::io::BufRead;
     use std::process::Stdio;
     use std::time::{Duration, Instant};
-    let b = Build::new("build-intr");
-    b.dockerfile("FROM %BASE%\nRUN echo started && sleep 60\n");
     let mut child = b
         .env
         .md
-        .command(&b.args(&["-t", "intr"]))
+        .command(&b.args(args))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -750,34 +749,63 @@ fn an_interrupted_build_leaves_nothing() {
         }
     });
     let deadline = Instant::now() + Duration::from_secs(60);
-    let mut started = false;
     while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
         if line == "started" {
-            started = true;
-            break;
+            return (child, true);
         }
     }
+    (child, false)
+}
+
+/// Sends `signal` to the child, waits (bounded) for it; its status (`None`: it had to be
+/// killed).
+fn signal_and_wait(
+    child: &mut std::process::Child,
+    signal: rustix::process::Signal,
+) -> Option<std::process::ExitStatus> {
+    use std::time::{Duration, Instant};
     let pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap();
-    if started {
-        rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
-    }
+    let _ = rustix::process::kill_process(pid, signal);
     let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
+    loop {
         if let Some(s) = child.try_wait().unwrap() {
-            break Some(s);
+            return Some(s);
         }
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            break None;
+            return None;
         }
         std::thread::sleep(Duration::from_millis(50));
-    };
+    }
+}
+
+#[test]
+fn an_interrupted_build_leaves_nothing() {
+    let b = Build::new("build-intr");
+    b.dockerfile("FROM %BASE%\nRUN echo started && sleep 60\n");
+    let (mut child, started) = start_build(&b, &["-t", "intr"]);
+    let status = signal_and_wait(&mut child, rustix::process::Signal::INT);
     assert!(started, "the step did not start");
     let status = status.expect("the build did not stop on SIGINT");
     assert!(!status.success());
     let (_, err) = b.env.md.fails(&["image", "inspect", "intr"]);
     assert!(err.contains("No such image"), "{err}");
+    b.assert_clean();
+}
+
+#[test]
+fn a_killed_builds_leftovers_are_removed_by_the_next_build() {
+    let b = Build::new("build-killed");
+    b.dockerfile("FROM %BASE%\nRUN echo started && sleep 60\n");
+    let (mut child, started) = start_build(&b, &["-t", "killed"]);
+    let status = signal_and_wait(&mut child, rustix::process::Signal::KILL);
+    assert!(started, "the step did not start");
+    assert!(status.is_some());
+    // The step's container outlived its build: the next build removes it.
+    assert!(!b.env.md.ok(&["ps", "-aq"]).trim().is_empty());
+    b.dockerfile("FROM %BASE%\nRUN true\n");
+    b.ok(&["-t", "next"]);
     b.assert_clean();
 }
 
