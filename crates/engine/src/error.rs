@@ -93,6 +93,18 @@ pub enum Error {
         /// Why.
         message: String,
     },
+    /// A build step failed, or the build was cancelled (docker's message).
+    #[error("{0}")]
+    Build(String),
+    /// A build's RUN step ended with a non-zero status (docker's message; docker's build
+    /// exits with that status).
+    #[error("The command '{command}' returned a non-zero code: {code}")]
+    StepFailed {
+        /// The step's command line (`/bin/sh -c false`).
+        command: String,
+        /// Its exit status.
+        code: i32,
+    },
     /// The container's own process decided the exit code (a run or exec that ended).
     #[error("exit status {0}")]
     Exit(u8),
@@ -160,6 +172,9 @@ impl Error {
         match self.root() {
             Error::Isolate(e) => u8::try_from(e.exit_code()).unwrap_or(125),
             Error::Exit(code) | Error::StartFailed { code, .. } => *code,
+            Error::StepFailed { code, .. } => {
+                u8::try_from(*code).ok().filter(|c| *c != 0).unwrap_or(1)
+            }
             _ => 125,
         }
     }

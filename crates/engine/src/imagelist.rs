@@ -254,8 +254,12 @@ impl Engine {
             });
         }
         out.reverse();
-        if let Some(top) = out.first_mut() {
-            top.id = Some(rec.id.to_string());
+        // The image, then the images of the steps before it (a build's records).
+        let mut id = Some(rec.id.clone());
+        for entry in &mut out {
+            let Some(current) = id.take() else { break };
+            id = crate::build::cache::parent_of(&self.config.root, &current);
+            entry.id = Some(current.to_string());
         }
         Ok(out)
     }

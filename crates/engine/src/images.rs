@@ -35,14 +35,17 @@ pub fn store_reference(name: &str) -> String {
         // Could be an ID prefix; the store tries IDs before names for hex input.
         return name.to_owned();
     }
-    match registry::Reference::parse(name) {
-        Ok(r) => match (r.tag(), r.digest()) {
-            (_, Some(d)) => format!("{}@{d}", r.name()),
-            (Some(t), None) => format!("{}:{t}", r.name()),
-            (None, None) => format!("{}:latest", r.name()),
-        },
-        Err(_) => name.to_owned(),
-    }
+    named_reference(name).unwrap_or_else(|| name.to_owned())
+}
+
+/// `name` as a normalised image reference, if it parses as one.
+fn named_reference(name: &str) -> Option<String> {
+    let r = registry::Reference::parse(name).ok()?;
+    Some(match (r.tag(), r.digest()) {
+        (_, Some(d)) => format!("{}@{d}", r.name()),
+        (Some(t), None) => format!("{}:{t}", r.name()),
+        (None, None) => format!("{}:latest", r.name()),
+    })
 }
 
 /// Parses a user's image reference with docker's error wording.
@@ -59,6 +62,13 @@ pub fn parse_reference(s: &str) -> Result<registry::Reference> {
 /// [`Error::NoSuchImage`], or the store's error.
 pub fn find_image(store: &store::Store, name: &str) -> Result<ImageRecord> {
     let reference = store_reference(name);
+    // A name made of hex digits (`added`, `cafe`) is a name first, as docker looks it up.
+    if reference == name
+        && let Some(named) = named_reference(name).filter(|n| n != name)
+        && let Ok(rec) = store.image(&named)
+    {
+        return Ok(rec);
+    }
     match store.image(&reference) {
         Ok(rec) => Ok(rec),
         Err(e) if e.kind() == store::ErrorKind::NotFound && reference != name => store
@@ -171,7 +181,9 @@ impl Engine {
 
     /// `rmi NAME`: untags (and deletes when nothing else names it) one image; refused
     /// while a container uses it, unless `force`.
-    pub fn remove_image(&self, name: &str, force: bool) -> Removal {
+    /// With `prune`, the untagged intermediate images of the build that made it go too
+    /// (docker's default; `--no-prune` keeps them).
+    pub fn remove_image(&self, name: &str, force: bool, prune: bool) -> Removal {
         let (store, containers) = match self.store() {
             Ok(s) => (s, Containers::new(&self.config.root)),
             Err(e) => return Removal::Failed(e),
@@ -195,7 +207,12 @@ impl Engine {
                 _ => Err(e),
             });
         match result {
-            Ok(report) => Removal::Done(report),
+            Ok(mut report) => {
+                if prune {
+                    self.prune_build_parents(&store, &opts, &drivers, &mut report);
+                }
+                Removal::Done(report)
+            }
             Err(e) if e.kind() == store::ErrorKind::NotFound => Removal::NotFound,
             Err(e) => Removal::Failed(e.into()),
         }
@@ -307,6 +324,71 @@ impl Engine {
         let digest = client.push_manifest(&reference, &media_type, &manifest)?;
         progress.finish();
         Ok((reference, digest.to_string(), manifest.len()))
+    }
+}
+
+impl Engine {
+    /// After `rmi` deleted images, the intermediate images of the builds that made them
+    /// (untagged, used by no other image or container) go too, as docker's `rmi` prunes
+    /// untagged parents.
+    fn prune_build_parents(
+        &self,
+        store: &store::Store,
+        opts: &RemoveOptions<'_>,
+        drivers: &[std::sync::Arc<dyn store::StorageDriver>],
+        report: &mut RemoveReport,
+    ) {
+        let root = &self.config.root;
+        let mut todo = report.deleted.clone();
+        while let Some(id) = todo.pop() {
+            let parent = crate::build::cache::parent_of(root, &id);
+            crate::build::cache::forget(root, &id);
+            let Some(parent) = parent else { continue };
+            let Ok(rec) = store.image(parent.as_ref()) else {
+                continue;
+            };
+            if !rec.repo_tags.is_empty() || !rec.repo_digests.is_empty() {
+                continue;
+            }
+            let present: std::collections::HashSet<Digest> = match store.list() {
+                Ok(l) => l.into_iter().map(|e| e.image.id).collect(),
+                Err(_) => continue,
+            };
+            let has_children = crate::build::cache::parents(root)
+                .iter()
+                .any(|(child, p)| *p == parent && present.contains(child));
+            if has_children {
+                continue;
+            }
+            // `rmi -f` forces the named image only: a parent a container uses stays.
+            let parent_opts = RemoveOptions {
+                force: false,
+                in_use: opts.in_use,
+            };
+            if let Ok(r) = store.remove_image(parent.as_ref(), &parent_opts, drivers) {
+                report.deleted.extend(r.deleted);
+                report.gc.blobs.extend(r.gc.blobs);
+                report.gc.layers.extend(r.gc.layers);
+                report.gc.reclaimed += r.gc.reclaimed;
+                todo.push(parent);
+            }
+        }
+    }
+
+    /// The intermediate images of builds (the parents of present step images), which
+    /// `images` hides unless `-a`, as docker does.
+    ///
+    /// # Errors
+    /// An unreadable store.
+    pub fn intermediate_images(&self) -> Result<std::collections::HashSet<Digest>> {
+        let store = self.store()?;
+        let present: std::collections::HashSet<Digest> =
+            store.list()?.into_iter().map(|e| e.image.id).collect();
+        Ok(crate::build::cache::parents(&self.config.root)
+            .into_iter()
+            .filter(|(child, _)| present.contains(child))
+            .map(|(_, parent)| parent)
+            .collect())
     }
 }
 

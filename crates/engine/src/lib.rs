@@ -48,6 +48,7 @@
 //! ```
 
 pub mod archive;
+pub mod build;
 pub mod changes;
 pub mod commit;
 pub mod config;
@@ -80,6 +81,7 @@ mod usermounts;
 pub mod volumes;
 
 pub use archive::Loaded;
+pub use build::{BuildEvent, BuildOptions, BuildReporter, Built};
 pub use commit::{CommitOptions, ImportOptions};
 pub use config::{Engine, EngineConfig, NetworkSettings, Reporter, Silent};
 pub use control::parse_signal;

@@ -13,6 +13,7 @@
 //! namespaces, directories) is removed at the end, also when a benchmark fails or the run
 //! is interrupted with Ctrl-C.
 
+mod build;
 pub(crate) mod fixture;
 mod jail;
 mod lifecycle;
@@ -41,6 +42,7 @@ Sections (default: all of them, in this order):
   copy       a container rootfs of the big image with the copy driver (create + rm), beside cp -a
   overlay    run `true` in the 125-layer image beside the 1-layer busybox (overlay mount cost)
   lifecycle  create, start, exec, stop, rm of a busybox container beside podman's
+  build      a 6-step Dockerfile (COPY of 1,000 files, two RUNs), cold and cached, beside podman build
   network    bridge vs none on run --rm; network connect/disconnect; TCP throughput
   all        every section
 
@@ -57,6 +59,7 @@ const ALL: &[&str] = &[
     "copy",
     "overlay",
     "lifecycle",
+    "build",
     "network",
 ];
 
@@ -150,6 +153,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             "copy" => storage::copy(&mut env),
             "overlay" => storage::overlay(&mut env),
             "lifecycle" => lifecycle::run(&mut env),
+            "build" => build::run(&mut env),
             "network" => network::run(&mut env),
             other => bail!("no section {other}"),
         };
@@ -480,7 +484,7 @@ impl Drop for Env {
 }
 
 /// The hard limit of `resource` for this process.
-fn hard_limit(resource: libc::__rlimit_resource_t) -> Option<u64> {
+pub(crate) fn hard_limit(resource: libc::__rlimit_resource_t) -> Option<u64> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,

@@ -27,7 +27,7 @@ pub(crate) struct PushArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ImagesArgs {
-    /// Show all images (accepted for compatibility; there are no intermediate images)
+    /// Show all images (default hides intermediate images of builds)
     #[arg(short, long)]
     pub(crate) all: bool,
     /// Only show image IDs
@@ -56,7 +56,7 @@ pub(crate) struct RmiArgs {
     /// Force removal of the image, even if a container uses it
     #[arg(short, long)]
     pub(crate) force: bool,
-    /// Do not delete untagged parents (accepted for compatibility)
+    /// Do not delete untagged parents
     #[arg(long)]
     pub(crate) no_prune: bool,
     /// Images to remove: NAME[:TAG], ID or ID prefix
@@ -117,7 +117,7 @@ pub(crate) struct HistoryArgs {
     /// Format output using a Go template, `table`, `table TEMPLATE` or `json`
     #[arg(long)]
     pub(crate) format: Option<String>,
-    /// The image
+    /// The image: NAME[:TAG], ID or ID prefix
     #[arg(value_name = "IMAGE")]
     pub(crate) image: String,
 }

@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 
 mod archive;
+mod build;
 mod control;
 mod cp;
 mod exec;
@@ -19,6 +20,7 @@ mod top;
 mod volume;
 
 pub(crate) use archive::*;
+pub(crate) use build::*;
 pub(crate) use control::*;
 pub(crate) use cp::*;
 pub(crate) use exec::*;
@@ -53,6 +55,8 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Create and run a new container from an image
     Run(Box<RunArgs>),
+    /// Build an image from a Dockerfile
+    Build(Box<BuildArgs>),
     /// Download an image from a registry
     Pull(PullArgs),
     /// Upload an image to a registry
@@ -198,6 +202,8 @@ pub(crate) enum ContainerCommand {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ImageCommand {
+    /// Build an image from a Dockerfile
+    Build(Box<BuildArgs>),
     /// List images
     #[command(visible_alias = "list")]
     Ls(ImagesArgs),

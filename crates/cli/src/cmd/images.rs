@@ -41,7 +41,12 @@ pub(crate) fn images(ctx: &Ctx, args: &ImagesArgs) -> Result<()> {
         specs.push(format!("reference={r}"));
     }
     let filter = ctx.engine.image_filter(&specs)?;
-    let rows = ctx.engine.list_images(&filter)?;
+    let mut rows = ctx.engine.list_images(&filter)?;
+    // A build's intermediate images (untagged steps) only with -a, as docker.
+    if !args.all {
+        let hidden = ctx.engine.intermediate_images()?;
+        rows.retain(|r| r.entry.repository.is_some() || !hidden.contains(&r.entry.image.id));
+    }
     let id_of = |rec: &ImageRecord| {
         if args.no_trunc {
             rec.id.to_string()
@@ -183,7 +188,7 @@ fn print_report(report: &RemoveReport) {
 pub(crate) fn rmi(ctx: &Ctx, args: &RmiArgs) -> Result<()> {
     let mut failed = false;
     for name in &args.images {
-        match ctx.engine.remove_image(name, args.force) {
+        match ctx.engine.remove_image(name, args.force, !args.no_prune) {
             engine::Removal::Done(report) => print_report(&report),
             engine::Removal::NotFound => {
                 eprintln!("Error: No such image: {name}");

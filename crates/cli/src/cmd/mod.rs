@@ -2,6 +2,7 @@
 
 mod archive;
 mod auth;
+mod build;
 mod commit;
 mod control;
 mod cp;
@@ -103,6 +104,7 @@ fn canonical(command: Command) -> Command {
         Command::Export(a) => Command::Container(C::Export(a)),
         Command::Cp(a) => Command::Container(C::Cp(a)),
         Command::Diff(a) => Command::Container(C::Diff(a)),
+        Command::Build(a) => Command::Image(I::Build(a)),
         Command::Pull(a) => Command::Image(I::Pull(a)),
         Command::Push(a) => Command::Image(I::Push(a)),
         Command::Images(a) => Command::Image(I::Ls(a)),
@@ -160,6 +162,7 @@ fn container(ctx: &Ctx, command: ContainerCommand) -> anyhow::Result<()> {
 fn image(ctx: &Ctx, command: ImageCommand) -> anyhow::Result<()> {
     use ImageCommand as I;
     match command {
+        I::Build(a) => build::build(ctx, &a),
         I::Pull(a) => pull::pull(ctx, &a),
         I::Push(a) => pull::push(ctx, &a),
         I::Ls(a) => images::images(ctx, &a),
