@@ -62,18 +62,7 @@ pub(super) fn disposable_layer(ctx: &mut Ctx) -> Result<(), Fail> {
     ensure(d.create_writable(&id, top.as_ref()).is_err(), || {
         "created a writable layer over a disposable one".into()
     })?;
-    let mounts = d.mounts(&id)?;
-    let target = ctx.dir.join("disposable");
-    fs::create_dir(&target)?;
-    crate::driver::mount_all(&mounts, &target)?;
-    let checked = std::panic::catch_unwind(|| {
-        assert_fixture_semantics(&target);
-        assert_same_tree(&target, &reference);
-    });
-    crate::driver::unmount_all(&mounts, &target)?;
-    if let Err(p) = checked {
-        std::panic::resume_unwind(p);
-    }
+    mount_and_compare(&d.mounts(&id)?, &ctx.dir.join("disposable"), &reference)?;
     d.remove_writable(&id)?;
     not_found(d.mounts(&id), "mounts of a removed disposable layer")?;
     Ok(())
@@ -186,21 +175,31 @@ pub(super) fn mounts_performed(ctx: &mut Ctx) -> Result<(), Fail> {
     let d = ctx.driver.clone();
     let id = ctx.new_id(&d);
     d.create_writable(&id, top.as_ref())?;
-    let mounts = d.mounts(&id)?;
     let target = ctx.dir.join("performed");
-    fs::create_dir(&target)?;
-    crate::driver::mount_all(&mounts, &target)?;
-    let checked = std::panic::catch_unwind(|| {
-        assert_fixture_semantics(&target);
-        assert_same_tree(&target, &reference);
-    });
-    crate::driver::unmount_all(&mounts, &target)?;
-    if let Err(p) = checked {
-        std::panic::resume_unwind(p);
-    }
+    mount_and_compare(&d.mounts(&id)?, &target, &reference)?;
     ensure(fs::read_dir(&target)?.next().is_none(), || {
         "target not empty after unmount".into()
     })
+}
+
+/// Performs `mounts` on a new directory `target`, checks that it shows the fixture
+/// image (the same tree as `reference`), and unmounts them again.
+fn mount_and_compare(
+    mounts: &[Mount],
+    target: &Path,
+    reference: &Path,
+) -> Result<(), Fail> {
+    fs::create_dir(target)?;
+    crate::driver::mount_all(mounts, target)?;
+    let checked = std::panic::catch_unwind(|| {
+        assert_fixture_semantics(target);
+        assert_same_tree(target, reference);
+    });
+    crate::driver::unmount_all(mounts, target)?;
+    if let Err(p) = checked {
+        std::panic::resume_unwind(p);
+    }
+    Ok(())
 }
 
 /// The host mount gives the image, the same tree as the copy driver's; mounting again
