@@ -78,7 +78,7 @@ pub fn apply_changes(cfg: &mut Map<String, Value>, changes: &[String]) -> Result
 }
 
 /// The object at `key` of the config, made one if it is missing or something else.
-fn object<'a>(cfg: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Value> {
+pub(crate) fn object<'a>(cfg: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Value> {
     let v = cfg.entry(key).or_insert_with(|| Value::Object(Map::new()));
     if !v.is_object() {
         *v = Value::Object(Map::new());

@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 use super::image::State;
 use super::parser::{Instruction, json_form};
 use super::words::{Lexer, Lookup};
+use crate::changes::object;
 use crate::error::{Error, Result};
 use crate::options::merge_env;
 
@@ -45,17 +46,6 @@ pub(crate) fn command(state: &mut State, args: &str) -> Vec<String> {
             v.push(args.to_owned());
             v
         }
-    }
-}
-
-fn object<'a>(cfg: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Value> {
-    let v = cfg.entry(key).or_insert_with(|| Value::Object(Map::new()));
-    if !v.is_object() {
-        *v = Value::Object(Map::new());
-    }
-    match v {
-        Value::Object(m) => m,
-        _ => unreachable!("made an object just above"),
     }
 }
 

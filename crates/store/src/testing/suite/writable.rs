@@ -184,11 +184,7 @@ pub(super) fn mounts_performed(ctx: &mut Ctx) -> Result<(), Fail> {
 
 /// Performs `mounts` on a new directory `target`, checks that it shows the fixture
 /// image (the same tree as `reference`), and unmounts them again.
-fn mount_and_compare(
-    mounts: &[Mount],
-    target: &Path,
-    reference: &Path,
-) -> Result<(), Fail> {
+fn mount_and_compare(mounts: &[Mount], target: &Path, reference: &Path) -> Result<(), Fail> {
     fs::create_dir(target)?;
     crate::driver::mount_all(mounts, target)?;
     let checked = std::panic::catch_unwind(|| {
