@@ -631,64 +631,22 @@ fn commit_and_export_of_a_running_container() {
     env.assert_clean();
 }
 
-/// podman with everything private: storage, run root, locks, tmp and network config in a
-/// temp dir (vfs storage: no mounts).
-struct Podman {
-    dir: tempfile::TempDir,
-}
-
-impl Podman {
-    fn new() -> Option<Podman> {
-        if Command::new("podman").arg("--version").output().is_err() {
-            return None;
-        }
-        let dir = tempfile::Builder::new()
-            .prefix("mydocker-podman-")
-            .tempdir()
-            .unwrap();
-        let d = dir.path().display();
-        std::fs::write(
-            dir.path().join("containers.conf"),
-            format!(
-                "[network]\nnetwork_config_dir = \"{d}/net\"\n[engine]\nlock_type = \"file\"\n\
-                 tmp_dir = \"{d}/tmp\"\nstatic_dir = \"{d}/root/libpod\"\nvolume_path = \"{d}/root/volumes\"\n\
-                 events_logger = \"none\"\ncgroup_manager = \"cgroupfs\"\n"
-            ),
-        )
-        .unwrap();
-        Some(Podman { dir })
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let d = self.dir.path();
-        let mut c = Command::new("podman");
-        c.env("CONTAINERS_CONF", d.join("containers.conf"))
-            .env_remove("CONTAINERS_STORAGE_CONF")
-            .arg("--root")
-            .arg(d.join("root"))
-            .arg("--runroot")
-            .arg(d.join("run"))
-            .args(["--storage-driver", "vfs"])
-            .args(args);
-        tool(c)
-    }
-}
-
 #[test]
 fn podman_loads_what_mydocker_saves_and_the_reverse() {
-    let Some(podman) = Podman::new() else {
+    let Some(podman) = common::Podman::new() else {
         println!("skipped: podman is not installed (cargo xtask installs it)");
         return;
     };
+    let podman_run = |args: &[&str]| tool(podman.command(args));
     let env = Env::new("podman");
     env.changed_container("c5");
     let id = image_id(&env.md.ok(&["commit", "c5", "podman-check:v1"]));
     let file = env.path("for-podman.tar");
     env.md
         .ok(&["save", "-o", file.to_str().unwrap(), "podman-check:v1"]);
-    let out = podman.run(&["load", "-i", file.to_str().unwrap()]);
+    let out = podman_run(&["load", "-i", file.to_str().unwrap()]);
     assert!(out.contains("podman-check:v1"), "{out}");
-    let listed = podman.run(&[
+    let listed = podman_run(&[
         "images",
         "--no-trunc",
         "--format",
@@ -700,7 +658,7 @@ fn podman_loads_what_mydocker_saves_and_the_reverse() {
             .any(|l| l == format!("{id} docker.io/library/podman-check:v1")),
         "{listed}"
     );
-    let seen = json(&podman.run(&["image", "inspect", "podman-check:v1"]));
+    let seen = json(&podman_run(&["image", "inspect", "podman-check:v1"]));
     let layers: Vec<String> = seen[0]["RootFS"]["Layers"]
         .as_array()
         .unwrap()
@@ -714,7 +672,7 @@ fn podman_loads_what_mydocker_saves_and_the_reverse() {
 
     // podman's own archive (docker-archive) loads into mydocker and runs.
     let back = env.path("from-podman.tar");
-    podman.run(&["save", "-o", back.to_str().unwrap(), "podman-check:v1"]);
+    podman_run(&["save", "-o", back.to_str().unwrap(), "podman-check:v1"]);
     let md = Mydocker::new();
     let out = md.ok(&["load", "-i", back.to_str().unwrap()]);
     assert_eq!(out, "Loaded image: podman-check:v1\n");
@@ -725,7 +683,7 @@ fn podman_loads_what_mydocker_saves_and_the_reverse() {
     );
     // And podman's OCI archive.
     let oci = env.path("from-podman-oci.tar");
-    podman.run(&[
+    podman_run(&[
         "save",
         "--format",
         "oci-archive",

@@ -611,38 +611,12 @@ fn built_images_push_and_run_under_podman() {
     } else {
         println!("skipped: skopeo is not installed (no copy of the pushed image)");
     }
-    let has_podman = tool("podman");
-    if !has_podman {
+    let Some(pm) = common::Podman::new() else {
         println!("skipped: podman is not installed (the image was pushed; not run under podman)");
         return;
-    }
-    // podman with everything private (vfs storage: no mounts), no cgroups of its own.
-    let dir = tempfile::Builder::new()
-        .prefix("mydocker-podman-")
-        .tempdir()
-        .unwrap();
-    let d = dir.path().display();
-    std::fs::write(
-        dir.path().join("containers.conf"),
-        format!(
-            "[network]\nnetwork_config_dir = \"{d}/net\"\n[engine]\nlock_type = \"file\"\n\
-             tmp_dir = \"{d}/tmp\"\nstatic_dir = \"{d}/root/libpod\"\nvolume_path = \"{d}/root/volumes\"\n\
-             events_logger = \"none\"\ncgroup_manager = \"cgroupfs\"\n"
-        ),
-    )
-    .unwrap();
-    let podman = |args: &[&str]| {
-        let mut c = Command::new("podman");
-        c.env("CONTAINERS_CONF", dir.path().join("containers.conf"))
-            .env_remove("CONTAINERS_STORAGE_CONF")
-            .arg("--root")
-            .arg(dir.path().join("root"))
-            .arg("--runroot")
-            .arg(dir.path().join("run"))
-            .args(["--storage-driver", "vfs"])
-            .args(args);
-        common::run_bounded(c, std::time::Duration::from_secs(120))
     };
+    let podman =
+        |args: &[&str]| common::run_bounded(pm.command(args), std::time::Duration::from_secs(120));
     // podman pulls it from the registry and sees its config...
     let pulled = podman(&["pull", "--tls-verify=false", &name]);
     let inspect = podman(&[

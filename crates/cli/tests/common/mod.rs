@@ -492,3 +492,47 @@ pub(crate) fn pty_pair() -> (std::os::fd::OwnedFd, std::fs::File) {
         .expect("open the pty's slave");
     (master, slave)
 }
+
+/// podman with everything private: storage, run root, locks, tmp and network config in a
+/// temp dir (vfs storage: no mounts). `None` where podman is not installed.
+pub(crate) struct Podman {
+    dir: tempfile::TempDir,
+}
+
+impl Podman {
+    pub(crate) fn new() -> Option<Podman> {
+        if Command::new("podman").arg("--version").output().is_err() {
+            return None;
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("mydocker-podman-")
+            .tempdir()
+            .expect("temp dir for podman");
+        let d = dir.path().display();
+        std::fs::write(
+            dir.path().join("containers.conf"),
+            format!(
+                "[network]\nnetwork_config_dir = \"{d}/net\"\n[engine]\nlock_type = \"file\"\n\
+                 tmp_dir = \"{d}/tmp\"\nstatic_dir = \"{d}/root/libpod\"\nvolume_path = \"{d}/root/volumes\"\n\
+                 events_logger = \"none\"\ncgroup_manager = \"cgroupfs\"\n"
+            ),
+        )
+        .expect("writing podman's containers.conf");
+        Some(Podman { dir })
+    }
+
+    /// `podman ARGS` on the private storage.
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
+        let d = self.dir.path();
+        let mut c = Command::new("podman");
+        c.env("CONTAINERS_CONF", d.join("containers.conf"))
+            .env_remove("CONTAINERS_STORAGE_CONF")
+            .arg("--root")
+            .arg(d.join("root"))
+            .arg("--runroot")
+            .arg(d.join("run"))
+            .args(["--storage-driver", "vfs"])
+            .args(args);
+        c
+    }
+}
