@@ -199,7 +199,7 @@ impl Engine {
             options: opts.clone(),
             state: State::default(),
         };
-        self.save_mounts(&dir, &planned)?;
+        self.save_mounts(&dir, &planned, !opts.rm)?;
         containers.save(&record)?;
         planned.disarm();
         undo.disarm();

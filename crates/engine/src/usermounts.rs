@@ -522,11 +522,17 @@ impl Engine {
         Ok(planned)
     }
 
-    /// Saves the planned mounts with the container (before its record).
-    pub(crate) fn save_mounts(&self, dir: &Path, planned: &Planned) -> Result<()> {
+    /// Saves the planned mounts with the container (before its record); `durable:
+    /// false` (a `--rm` container's, as its other records) skips the `fsync`s.
+    pub(crate) fn save_mounts(&self, dir: &Path, planned: &Planned, durable: bool) -> Result<()> {
         let bytes = serde_json::to_vec_pretty(&planned.mounts)
             .map_err(|e| Error::json("encoding the mounts", e))?;
-        Ok(fsutil::write_atomic(&dir.join("mounts.json"), &bytes)?)
+        let path = dir.join("mounts.json");
+        if durable {
+            Ok(fsutil::write_atomic(&path, &bytes)?)
+        } else {
+            Ok(fsutil::write_atomic_unsynced(&path, &bytes)?)
+        }
     }
 
     /// Removes the anonymous volumes of a container being removed (`rm -v`, `--rm`);
