@@ -38,6 +38,9 @@ pub struct ExecOptions {
     /// `None` (the default): `process.user` is used as given. See
     /// [`SpawnOptions::user`](crate::SpawnOptions::user).
     pub user: Option<UserRequest>,
+    /// Descriptors 3, 4, ... of the caller passed on as they are (runc's
+    /// `--preserve-fds`); see [`SpawnOptions::preserve_fds`](crate::SpawnOptions::preserve_fds).
+    pub preserve_fds: u32,
 }
 
 impl ExecOptions {
@@ -52,6 +55,7 @@ impl ExecOptions {
             exe_protection: ExeProtection::default(),
             cgroup_procs: Vec::new(),
             user: None,
+            preserve_fds: 0,
         }
     }
 }
@@ -110,6 +114,7 @@ impl Container {
             &opts.init_args,
             opts.exe_protection,
             stdio,
+            opts.preserve_fds,
         )?;
         let intermediate = launched.pid;
         let ch = launched.ch;

@@ -14,7 +14,7 @@ use rustix::process::{Pid, WaitOptions};
 use crate::channel::{self, Channel, ParentChannel};
 use crate::error::Error;
 use crate::exe::{self, ExeProtection};
-use crate::init::INIT_FD_ENV;
+use crate::init::{INIT_FD_ENV, PRESERVE_FDS_ENV};
 use crate::spawn::{ExitStatus, Stdio};
 use crate::sys::{self, CStringArray, ChildExec};
 
@@ -33,6 +33,7 @@ pub(crate) fn launch_init(
     init_args: &[String],
     protection: ExeProtection,
     stdio: [Stdio; 3],
+    preserve_fds: u32,
 ) -> Result<Launched, Error> {
     let exe =
         exe::protect(init_exe, protection).map_err(Error::path("protect init binary", init_exe))?;
@@ -60,10 +61,18 @@ pub(crate) fn launch_init(
                 reason: "NUL byte in init_args",
             })?,
     );
-    let env = format!("{INIT_FD_ENV}={}", child_sock.as_raw_fd());
-    let envp = CStringArray::new(vec![CString::new(env).map_err(|_| Error::InvalidSpec {
-        reason: "NUL byte in environment",
-    })?]);
+    let mut env = vec![format!("{INIT_FD_ENV}={}", child_sock.as_raw_fd())];
+    if preserve_fds > 0 {
+        env.push(format!("{PRESERVE_FDS_ENV}={preserve_fds}"));
+    }
+    let envp = CStringArray::new(
+        env.into_iter()
+            .map(CString::new)
+            .collect::<Result<_, _>>()
+            .map_err(|_| Error::InvalidSpec {
+                reason: "NUL byte in environment",
+            })?,
+    );
 
     let child = ChildExec {
         exe: exe.as_fd(),

@@ -6,7 +6,7 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
-use oci_spec::runtime::{LinuxNamespaceType, Mount, Spec};
+use oci_spec::runtime::{Mount, Spec};
 
 use crate::channel::{ExecOutcome, ParentChannel, ReadyReport, RunConfig, StepError};
 use crate::error::{Error, ProtocolError};
@@ -73,6 +73,16 @@ pub struct SpawnOptions {
     /// sets; an unknown name fails the start with an [`InitFailure`](crate::InitFailure)
     /// of [`Stage::User`](crate::Stage::User) carrying docker's message (exit code 125).
     pub user: Option<UserRequest>,
+    /// How many of the caller's descriptors after the standard streams (3, 4, ...) the
+    /// container's process inherits as they are (runc's `--preserve-fds`). They must not
+    /// be close-on-exec. Default 0: nothing but 0, 1 and 2.
+    pub preserve_fds: u32,
+    /// The state an OCI runtime passes to its hooks: with it, the init runs the spec's
+    /// `createContainer` hooks (in the container's mount namespace, before `pivot_root`)
+    /// and `startContainer` hooks (after the start gate, before the user's command), each
+    /// with this state (its `pid` set to the init's host pid) on standard input; see
+    /// [`hooks`](crate::hooks). `None` (the default): those hooks are not run.
+    pub hook_state: Option<oci_spec::runtime::State>,
 }
 
 impl SpawnOptions {
@@ -88,6 +98,8 @@ impl SpawnOptions {
             exe_protection: ExeProtection::default(),
             rootfs_mounts: Vec::new(),
             user: None,
+            preserve_fds: 0,
+            hook_state: None,
         }
     }
 }
@@ -170,7 +182,7 @@ impl Container {
             });
         }
         check_rootfs_mounts(&opts.rootfs_mounts)?;
-        let flags = clone_flags(spec)?;
+        let plan = crate::nsplan::NamespacePlan::new(spec)?;
         let terminal = process.terminal().unwrap_or(false);
 
         // With a terminal, the init's own streams are /dev/null until it makes the pty
@@ -180,22 +192,37 @@ impl Container {
         } else {
             (opts.stdin, opts.stdout, opts.stderr)
         };
-        let launched = launch_init(
-            flags,
-            &opts.init_exe,
-            &opts.init_args,
-            opts.exe_protection,
-            [stdin, stdout, stderr],
-        )?;
+        let launched = plan.in_pid_namespace(|| {
+            launch_init(
+                plan.clone_flags,
+                &opts.init_exe,
+                &opts.init_args,
+                opts.exe_protection,
+                [stdin, stdout, stderr],
+                opts.preserve_fds,
+            )
+        })?;
         let [stdin, stdout, stderr] = launched.stdio;
         let mut pending = Pending {
             pid: launched.pid,
             ch: launched.ch,
             reaped: false,
+            ready: None,
             stdin,
             stdout,
             stderr,
         };
+        if plan.new_user_namespace {
+            // Before the init gets its configuration: it becomes root of the namespace
+            // first thing, which needs the mappings.
+            crate::nsplan::write_id_maps(pending.pid, spec).map_err(|e| {
+                pending.died_or(ProtocolError::Io(e), "the user namespace mappings")
+            })?;
+        }
+        let hook_state = opts.hook_state.map(|mut state| {
+            state.set_pid(Some(pending.pid));
+            state
+        });
         pending
             .ch
             .send_run(RunConfig {
@@ -204,6 +231,7 @@ impl Container {
                 reaper: opts.reaper,
                 rootfs_mounts: opts.rootfs_mounts,
                 user: opts.user,
+                hook_state,
             })
             .map_err(|e| pending.died_or(e, "receiving its configuration"))?;
         Ok(pending)
@@ -233,62 +261,16 @@ fn check_rootfs_mounts(mounts: &[Mount]) -> Result<(), Error> {
     Ok(())
 }
 
-/// The namespaces to create with `clone`. The cgroup namespace is unshared by the init
-/// once it is in its cgroup; namespaces given by path are joined by the init.
-fn clone_flags(spec: &Spec) -> Result<i32, Error> {
-    let nss = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().clone())
-        .unwrap_or_default();
-    let mut flags = 0;
-    let mut mount = false;
-    for ns in &nss {
-        let t = ns.typ();
-        if ns.path().is_some() {
-            if !matches!(
-                t,
-                LinuxNamespaceType::Network | LinuxNamespaceType::Ipc | LinuxNamespaceType::Uts
-            ) {
-                return Err(Error::Unsupported {
-                    what: format!("joining an existing {t} namespace"),
-                });
-            }
-            continue;
-        }
-        flags |= match t {
-            LinuxNamespaceType::Mount => {
-                mount = true;
-                libc::CLONE_NEWNS
-            }
-            LinuxNamespaceType::Uts => libc::CLONE_NEWUTS,
-            LinuxNamespaceType::Ipc => libc::CLONE_NEWIPC,
-            LinuxNamespaceType::Pid => libc::CLONE_NEWPID,
-            LinuxNamespaceType::Network => libc::CLONE_NEWNET,
-            LinuxNamespaceType::Cgroup => 0,
-            LinuxNamespaceType::User | LinuxNamespaceType::Time => {
-                return Err(Error::Unsupported {
-                    what: format!("a new {t} namespace"),
-                });
-            }
-        };
-    }
-    if !mount {
-        return Err(Error::InvalidSpec {
-            reason: "a mount namespace is required",
-        });
-    }
-    Ok(flags)
-}
-
 /// A container whose init is setting up and waits for [`Pending::start`].
 ///
 /// Dropping it without starting kills and reaps the init.
 #[derive(Debug)]
 pub struct Pending {
-    pid: i32,
-    ch: ParentChannel,
-    reaped: bool,
+    pub(crate) pid: i32,
+    pub(crate) ch: ParentChannel,
+    pub(crate) reaped: bool,
+    /// What the init reported once ready, when [`Pending::wait_ready`] was called.
+    pub(crate) ready: Option<ReadyReport>,
     /// The caller's end of the container's stdin, with [`Stdio::Piped`].
     pub stdin: Option<File>,
     /// The caller's end of the container's stdout, with [`Stdio::Piped`].
@@ -336,11 +318,7 @@ impl Pending {
     /// Wait for the init to finish its setup, give the go-ahead, and return once the
     /// user's command has really been executed, or with its typed exec error.
     pub fn start(mut self) -> Result<Running, Error> {
-        let report = match self.ch.wait_ready() {
-            Ok(r) => r,
-            Err(e) => return Err(self.step_failed(e, "it was ready")),
-        };
-        let ReadyReport { console, warnings } = report;
+        let ReadyReport { console, warnings } = self.take_ready()?;
         if let Err(e) = self.ch.go_ahead() {
             return Err(self.died_or(e, "the go-ahead"));
         }
@@ -368,7 +346,7 @@ impl Pending {
         })
     }
 
-    fn step_failed(&mut self, e: StepError, step: &'static str) -> Error {
+    pub(crate) fn step_failed(&mut self, e: StepError, step: &'static str) -> Error {
         match e {
             StepError::Init(f) => {
                 self.reap();
@@ -387,7 +365,7 @@ impl Pending {
     }
 
     /// A channel error: if the init is gone, say how it ended.
-    fn died_or(&mut self, e: ProtocolError, step: &'static str) -> Error {
+    pub(crate) fn died_or(&mut self, e: ProtocolError, step: &'static str) -> Error {
         let status = self.reap();
         match e {
             ProtocolError::Io(_) => Error::Protocol(ProtocolError::Died { step, status }),
@@ -396,7 +374,7 @@ impl Pending {
     }
 
     /// Kill and reap the init; returns how it ended, for error messages.
-    fn reap(&mut self) -> String {
+    pub(crate) fn reap(&mut self) -> String {
         if self.reaped {
             return "already reaped".into();
         }

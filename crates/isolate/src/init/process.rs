@@ -238,6 +238,33 @@ impl Command {
         }
     }
 
+    /// Whether a candidate exists and may be executed by this process (`execvp`'s
+    /// search without the exec), checked before waiting on a start gate so that a
+    /// missing command fails the runtime's `create` rather than its `start`.
+    pub(crate) fn check_exists(&self) -> Result<(), ExecFailure> {
+        let mut denied = None;
+        for path in &self.candidates {
+            match rustix::fs::access(path.as_c_str(), rustix::fs::Access::EXEC_OK) {
+                Ok(()) => {
+                    let is_dir = rustix::fs::stat(path.as_c_str())
+                        .is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir());
+                    if !is_dir {
+                        return Ok(());
+                    }
+                    denied.get_or_insert(libc::EISDIR);
+                }
+                Err(rustix::io::Errno::ACCESS) | Err(rustix::io::Errno::PERM) => {
+                    denied.get_or_insert(libc::EACCES);
+                }
+                Err(_) => {}
+            }
+        }
+        Err(match denied {
+            Some(errno) => self.failure(ExecFailureReason::PermissionDenied, errno),
+            None => self.failure(ExecFailureReason::NotFound, libc::ENOENT),
+        })
+    }
+
     fn failure(&self, reason: ExecFailureReason, errno: i32) -> ExecFailure {
         ExecFailure {
             command: self.name.clone(),
