@@ -374,15 +374,16 @@ pub(crate) fn finish_and_exec(
     security: &mut Security,
     finish: Finish<'_>,
 ) -> Result<Infallible, Abort> {
+    // Nothing but 0, 1, 2 (and the descriptors passed through) survives the exec,
+    // whatever was opened since start. Done before a seccomp filter may be installed
+    // (older profiles do not list close_range).
+    sys::cloexec_from(first_unpreserved())
+        .map_err(|e| InitFailure::os(Stage::Command, "close_range", &e))?;
     security.before_user_change()?;
     process::switch_user(process)?;
     security.after_user_change()?;
     process::enter_cwd(process.cwd())?;
     rustix::process::umask(Mode::from_raw_mode(process.user().umask().unwrap_or(0o022)));
-    // Nothing but 0, 1, 2 (and the descriptors passed through) survives the exec,
-    // whatever was opened since start.
-    sys::cloexec_from(first_unpreserved())
-        .map_err(|e| InitFailure::os(Stage::Command, "close_range", &e))?;
     if let Some(gate) = finish.gate {
         // What runc checks before its exec FIFO: a missing command fails `create`.
         command.check_exists().map_err(Abort::Exec)?;

@@ -142,15 +142,22 @@ pub(crate) fn enter_cwd(cwd: &Path) -> Result<(), InitFailure> {
         Mode::empty(),
     )
     .map_err(|e| err("open /", e.into()))?;
-    let dir = rustix::fs::openat2(
+    match rustix::fs::openat2(
         &root,
         cwd,
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
         ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-    )
-    .map_err(|e| err("open", e.into()))?;
-    rustix::process::fchdir(&dir).map_err(|e| err("chdir", e.into()))?;
+    ) {
+        Ok(dir) => rustix::process::fchdir(&dir).map_err(|e| err("chdir", e.into()))?,
+        // A seccomp profile that predates openat2 (without no_new_privs the filter is
+        // already installed here) refuses it: a plain chdir in the pivoted root, which
+        // the reachability check below guards as runc's does.
+        Err(rustix::io::Errno::PERM | rustix::io::Errno::NOSYS) => {
+            rustix::process::chdir(cwd).map_err(|e| err("chdir", e.into()))?
+        }
+        Err(e) => return Err(err("open", e.into())),
+    }
     match rustix::process::getcwd(Vec::new()) {
         Ok(p) if p.as_bytes().first() == Some(&b'/') => Ok(()),
         Ok(_) => Err(InitFailure::new(
