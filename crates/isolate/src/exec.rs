@@ -115,6 +115,7 @@ impl Container {
             opts.exe_protection,
             stdio,
             opts.preserve_fds,
+            None,
         )?;
         let intermediate = launched.pid;
         let ch = launched.ch;

@@ -125,7 +125,10 @@ impl StartGate {
             }
         }
         match rustix::io::write(&fd, b"0") {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                wait_for_exec(&fd);
+                Ok(())
+            }
             Err(rustix::io::Errno::PIPE) => Err(GateError::NoWaiter {
                 path: path.to_path_buf(),
             }),
@@ -146,6 +149,33 @@ impl StartGate {
 
     pub(crate) fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+}
+
+/// How long [`StartGate::release`] waits for the init to execute the command.
+const EXEC_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Waits (bounded) until nobody reads the FIFO any more: the init holds its end until
+/// the `execve` of the command closes it, so `start` returns once the command runs (or
+/// the init has failed).
+fn wait_for_exec(fd: &OwnedFd) {
+    let deadline = std::time::Instant::now() + EXEC_WAIT;
+    let mut pause = std::time::Duration::from_micros(100);
+    loop {
+        let mut fds = [rustix::event::PollFd::new(
+            fd,
+            rustix::event::PollFlags::OUT,
+        )];
+        let closed = match rustix::event::poll(&mut fds, None) {
+            Ok(_) => fds[0].revents().contains(rustix::event::PollFlags::ERR),
+            Err(rustix::io::Errno::INTR) => false,
+            Err(_) => true,
+        };
+        if closed || std::time::Instant::now() >= deadline {
+            return;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_millis(5));
     }
 }
 

@@ -34,6 +34,7 @@ pub(crate) fn launch_init(
     protection: ExeProtection,
     stdio: [Stdio; 3],
     preserve_fds: u32,
+    before_exec: Option<&dyn Fn(i32) -> io::Result<()>>,
 ) -> Result<Launched, Error> {
     let exe =
         exe::protect(init_exe, protection).map_err(Error::path("protect init binary", init_exe))?;
@@ -44,6 +45,15 @@ pub(crate) fn launch_init(
             op: "pipe",
             source: e.into(),
         })?;
+    let wait = match before_exec {
+        Some(_) => Some(
+            rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| Error::Sys {
+                op: "pipe",
+                source: e.into(),
+            })?,
+        ),
+        None => None,
+    };
     let [stdin, stdout, stderr] = stdio;
     let stdin = prepare_stdio(stdin, true)?;
     let stdout = prepare_stdio(stdout, false)?;
@@ -81,11 +91,25 @@ pub(crate) fn launch_init(
         stdio: [stdin.child_raw(), stdout.child_raw(), stderr.child_raw()],
         keep: child_sock.as_raw_fd(),
         err_pipe: err_w.as_raw_fd(),
+        wait_pipe: wait.as_ref().map(|(r, _)| r.as_raw_fd()),
     };
     let pid = sys::clone_and_exec(flags, &child).map_err(Error::sys("clone"))?;
     drop(child_sock);
     drop(err_w);
     drop(exe);
+    if let (Some(f), Some((r, w))) = (before_exec, wait) {
+        drop(r);
+        if let Err(e) = f(pid) {
+            // The child sees EOF and exits.
+            drop(w);
+            let _ = wait_pid(pid);
+            return Err(Error::Sys {
+                op: "prepare the init",
+                source: e,
+            });
+        }
+        let _ = rustix::io::write(&w, b"1");
+    }
 
     // The error pipe closes (EOF) when execveat succeeded, or carries its errno.
     let mut buf = [0u8; 4];

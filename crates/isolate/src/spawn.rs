@@ -192,6 +192,15 @@ impl Container {
         } else {
             (opts.stdin, opts.stdout, opts.stderr)
         };
+        // The mappings of a new user namespace are written before the init binary is
+        // executed: an exec by an unmapped uid would drop the namespace root's
+        // capabilities.
+        let write_maps = |pid: i32| crate::nsplan::write_id_maps(pid, spec);
+        let before_exec: Option<&dyn Fn(i32) -> io::Result<()>> = if plan.new_user_namespace {
+            Some(&write_maps)
+        } else {
+            None
+        };
         let launched = plan.in_pid_namespace(|| {
             launch_init(
                 plan.clone_flags,
@@ -200,6 +209,7 @@ impl Container {
                 opts.exe_protection,
                 [stdin, stdout, stderr],
                 opts.preserve_fds,
+                before_exec,
             )
         })?;
         let [stdin, stdout, stderr] = launched.stdio;
@@ -212,13 +222,6 @@ impl Container {
             stdout,
             stderr,
         };
-        if plan.new_user_namespace {
-            // Before the init gets its configuration: it becomes root of the namespace
-            // first thing, which needs the mappings.
-            crate::nsplan::write_id_maps(pending.pid, spec).map_err(|e| {
-                pending.died_or(ProtocolError::Io(e), "the user namespace mappings")
-            })?;
-        }
         let hook_state = opts.hook_state.map(|mut state| {
             state.set_pid(Some(pending.pid));
             state

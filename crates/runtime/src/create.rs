@@ -139,7 +139,8 @@ fn prepare(root: &StateRoot, opts: &CreateOptions, warnings: &mut Vec<String>) -
     }
     pending.wait_ready()?;
     setup.record.pid_start = state::proc_start_time(pending.pid()).unwrap_or(0);
-    let hook_state = state::hook_state(&setup.record, ContainerState::Creating);
+    // runc and crun pass `created` to these (the conformance suite checks it).
+    let hook_state = state::hook_state(&setup.record, ContainerState::Created);
     hooks::run_fatal("prestart", hooks::prestart(&spec), &hook_state)?;
     hooks::run_fatal("createRuntime", hooks::create_runtime(&spec), &hook_state)?;
     setup.pending = Some(pending);

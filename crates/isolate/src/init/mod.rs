@@ -379,6 +379,7 @@ pub(crate) fn finish_and_exec(
     // (older profiles do not list close_range).
     sys::cloexec_from(first_unpreserved())
         .map_err(|e| InitFailure::os(Stage::Command, "close_range", &e))?;
+    let mut gate_until_exec = None;
     security.before_user_change()?;
     process::switch_user(process)?;
     security.after_user_change()?;
@@ -393,13 +394,16 @@ pub(crate) fn finish_and_exec(
         // status.
         crate::gate::wait(&gate)
             .map_err(|e| InitFailure::os(Stage::Config, "wait on the start gate", &e))?;
-        drop(gate);
         if let Some((hooks, state)) = finish.start_hooks {
             run_hooks(hooks, state, ContainerState::Created)?;
         }
+        // Kept open until the exec closes it (close-on-exec): `StartGate::release`
+        // waits for that, so that `start` returns once the command runs.
+        gate_until_exec = Some(gate);
     }
     security.finish()?;
     if finish.reaper {
+        drop(gate_until_exec);
         return reaper::run(ch, command, process.terminal().unwrap_or(false));
     }
     sys::reset_signals();
