@@ -103,6 +103,12 @@ impl Container {
             });
         }
         let namespaces = namespaces_to_join(target_pid)?;
+        if !namespaces.contains(&LinuxNamespaceType::Mount) {
+            // Its root is a chroot in our mount namespace: a joined process would see ours.
+            return Err(Error::Unsupported {
+                what: "exec in a container without a mount namespace of its own".into(),
+            });
+        }
         let stdio = if process.terminal().unwrap_or(false) {
             [Stdio::Null, Stdio::Null, Stdio::Null]
         } else {

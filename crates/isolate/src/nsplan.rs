@@ -46,7 +46,7 @@ impl NamespacePlan {
             new_user_namespace: false,
             pid_path: None,
         };
-        let (mut mount, mut user_path, mut new_pid) = (false, false, false);
+        let (mut user_path, mut new_pid) = (false, false);
         for ns in &nss {
             let t = ns.typ();
             if let Some(path) = ns.path() {
@@ -56,10 +56,7 @@ impl NamespacePlan {
                             what: "joining a time namespace".into(),
                         });
                     }
-                    LinuxNamespaceType::Mount => {
-                        refuse_own_mount_namespace(path)?;
-                        mount = true;
-                    }
+                    LinuxNamespaceType::Mount => refuse_own_mount_namespace(path)?,
                     LinuxNamespaceType::Pid => plan.pid_path = Some(path.clone()),
                     LinuxNamespaceType::User => user_path = true,
                     _ => {}
@@ -67,10 +64,7 @@ impl NamespacePlan {
                 continue;
             }
             plan.clone_flags |= match t {
-                LinuxNamespaceType::Mount => {
-                    mount = true;
-                    libc::CLONE_NEWNS
-                }
+                LinuxNamespaceType::Mount => libc::CLONE_NEWNS,
                 LinuxNamespaceType::Uts => libc::CLONE_NEWUTS,
                 LinuxNamespaceType::Ipc => libc::CLONE_NEWIPC,
                 LinuxNamespaceType::Pid => {
@@ -89,11 +83,6 @@ impl NamespacePlan {
                     });
                 }
             };
-        }
-        if !mount {
-            return Err(Error::InvalidSpec {
-                reason: "a mount namespace is required",
-            });
         }
         if user_path {
             if new_pid {
@@ -209,8 +198,9 @@ mod tests {
             NamespacePlan::new(&spec_with(&[(Mount, None), (Pid, None), (Cgroup, None)])).unwrap();
         assert_eq!(plan.clone_flags, libc::CLONE_NEWNS | libc::CLONE_NEWPID);
         assert!(!plan.new_user_namespace);
-        let err = NamespacePlan::new(&spec_with(&[(Pid, None)])).unwrap_err();
-        assert!(matches!(err, Error::InvalidSpec { .. }), "{err}");
+        // Without a mount namespace the init only chroots.
+        let plan = NamespacePlan::new(&spec_with(&[(Pid, None)])).unwrap();
+        assert_eq!(plan.clone_flags, libc::CLONE_NEWPID);
         let err =
             NamespacePlan::new(&spec_with(&[(Mount, Some("/proc/self/ns/mnt"))])).unwrap_err();
         assert!(err.to_string().contains("host"), "{err}");

@@ -219,3 +219,34 @@ fn the_container_leads_its_session_and_inherits_no_descriptors() {
     assert_eq!(std::fs::read(Runtime::bin()).unwrap(), before);
     rt.ok(&["delete", "--force", "exe"]);
 }
+
+#[test]
+fn without_a_mount_namespace_the_container_is_chrooted() {
+    if !can_run("without_a_mount_namespace_the_container_is_chrooted") {
+        return;
+    }
+    let rt = Runtime::new();
+    let b = Bundle::new(
+        &rt,
+        "nomnt",
+        &["sh", "-c", "ls /; test -e /proc/self || echo no-proc"],
+    );
+    b.edit(|c| {
+        c["linux"]["namespaces"] = serde_json::json!([{"type": "pid"}, {"type": "uts"}]);
+        c["linux"]["maskedPaths"] = serde_json::json!([]);
+        c["linux"]["readonlyPaths"] = serde_json::json!([]);
+    });
+    rt.track("nomnt");
+    let out = rt.run(&["run", "--bundle", b.path().to_str().unwrap(), "nomnt"]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    // Only the rootfs's own entries (and the working directory it made), no mounts.
+    assert!(text.lines().any(|l| l == "bin"), "{text}");
+    assert!(text.contains("no-proc"), "nothing was mounted: {text}");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let bundle = b.path().to_str().unwrap();
+    assert!(
+        !mounts.contains(bundle),
+        "nothing mounted on the host: {mounts}"
+    );
+}

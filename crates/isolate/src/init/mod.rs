@@ -185,11 +185,23 @@ fn run(ch: &InitChannel, cfg: &RunConfig) -> Result<Infallible, Abort> {
     sys::block_signals().map_err(|e| InitFailure::os(Stage::Config, "block signals", &e))?;
 
     ns::enter(spec)?;
-    mounts::set_root_propagation(linux.rootfs_propagation().as_deref())?;
-    // Only now: what is mounted from here on stays in the container's namespace.
-    rootfs::mount_rootfs(&cfg.rootfs, &cfg.rootfs_mounts)?;
-    let root = mounts::bind_rootfs(&cfg.rootfs)?;
-    let deferred = mount_spec_mounts(&root, spec, &linux)?;
+    // Without a mount namespace of its own (the OCI spec's "inherit the runtime's"),
+    // nothing may be mounted: that would be the host's mount table. The container is
+    // then only chrooted into its rootfs, as runc does.
+    let own_mounts = has_namespace(spec, LinuxNamespaceType::Mount);
+    let (root, deferred) = if own_mounts {
+        mounts::set_root_propagation(linux.rootfs_propagation().as_deref())?;
+        // Only now: what is mounted from here on stays in the container's namespace.
+        rootfs::mount_rootfs(&cfg.rootfs, &cfg.rootfs_mounts)?;
+        let root = mounts::bind_rootfs(&cfg.rootfs)?;
+        let deferred = mount_spec_mounts(&root, spec, &linux)?;
+        (root, deferred)
+    } else {
+        host_mounts_check(cfg, spec, &linux, process)?;
+        let root = RootDir::open(&cfg.rootfs)
+            .map_err(|e| InitFailure::os(Stage::Rootfs, "open rootfs", &e).at(&cfg.rootfs))?;
+        (root, spec.mounts().clone().unwrap_or_default())
+    };
     // In the container's mount namespace, before pivot_root, paths of the runtime's view.
     if let Some(state) = &cfg.hook_state {
         run_hooks(
@@ -201,7 +213,11 @@ fn run(ch: &InitChannel, cfg: &RunConfig) -> Result<Infallible, Abort> {
     // The image's /etc/passwd and /etc/group, as the container's mounts show them.
     let process = user::resolve_process(process, cfg.user.as_ref(), &root)?;
     let console = open_console(ch, &root, &process)?;
-    finish_root(root, spec, &linux, process.cwd())?;
+    if own_mounts {
+        finish_root(root, spec, &linux, process.cwd())?;
+    } else {
+        chroot_root(root, process.cwd())?;
+    }
 
     set_hostname(spec)?;
     apply_rlimits(ch, &process)?;
@@ -222,7 +238,14 @@ fn run(ch: &InitChannel, cfg: &RunConfig) -> Result<Infallible, Abort> {
 
     // Placed in its cgroup by now: a cgroup namespace rooted there can be made.
     ns::enter_cgroup(spec)?;
-    for m in &deferred {
+    for m in deferred.iter().filter(|_| !own_mounts) {
+        ch.warn(format!(
+            "mount on {} skipped: the container has no mount namespace of its own",
+            m.destination().display()
+        ))
+        .map_err(|e| InitFailure::new(Stage::Mount, format!("report warning: {e}")))?;
+    }
+    for m in deferred.iter().filter(|_| own_mounts) {
         ch.warn(format!(
             "mount of type {} on {} is not supported yet: skipped",
             m.typ().as_deref().unwrap_or("?"),
@@ -343,6 +366,52 @@ fn finish_root(root: RootDir, spec: &Spec, linux: &Linux, cwd: &Path) -> Result<
         mounts::readonly_root()?;
     }
     mounts::finish_root_propagation(linux.rootfs_propagation().as_deref())
+}
+
+/// What a container without a mount namespace cannot have: rootfs mounts, a terminal
+/// (its pty would be the host's devpts), sysctls, masked or read-only paths, a read-only
+/// root (each of them a change to the host).
+fn host_mounts_check(
+    cfg: &RunConfig,
+    spec: &Spec,
+    linux: &Linux,
+    process: &Process,
+) -> Result<(), InitFailure> {
+    let refuse = |what: &str| {
+        Err(InitFailure::new(
+            Stage::Config,
+            format!("{what} needs a mount namespace (linux.namespaces has no \"mount\")"),
+        ))
+    };
+    if !cfg.rootfs_mounts.is_empty() {
+        return refuse("a rootfs made of mounts");
+    }
+    if process.terminal().unwrap_or(false) {
+        return refuse("a terminal");
+    }
+    if linux.sysctl().as_ref().is_some_and(|s| !s.is_empty()) {
+        return refuse("linux.sysctl");
+    }
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
+        return refuse("root.readonly");
+    }
+    Ok(())
+}
+
+/// The root of a container without a mount namespace: `chroot` into the rootfs (after
+/// creating the working directory in it).
+fn chroot_root(root: RootDir, cwd: &Path) -> Result<(), InitFailure> {
+    root.resolve(cwd, Create::Dir, Symlinks::FollowInRoot)
+        .map_err(|e| InitFailure::os(Stage::Cwd, "create", &e).at(cwd))?;
+    let err = |what: &str, e: rustix::io::Errno| InitFailure::os(Stage::PivotRoot, what, &e.into());
+    rustix::process::fchdir(root.as_fd()).map_err(|e| err("chdir rootfs", e))?;
+    rustix::process::chroot(".").map_err(|e| err("chroot", e))?;
+    rustix::process::chdir("/").map_err(|e| err("chdir /", e))
 }
 
 /// `process.rlimits`, each clamp reported to the parent as a warning.
