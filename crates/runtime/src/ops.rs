@@ -48,11 +48,7 @@ pub fn kill(root: &StateRoot, id: &str, signal: i32, all: bool) -> Result<()> {
     let c = root.load(id)?;
     let status = c.status();
     if status == Status::Stopped {
-        return Err(wrong(
-            "cannot kill a container that is not running",
-            &c,
-            status,
-        ));
+        return Err(wrong("container not running (cannot kill it)", &c, status));
     }
     if all {
         let cg = c
