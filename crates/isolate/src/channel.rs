@@ -13,6 +13,11 @@
 //! | cgroup, network; `go_ahead()`| `wait_go_ahead()`                               |
 //! | `wait_exec()`                | security, `execve` (the socket closes on exec) or `exec_failed()` |
 //!
+//! An OCI runtime's `create` sends `go_ahead_gated(gate)` instead of `go_ahead()`: the
+//! init then goes through every step up to the `execve`, answers `gated()` (or a failure)
+//! and blocks on the start gate (a FIFO, see `crate::gate`); the parent
+//! (`wait_gated()`) may exit, and a later `start` releases the init.
+//!
 //! Any init step may answer `Failed` instead; the init then exits with 125.
 
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
@@ -51,6 +56,9 @@ pub(crate) struct RunConfig {
     /// Report the setup's steps with their times ([`Message::Phases`]).
     #[serde(default)]
     pub(crate) trace: bool,
+    /// Run the spec's `createContainer` and `startContainer` hooks with this state.
+    #[serde(default)]
+    pub(crate) hook_state: Option<oci_spec::runtime::State>,
 }
 
 /// What the init must do to join a running container (`exec`).
@@ -80,6 +88,10 @@ pub(crate) enum Message {
     Exec(Box<ExecConfig>),
     /// Parent → init: cgroup and network are ready, go on.
     Start,
+    /// Parent → init: go on, but wait on the start gate (fd attached) before `execve`.
+    StartGated,
+    /// Init → parent: everything is ready; waiting on the start gate.
+    Gated,
     /// Init → parent: the terminal's master end (fd attached).
     Console,
     /// Init → parent: something was adjusted (an rlimit clamped...).
@@ -102,6 +114,8 @@ impl Message {
             Message::Run(_) => "Run",
             Message::Exec(_) => "Exec",
             Message::Start => "Start",
+            Message::StartGated => "StartGated",
+            Message::Gated => "Gated",
             Message::Console => "Console",
             Message::Warning(_) => "Warning",
             Message::Phases(_) => "Phases",
@@ -339,6 +353,31 @@ impl ParentChannel {
         self.0.send(&Message::Start, None)
     }
 
+    /// The go-ahead of a runtime's `create`: the init waits on `gate` before `execve`.
+    pub(crate) fn go_ahead_gated(&self, gate: BorrowedFd<'_>) -> Result<(), ProtocolError> {
+        self.0.send(&Message::StartGated, Some(gate))
+    }
+
+    /// After the gated go-ahead: the warnings until `Gated`, or why the init failed.
+    pub(crate) fn wait_gated(&self) -> Result<Vec<String>, StepError> {
+        let mut warnings = Vec::new();
+        loop {
+            match self.0.recv()? {
+                None => return Err(StepError::Closed),
+                Some((Message::Gated, _)) => return Ok(warnings),
+                Some((Message::Warning(w), _)) => warnings.push(w),
+                Some((Message::Failed(f), _)) => return Err(StepError::Init(f)),
+                Some((Message::ExecFailed(f), _)) => return Err(StepError::Exec(f)),
+                Some((other, _)) => {
+                    return Err(StepError::Protocol(ProtocolError::Unexpected {
+                        expected: "Gated",
+                        got: other.name(),
+                    }));
+                }
+            }
+        }
+    }
+
     /// After the go-ahead: EOF means the command was executed.
     pub(crate) fn wait_exec(&self) -> Result<ExecOutcome, ProtocolError> {
         loop {
@@ -402,16 +441,25 @@ impl InitChannel {
         self.0.send(&Message::Joined(pid), None)
     }
 
-    /// Block until the parent says go; an EOF (the parent died) is an error.
-    pub(crate) fn wait_go_ahead(&self) -> Result<(), ProtocolError> {
+    /// Block until the parent says go; an EOF (the parent died) is an error. With a
+    /// gated go-ahead, returns the start gate.
+    pub(crate) fn wait_go_ahead(&self) -> Result<Option<OwnedFd>, ProtocolError> {
         match self.0.recv()? {
-            Some((Message::Start, _)) => Ok(()),
+            Some((Message::Start, _)) => Ok(None),
+            Some((Message::StartGated, fd)) => {
+                fd.map(Some).ok_or(ProtocolError::MissingFd("StartGated"))
+            }
             Some((other, _)) => Err(ProtocolError::Unexpected {
                 expected: "Start",
                 got: other.name(),
             }),
             None => Err(ProtocolError::Io(io::ErrorKind::UnexpectedEof.into())),
         }
+    }
+
+    /// Everything is set up; the init now waits on the start gate.
+    pub(crate) fn gated(&self) -> Result<(), ProtocolError> {
+        self.0.send(&Message::Gated, None)
     }
 
     pub(crate) fn failed(&self, failure: InitFailure) -> Result<(), ProtocolError> {

@@ -195,6 +195,8 @@ pub enum Stage {
     Join,
     /// The reaping init (`--init`).
     Reaper,
+    /// An OCI hook run by the init (`createContainer`, `startContainer`).
+    Hooks,
 }
 
 impl fmt::Display for Stage {
@@ -221,6 +223,7 @@ impl fmt::Display for Stage {
             Stage::Command => "command",
             Stage::Join => "joining the container",
             Stage::Reaper => "init process",
+            Stage::Hooks => "hooks",
         };
         f.write_str(s)
     }

@@ -38,6 +38,9 @@ pub struct ExecOptions {
     /// `None` (the default): `process.user` is used as given. See
     /// [`SpawnOptions::user`](crate::SpawnOptions::user).
     pub user: Option<UserRequest>,
+    /// Descriptors 3, 4, ... of the caller passed on as they are (runc's
+    /// `--preserve-fds`); see [`SpawnOptions::preserve_fds`](crate::SpawnOptions::preserve_fds).
+    pub preserve_fds: u32,
 }
 
 impl ExecOptions {
@@ -52,6 +55,7 @@ impl ExecOptions {
             exe_protection: ExeProtection::default(),
             cgroup_procs: Vec::new(),
             user: None,
+            preserve_fds: 0,
         }
     }
 }
@@ -99,6 +103,12 @@ impl Container {
             });
         }
         let namespaces = namespaces_to_join(target_pid)?;
+        if !namespaces.contains(&LinuxNamespaceType::Mount) {
+            // Its root is a chroot in our mount namespace: a joined process would see ours.
+            return Err(Error::Unsupported {
+                what: "exec in a container without a mount namespace of its own".into(),
+            });
+        }
         let stdio = if process.terminal().unwrap_or(false) {
             [Stdio::Null, Stdio::Null, Stdio::Null]
         } else {
@@ -110,6 +120,8 @@ impl Container {
             &opts.init_args,
             opts.exe_protection,
             stdio,
+            opts.preserve_fds,
+            None,
         )?;
         let intermediate = launched.pid;
         let ch = launched.ch;

@@ -14,7 +14,7 @@ use rustix::process::{Pid, WaitOptions};
 use crate::channel::{self, Channel, ParentChannel};
 use crate::error::Error;
 use crate::exe::{self, ExeProtection};
-use crate::init::INIT_FD_ENV;
+use crate::init::{INIT_FD_ENV, PRESERVE_FDS_ENV};
 use crate::spawn::{ExitStatus, Stdio};
 use crate::sys::{self, CStringArray, ChildExec};
 
@@ -33,6 +33,8 @@ pub(crate) fn launch_init(
     init_args: &[String],
     protection: ExeProtection,
     stdio: [Stdio; 3],
+    preserve_fds: u32,
+    before_exec: Option<&dyn Fn(i32) -> io::Result<()>>,
 ) -> Result<Launched, Error> {
     let exe =
         exe::protect(init_exe, protection).map_err(Error::path("protect init binary", init_exe))?;
@@ -43,6 +45,15 @@ pub(crate) fn launch_init(
             op: "pipe",
             source: e.into(),
         })?;
+    let wait = match before_exec {
+        Some(_) => Some(
+            rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| Error::Sys {
+                op: "pipe",
+                source: e.into(),
+            })?,
+        ),
+        None => None,
+    };
     let [stdin, stdout, stderr] = stdio;
     let stdin = prepare_stdio(stdin, true)?;
     let stdout = prepare_stdio(stdout, false)?;
@@ -60,10 +71,18 @@ pub(crate) fn launch_init(
                 reason: "NUL byte in init_args",
             })?,
     );
-    let env = format!("{INIT_FD_ENV}={}", child_sock.as_raw_fd());
-    let envp = CStringArray::new(vec![CString::new(env).map_err(|_| Error::InvalidSpec {
-        reason: "NUL byte in environment",
-    })?]);
+    let mut env = vec![format!("{INIT_FD_ENV}={}", child_sock.as_raw_fd())];
+    if preserve_fds > 0 {
+        env.push(format!("{PRESERVE_FDS_ENV}={preserve_fds}"));
+    }
+    let envp = CStringArray::new(
+        env.into_iter()
+            .map(CString::new)
+            .collect::<Result<_, _>>()
+            .map_err(|_| Error::InvalidSpec {
+                reason: "NUL byte in environment",
+            })?,
+    );
 
     let child = ChildExec {
         exe: exe.as_fd(),
@@ -72,11 +91,25 @@ pub(crate) fn launch_init(
         stdio: [stdin.child_raw(), stdout.child_raw(), stderr.child_raw()],
         keep: child_sock.as_raw_fd(),
         err_pipe: err_w.as_raw_fd(),
+        wait_pipe: wait.as_ref().map(|(r, _)| r.as_raw_fd()),
     };
     let pid = sys::clone_and_exec(flags, &child).map_err(Error::sys("clone"))?;
     drop(child_sock);
     drop(err_w);
     drop(exe);
+    if let (Some(f), Some((r, w))) = (before_exec, wait) {
+        drop(r);
+        if let Err(e) = f(pid) {
+            // The child sees EOF and exits.
+            drop(w);
+            let _ = wait_pid(pid);
+            return Err(Error::Sys {
+                op: "prepare the init",
+                source: e,
+            });
+        }
+        let _ = rustix::io::write(&w, b"1");
+    }
 
     // The error pipe closes (EOF) when execveat succeeded, or carries its errno.
     let mut buf = [0u8; 4];

@@ -156,12 +156,16 @@
 
 pub mod caps;
 mod channel;
+mod created;
 mod error;
 mod exe;
 mod exec;
+mod gate;
+pub mod hooks;
 mod init;
 mod launch;
 mod mountopt;
+mod nsplan;
 mod phases;
 pub mod seccomp;
 mod security;
@@ -172,11 +176,13 @@ mod sys;
 mod tty;
 pub mod user;
 
+pub use created::Created;
 pub use error::{
     Error, ErrorKind, ExecFailure, ExecFailureReason, InitFailure, ProtocolError, Stage,
 };
 pub use exe::ExeProtection;
 pub use exec::ExecOptions;
+pub use gate::{GateError, StartGate};
 pub use init::init_main;
 pub use phases::{Phase, monotonic_ns};
 pub use signals::SignalForwarder;

@@ -6,7 +6,7 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
-use oci_spec::runtime::{LinuxNamespaceType, Mount, Spec};
+use oci_spec::runtime::{Mount, Spec};
 
 use crate::channel::{ExecOutcome, ParentChannel, ReadyReport, RunConfig, StepError};
 use crate::error::{Error, ProtocolError};
@@ -76,6 +76,16 @@ pub struct SpawnOptions {
     /// Have the init report when each of its setup steps ended ([`Running::phases`]);
     /// off by default (it costs a message).
     pub trace: bool,
+    /// How many of the caller's descriptors after the standard streams (3, 4, ...) the
+    /// container's process inherits as they are (runc's `--preserve-fds`). They must not
+    /// be close-on-exec. Default 0: nothing but 0, 1 and 2.
+    pub preserve_fds: u32,
+    /// The state an OCI runtime passes to its hooks: with it, the init runs the spec's
+    /// `createContainer` hooks (in the container's mount namespace, before `pivot_root`)
+    /// and `startContainer` hooks (after the start gate, before the user's command), each
+    /// with this state (its `pid` set to the init's host pid) on standard input; see
+    /// [`hooks`](crate::hooks). `None` (the default): those hooks are not run.
+    pub hook_state: Option<oci_spec::runtime::State>,
 }
 
 impl SpawnOptions {
@@ -92,6 +102,8 @@ impl SpawnOptions {
             rootfs_mounts: Vec::new(),
             user: None,
             trace: false,
+            preserve_fds: 0,
+            hook_state: None,
         }
     }
 }
@@ -174,7 +186,7 @@ impl Container {
             });
         }
         check_rootfs_mounts(&opts.rootfs_mounts)?;
-        let flags = clone_flags(spec)?;
+        let plan = crate::nsplan::NamespacePlan::new(spec)?;
         let terminal = process.terminal().unwrap_or(false);
 
         // With a terminal, the init's own streams are /dev/null until it makes the pty
@@ -184,22 +196,40 @@ impl Container {
         } else {
             (opts.stdin, opts.stdout, opts.stderr)
         };
-        let launched = launch_init(
-            flags,
-            &opts.init_exe,
-            &opts.init_args,
-            opts.exe_protection,
-            [stdin, stdout, stderr],
-        )?;
+        // The mappings of a new user namespace are written before the init binary is
+        // executed: an exec by an unmapped uid would drop the namespace root's
+        // capabilities.
+        let write_maps = |pid: i32| crate::nsplan::write_id_maps(pid, spec);
+        let before_exec: Option<&dyn Fn(i32) -> io::Result<()>> = if plan.new_user_namespace {
+            Some(&write_maps)
+        } else {
+            None
+        };
+        let launched = plan.in_pid_namespace(|| {
+            launch_init(
+                plan.clone_flags,
+                &opts.init_exe,
+                &opts.init_args,
+                opts.exe_protection,
+                [stdin, stdout, stderr],
+                opts.preserve_fds,
+                before_exec,
+            )
+        })?;
         let [stdin, stdout, stderr] = launched.stdio;
         let mut pending = Pending {
             pid: launched.pid,
             ch: launched.ch,
             reaped: false,
+            ready: None,
             stdin,
             stdout,
             stderr,
         };
+        let hook_state = opts.hook_state.map(|mut state| {
+            state.set_pid(Some(pending.pid));
+            state
+        });
         pending
             .ch
             .send_run(RunConfig {
@@ -209,6 +239,7 @@ impl Container {
                 rootfs_mounts: opts.rootfs_mounts,
                 user: opts.user,
                 trace: opts.trace,
+                hook_state,
             })
             .map_err(|e| pending.died_or(e, "receiving its configuration"))?;
         Ok(pending)
@@ -238,62 +269,16 @@ fn check_rootfs_mounts(mounts: &[Mount]) -> Result<(), Error> {
     Ok(())
 }
 
-/// The namespaces to create with `clone`. The cgroup namespace is unshared by the init
-/// once it is in its cgroup; namespaces given by path are joined by the init.
-fn clone_flags(spec: &Spec) -> Result<i32, Error> {
-    let nss = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().clone())
-        .unwrap_or_default();
-    let mut flags = 0;
-    let mut mount = false;
-    for ns in &nss {
-        let t = ns.typ();
-        if ns.path().is_some() {
-            if !matches!(
-                t,
-                LinuxNamespaceType::Network | LinuxNamespaceType::Ipc | LinuxNamespaceType::Uts
-            ) {
-                return Err(Error::Unsupported {
-                    what: format!("joining an existing {t} namespace"),
-                });
-            }
-            continue;
-        }
-        flags |= match t {
-            LinuxNamespaceType::Mount => {
-                mount = true;
-                libc::CLONE_NEWNS
-            }
-            LinuxNamespaceType::Uts => libc::CLONE_NEWUTS,
-            LinuxNamespaceType::Ipc => libc::CLONE_NEWIPC,
-            LinuxNamespaceType::Pid => libc::CLONE_NEWPID,
-            LinuxNamespaceType::Network => libc::CLONE_NEWNET,
-            LinuxNamespaceType::Cgroup => 0,
-            LinuxNamespaceType::User | LinuxNamespaceType::Time => {
-                return Err(Error::Unsupported {
-                    what: format!("a new {t} namespace"),
-                });
-            }
-        };
-    }
-    if !mount {
-        return Err(Error::InvalidSpec {
-            reason: "a mount namespace is required",
-        });
-    }
-    Ok(flags)
-}
-
 /// A container whose init is setting up and waits for [`Pending::start`].
 ///
 /// Dropping it without starting kills and reaps the init.
 #[derive(Debug)]
 pub struct Pending {
-    pid: i32,
-    ch: ParentChannel,
-    reaped: bool,
+    pub(crate) pid: i32,
+    pub(crate) ch: ParentChannel,
+    pub(crate) reaped: bool,
+    /// What the init reported once ready, when [`Pending::wait_ready`] was called.
+    pub(crate) ready: Option<ReadyReport>,
     /// The caller's end of the container's stdin, with [`Stdio::Piped`].
     pub stdin: Option<File>,
     /// The caller's end of the container's stdout, with [`Stdio::Piped`].
@@ -341,15 +326,11 @@ impl Pending {
     /// Wait for the init to finish its setup, give the go-ahead, and return once the
     /// user's command has really been executed, or with its typed exec error.
     pub fn start(mut self) -> Result<Running, Error> {
-        let report = match self.ch.wait_ready() {
-            Ok(r) => r,
-            Err(e) => return Err(self.step_failed(e, "it was ready")),
-        };
         let ReadyReport {
             console,
             warnings,
             mut phases,
-        } = report;
+        } = self.take_ready()?;
         let trace = !phases.is_empty();
         let mut mark = |name: &str| {
             if trace {
@@ -389,7 +370,7 @@ impl Pending {
         })
     }
 
-    fn step_failed(&mut self, e: StepError, step: &'static str) -> Error {
+    pub(crate) fn step_failed(&mut self, e: StepError, step: &'static str) -> Error {
         match e {
             StepError::Init(f) => {
                 self.reap();
@@ -408,7 +389,7 @@ impl Pending {
     }
 
     /// A channel error: if the init is gone, say how it ended.
-    fn died_or(&mut self, e: ProtocolError, step: &'static str) -> Error {
+    pub(crate) fn died_or(&mut self, e: ProtocolError, step: &'static str) -> Error {
         let status = self.reap();
         match e {
             ProtocolError::Io(_) => Error::Protocol(ProtocolError::Died { step, status }),
@@ -417,7 +398,7 @@ impl Pending {
     }
 
     /// Kill and reap the init; returns how it ended, for error messages.
-    fn reap(&mut self) -> String {
+    pub(crate) fn reap(&mut self) -> String {
         if self.reaped {
             return "already reaped".into();
         }

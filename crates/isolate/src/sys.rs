@@ -47,6 +47,10 @@ pub(crate) struct ChildExec<'a> {
     pub(crate) keep: RawFd,
     /// Close-on-exec pipe: the child writes its errno there when `execveat` fails.
     pub(crate) err_pipe: RawFd,
+    /// With a new user namespace: the child reads one byte from this pipe (the parent
+    /// writes the namespace's mappings first), becomes its root, then `execveat`s, which
+    /// so keeps the namespace root's capabilities.
+    pub(crate) wait_pipe: Option<RawFd>,
 }
 
 /// `clone(2)` a child into the namespaces of `ns_flags`; the child only runs
@@ -106,6 +110,35 @@ fn child_after_clone(c: &ChildExec<'_>) -> ! {
     // SAFETY: fcntl(F_SETFD) on a descriptor of our own table; async-signal-safe.
     if unsafe { libc::fcntl(c.keep, libc::F_SETFD, 0) } < 0 {
         child_fail(c.err_pipe);
+    }
+    if let Some(fd) = c.wait_pipe {
+        let mut byte = 0u8;
+        loop {
+            // SAFETY: read(2) of one byte into a stack variable; async-signal-safe.
+            let n = unsafe { libc::read(fd, (&raw mut byte).cast(), 1) };
+            if n == 1 {
+                break;
+            }
+            // SAFETY: __errno_location returns this thread's errno slot.
+            if n < 0 && unsafe { *libc::__errno_location() } == libc::EINTR {
+                continue;
+            }
+            // The parent gave up (EOF).
+            child_fail(c.err_pipe);
+        }
+        // Root of the new user namespace now that it is mapped, so that the exec keeps
+        // the namespace's capabilities (an unmapped uid would lose them). Raw system
+        // calls: glibc's wrappers would try to signal the parent's other threads.
+        // SAFETY: setgroups(0, NULL), setresgid and setresuid take integers (and a null
+        // pointer with a zero count) and touch no memory of ours; async-signal-safe.
+        unsafe {
+            if libc::syscall(libc::SYS_setgroups, 0usize, std::ptr::null::<libc::gid_t>()) < 0
+                || libc::syscall(libc::SYS_setresgid, 0u32, 0u32, 0u32) < 0
+                || libc::syscall(libc::SYS_setresuid, 0u32, 0u32, 0u32) < 0
+            {
+                child_fail(c.err_pipe);
+            }
+        }
     }
     // SAFETY: execveat with valid, null-terminated argv/envp arrays built before clone and
     // an empty path with AT_EMPTY_PATH, executing the file `exe` refers to.

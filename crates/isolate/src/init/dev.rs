@@ -91,13 +91,18 @@ fn create_device(root: &RootDir, d: &LinuxDevice) -> io::Result<()> {
     };
     let rdev = rustix::fs::makedev(d.major() as u32, d.minor() as u32);
     let mode = d.file_mode().unwrap_or(0o666) & 0o7777;
-    match rustix::fs::mknodat(&dir, name, ft, Mode::from_raw_mode(mode), rdev) {
-        Ok(()) => {}
+    let made = match rustix::fs::mknodat(&dir, name, ft, Mode::from_raw_mode(mode), rdev) {
         Err(rustix::io::Errno::EXIST) => {
             // Replace whatever the image put there (never follow it).
             rustix::fs::unlinkat(&dir, name, rustix::fs::AtFlags::empty())?;
-            rustix::fs::mknodat(&dir, name, ft, Mode::from_raw_mode(mode), rdev)?;
+            rustix::fs::mknodat(&dir, name, ft, Mode::from_raw_mode(mode), rdev)
         }
+        other => other,
+    };
+    match made {
+        Ok(()) => {}
+        // In a user namespace device nodes cannot be made: bind the host's instead.
+        Err(rustix::io::Errno::PERM) => return bind_host_device(&dir, name, path),
         Err(e) => return Err(e.into()),
     }
     rustix::fs::chownat(
@@ -108,6 +113,43 @@ fn create_device(root: &RootDir, d: &LinuxDevice) -> io::Result<()> {
         rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
     )?;
     Ok(())
+}
+
+/// Bind the host's device node at `host` (same path, seen before `pivot_root`) onto an
+/// empty file `name` of `dir`. The node keeps the host's owner and mode.
+fn bind_host_device(dir: &OwnedFd, name: &std::ffi::OsStr, host: &Path) -> io::Result<()> {
+    let node = rustix::mount::open_tree(
+        rustix::fs::CWD,
+        host,
+        OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+    )?;
+    let st = rustix::fs::fstat(&node)?;
+    if !matches!(
+        FileType::from_raw_mode(st.st_mode),
+        FileType::CharacterDevice | FileType::BlockDevice | FileType::Fifo
+    ) {
+        return Err(io::Error::from_raw_os_error(libc::ENODEV));
+    }
+    match rustix::fs::openat(
+        dir,
+        name,
+        OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::WRONLY | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o644),
+    ) {
+        Ok(f) => drop(f),
+        Err(rustix::io::Errno::EXIST) => {
+            rustix::fs::unlinkat(dir, name, rustix::fs::AtFlags::empty())?;
+            return bind_host_device(dir, name, host);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let target = rustix::fs::openat(
+        dir,
+        name,
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    attach(&node, &target)
 }
 
 /// The terminal allocated inside the container.

@@ -139,5 +139,11 @@ fn run_process(ch: &InitChannel, cfg: &ExecConfig) -> Result<Infallible, Abort> 
     super::apply_rlimits(ch, &process)?;
     let command = process::Command::new(&process)?;
     let mut security = Security::prepare(&process, cfg.seccomp.as_ref())?;
-    super::finish_and_exec(ch, &process, &command, &mut security, false)
+    super::finish_and_exec(
+        ch,
+        &process,
+        &command,
+        &mut security,
+        super::Finish::default(),
+    )
 }

@@ -6,6 +6,7 @@
 mod dev;
 mod join;
 mod mounts;
+mod ns;
 pub(crate) mod process;
 mod reaper;
 mod root;
@@ -15,8 +16,11 @@ mod user;
 use std::convert::Infallible;
 use std::os::fd::{AsFd, OwnedFd, RawFd};
 use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
 
-use oci_spec::runtime::{Linux, LinuxNamespaceType, Mount, Process, Spec};
+use oci_spec::runtime::{
+    ContainerState, Hook, Linux, LinuxNamespaceType, Mount, Process, Spec, State,
+};
 use rustix::fs::Mode;
 
 use crate::channel::{Channel, InitChannel, InitConfig, RunConfig};
@@ -29,8 +33,20 @@ use root::{Create, RootDir, Symlinks};
 /// Environment variable carrying the number of the init's end of the socketpair.
 pub(crate) const INIT_FD_ENV: &str = "_MYDOCKER_INIT_FD";
 
-/// The descriptor number the init keeps its channel at.
+/// Environment variable carrying how many descriptors after 2 the container's process
+/// inherits ([`SpawnOptions::preserve_fds`](crate::SpawnOptions::preserve_fds)).
+pub(crate) const PRESERVE_FDS_ENV: &str = "_MYDOCKER_INIT_PRESERVE_FDS";
+
+/// The descriptor number the init keeps its channel at (after the preserved ones).
 const CHANNEL_FD: RawFd = 3;
+
+/// Descriptors 3 .. 3+N passed through to the user's command (set once, at start).
+static PRESERVED_FDS: AtomicU32 = AtomicU32::new(0);
+
+/// The first descriptor number that is not passed through to the user's command.
+fn first_unpreserved() -> u32 {
+    3 + PRESERVED_FDS.load(Ordering::Relaxed)
+}
 
 /// Why the init stops before (or instead of) executing the user's command.
 #[derive(Debug)]
@@ -88,6 +104,12 @@ fn start() -> Result<Infallible, i32> {
         by_hand(format_args!("bad {INIT_FD_ENV}"));
         return Err(125);
     }
+    let preserved = std::env::var(PRESERVE_FDS_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(0)
+        .min(1 << 16);
+    PRESERVED_FDS.store(preserved, Ordering::Relaxed);
     // Move the channel to a fixed number and close everything else the parent may have
     // let through (descriptors without close-on-exec): nothing of the caller's reaches
     // the container, not even this init's own table, which a reaping init keeps open for
@@ -131,16 +153,18 @@ fn by_hand(message: std::fmt::Arguments<'_>) {
 }
 
 fn take_channel(fd: RawFd) -> std::io::Result<OwnedFd> {
+    // Above the descriptors passed through to the command, which stay where they are.
+    let target = CHANNEL_FD + PRESERVED_FDS.load(Ordering::Relaxed) as RawFd;
     let sock = sys::take_inherited_channel(fd);
-    let sock = if fd == CHANNEL_FD {
+    let sock = if fd == target {
         rustix::io::fcntl_setfd(&sock, rustix::io::FdFlags::CLOEXEC)?;
         sock
     } else {
-        let moved = sys::dup_to(sock.as_fd(), CHANNEL_FD)?;
+        let moved = sys::dup_to(sock.as_fd(), target)?;
         drop(sock);
         moved
     };
-    sys::close_from(CHANNEL_FD as u32 + 1)?;
+    sys::close_from(target as u32 + 1)?;
     Ok(sock)
 }
 
@@ -149,37 +173,6 @@ pub(crate) fn has_namespace(spec: &Spec, t: LinuxNamespaceType) -> bool {
         .as_ref()
         .and_then(|l| l.namespaces().as_ref())
         .is_some_and(|ns| ns.iter().any(|n| n.typ() == t))
-}
-
-/// Join the namespaces the spec names by path (`--network container:X`).
-fn join_namespace_paths(spec: &Spec) -> Result<(), InitFailure> {
-    let Some(nss) = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()) else {
-        return Ok(());
-    };
-    for ns in nss {
-        let Some(path) = ns.path() else { continue };
-        let flag = match ns.typ() {
-            LinuxNamespaceType::Network => libc::CLONE_NEWNET,
-            LinuxNamespaceType::Ipc => libc::CLONE_NEWIPC,
-            LinuxNamespaceType::Uts => libc::CLONE_NEWUTS,
-            other => {
-                return Err(InitFailure::new(
-                    Stage::Namespaces,
-                    format!("joining an existing {other} namespace is not supported"),
-                )
-                .at(path));
-            }
-        };
-        let fd = rustix::fs::open(
-            path,
-            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| InitFailure::os(Stage::Namespaces, "open", &e.into()).at(path))?;
-        sys::setns(fd.as_fd(), flag)
-            .map_err(|e| InitFailure::os(Stage::Namespaces, "setns", &e).at(path))?;
-    }
-    Ok(())
 }
 
 /// Set up a new container and execute its command.
@@ -195,18 +188,42 @@ fn run(ch: &InitChannel, cfg: &RunConfig, started_ns: u64) -> Result<Infallible,
     rustix::process::umask(Mode::empty());
     sys::block_signals().map_err(|e| InitFailure::os(Stage::Config, "block signals", &e))?;
 
-    join_namespace_paths(spec)?;
-    mounts::set_root_propagation(linux.rootfs_propagation().as_deref())?;
-    // Only now: what is mounted from here on stays in the container's namespace.
-    rootfs::mount_rootfs(&cfg.rootfs, &cfg.rootfs_mounts)?;
-    let root = mounts::bind_rootfs(&cfg.rootfs)?;
-    marks.mark("init: rootfs mounted");
-    let deferred = mount_spec_mounts(&root, spec, &linux)?;
-    marks.mark("init: spec mounts, /dev");
+    ns::enter(spec)?;
+    // Without a mount namespace of its own (the OCI spec's "inherit the runtime's"),
+    // nothing may be mounted: that would be the host's mount table. The container is
+    // then only chrooted into its rootfs, as runc does.
+    let own_mounts = has_namespace(spec, LinuxNamespaceType::Mount);
+    let (root, deferred) = if own_mounts {
+        mounts::set_root_propagation(linux.rootfs_propagation().as_deref())?;
+        // Only now: what is mounted from here on stays in the container's namespace.
+        rootfs::mount_rootfs(&cfg.rootfs, &cfg.rootfs_mounts)?;
+        let root = mounts::bind_rootfs(&cfg.rootfs)?;
+        marks.mark("init: rootfs mounted");
+        let deferred = mount_spec_mounts(&root, spec, &linux)?;
+        marks.mark("init: spec mounts, /dev");
+        (root, deferred)
+    } else {
+        host_mounts_check(cfg, spec, &linux, process)?;
+        let root = RootDir::open(&cfg.rootfs)
+            .map_err(|e| InitFailure::os(Stage::Rootfs, "open rootfs", &e).at(&cfg.rootfs))?;
+        (root, spec.mounts().clone().unwrap_or_default())
+    };
+    // In the container's mount namespace, before pivot_root, paths of the runtime's view.
+    if let Some(state) = &cfg.hook_state {
+        run_hooks(
+            hooks_of(spec, |h| h.create_container()),
+            state,
+            ContainerState::Creating,
+        )?;
+    }
     // The image's /etc/passwd and /etc/group, as the container's mounts show them.
     let process = user::resolve_process(process, cfg.user.as_ref(), &root)?;
     let console = open_console(ch, &root, &process)?;
-    finish_root(root, spec, &linux, process.cwd())?;
+    if own_mounts {
+        finish_root(root, spec, &linux, process.cwd())?;
+    } else {
+        chroot_root(root, process.cwd())?;
+    }
     marks.mark("init: masked paths, pivot_root");
 
     set_hostname(spec)?;
@@ -227,15 +244,20 @@ fn run(ch: &InitChannel, cfg: &RunConfig, started_ns: u64) -> Result<Infallible,
 
     ch.ready()
         .map_err(|e| InitFailure::new(Stage::Config, format!("report ready: {e}")))?;
-    ch.wait_go_ahead()
+    let gate = ch
+        .wait_go_ahead()
         .map_err(|e| InitFailure::new(Stage::Config, format!("waiting for the go-ahead: {e}")))?;
 
     // Placed in its cgroup by now: a cgroup namespace rooted there can be made.
-    if has_namespace(spec, LinuxNamespaceType::Cgroup) {
-        sys::unshare(libc::CLONE_NEWCGROUP)
-            .map_err(|e| InitFailure::os(Stage::Namespaces, "unshare cgroup", &e))?;
+    ns::enter_cgroup(spec)?;
+    for m in deferred.iter().filter(|_| !own_mounts) {
+        ch.warn(format!(
+            "mount on {} skipped: the container has no mount namespace of its own",
+            m.destination().display()
+        ))
+        .map_err(|e| InitFailure::new(Stage::Mount, format!("report warning: {e}")))?;
     }
-    for m in &deferred {
+    for m in deferred.iter().filter(|_| own_mounts) {
         ch.warn(format!(
             "mount of type {} on {} is not supported yet: skipped",
             m.typ().as_deref().unwrap_or("?"),
@@ -244,7 +266,40 @@ fn run(ch: &InitChannel, cfg: &RunConfig, started_ns: u64) -> Result<Infallible,
         .map_err(|e| InitFailure::new(Stage::Mount, format!("report warning: {e}")))?;
     }
 
-    finish_and_exec(ch, &process, &command, &mut security, cfg.reaper)
+    let finish = Finish {
+        reaper: cfg.reaper,
+        gate,
+        start_hooks: cfg
+            .hook_state
+            .as_ref()
+            .map(|state| (hooks_of(spec, |h| h.start_container()), state)),
+    };
+    finish_and_exec(ch, &process, &command, &mut security, finish)
+}
+
+/// The hooks of one kind in the spec.
+fn hooks_of(
+    spec: &Spec,
+    kind: impl Fn(&oci_spec::runtime::Hooks) -> &Option<Vec<Hook>>,
+) -> &[Hook] {
+    spec.hooks()
+        .as_ref()
+        .and_then(|h| kind(h).as_deref())
+        .unwrap_or_default()
+}
+
+/// Run `hooks` in order with `state` (in `status`); the first failure stops the start.
+fn run_hooks(hooks: &[Hook], state: &State, status: ContainerState) -> Result<(), InitFailure> {
+    if hooks.is_empty() {
+        return Ok(());
+    }
+    let mut state = state.clone();
+    state.set_status(status);
+    for hook in hooks {
+        crate::hooks::run(hook, &state)
+            .map_err(|e| InitFailure::new(Stage::Hooks, e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// Mount `spec.mounts` inside the root (and /dev's content when /dev is ours); returns
@@ -325,6 +380,52 @@ fn finish_root(root: RootDir, spec: &Spec, linux: &Linux, cwd: &Path) -> Result<
     mounts::finish_root_propagation(linux.rootfs_propagation().as_deref())
 }
 
+/// What a container without a mount namespace cannot have: rootfs mounts, a terminal
+/// (its pty would be the host's devpts), sysctls, masked or read-only paths, a read-only
+/// root (each of them a change to the host).
+fn host_mounts_check(
+    cfg: &RunConfig,
+    spec: &Spec,
+    linux: &Linux,
+    process: &Process,
+) -> Result<(), InitFailure> {
+    let refuse = |what: &str| {
+        Err(InitFailure::new(
+            Stage::Config,
+            format!("{what} needs a mount namespace (linux.namespaces has no \"mount\")"),
+        ))
+    };
+    if !cfg.rootfs_mounts.is_empty() {
+        return refuse("a rootfs made of mounts");
+    }
+    if process.terminal().unwrap_or(false) {
+        return refuse("a terminal");
+    }
+    if linux.sysctl().as_ref().is_some_and(|s| !s.is_empty()) {
+        return refuse("linux.sysctl");
+    }
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
+        return refuse("root.readonly");
+    }
+    Ok(())
+}
+
+/// The root of a container without a mount namespace: `chroot` into the rootfs (after
+/// creating the working directory in it).
+fn chroot_root(root: RootDir, cwd: &Path) -> Result<(), InitFailure> {
+    root.resolve(cwd, Create::Dir, Symlinks::FollowInRoot)
+        .map_err(|e| InitFailure::os(Stage::Cwd, "create", &e).at(cwd))?;
+    let err = |what: &str, e: rustix::io::Errno| InitFailure::os(Stage::PivotRoot, what, &e.into());
+    rustix::process::fchdir(root.as_fd()).map_err(|e| err("chdir rootfs", e))?;
+    rustix::process::chroot(".").map_err(|e| err("chroot", e))?;
+    rustix::process::chdir("/").map_err(|e| err("chdir /", e))
+}
+
 /// `process.rlimits`, each clamp reported to the parent as a warning.
 pub(crate) fn apply_rlimits(ch: &InitChannel, process: &Process) -> Result<(), InitFailure> {
     for w in process::apply_rlimits(process.rlimits().as_deref().unwrap_or_default())? {
@@ -334,23 +435,56 @@ pub(crate) fn apply_rlimits(ch: &InitChannel, process: &Process) -> Result<(), I
     Ok(())
 }
 
-/// The last steps, shared with `exec`: security, user, cwd, then `execve`.
+/// How [`finish_and_exec`] ends.
+#[derive(Debug, Default)]
+pub(crate) struct Finish<'a> {
+    /// Run the reaping init as PID 1 (`--init`).
+    pub(crate) reaper: bool,
+    /// Wait on this start gate (an OCI runtime's `create`) before executing.
+    pub(crate) gate: Option<OwnedFd>,
+    /// `startContainer` hooks to run after the gate, with their state.
+    pub(crate) start_hooks: Option<(&'a [Hook], &'a State)>,
+}
+
+/// The last steps, shared with `exec`: security, user, cwd, the start gate if any, then
+/// `execve`.
 pub(crate) fn finish_and_exec(
     ch: &InitChannel,
     process: &oci_spec::runtime::Process,
     command: &process::Command,
     security: &mut Security,
-    reaper: bool,
+    finish: Finish<'_>,
 ) -> Result<Infallible, Abort> {
+    // Nothing but 0, 1, 2 (and the descriptors passed through) survives the exec,
+    // whatever was opened since start. Done before a seccomp filter may be installed
+    // (older profiles do not list close_range).
+    sys::cloexec_from(first_unpreserved())
+        .map_err(|e| InitFailure::os(Stage::Command, "close_range", &e))?;
+    let mut gate_until_exec = None;
     security.before_user_change()?;
     process::switch_user(process)?;
     security.after_user_change()?;
     process::enter_cwd(process.cwd())?;
     rustix::process::umask(Mode::from_raw_mode(process.user().umask().unwrap_or(0o022)));
-    // Nothing but 0, 1 and 2 survives the exec, whatever was opened since start.
-    sys::cloexec_from(3).map_err(|e| InitFailure::os(Stage::Command, "close_range", &e))?;
+    if let Some(gate) = finish.gate {
+        // What runc checks before its exec FIFO: a missing command fails `create`.
+        command.check_exists().map_err(Abort::Exec)?;
+        ch.gated()
+            .map_err(|e| InitFailure::new(Stage::Config, format!("report the gate: {e}")))?;
+        // The parent may be gone from here on: nobody hears about failures but the exit
+        // status.
+        crate::gate::wait(&gate)
+            .map_err(|e| InitFailure::os(Stage::Config, "wait on the start gate", &e))?;
+        if let Some((hooks, state)) = finish.start_hooks {
+            run_hooks(hooks, state, ContainerState::Created)?;
+        }
+        // Kept open until the exec closes it (close-on-exec): `StartGate::release`
+        // waits for that, so that `start` returns once the command runs.
+        gate_until_exec = Some(gate);
+    }
     security.finish()?;
-    if reaper {
+    if finish.reaper {
+        drop(gate_until_exec);
         return reaper::run(ch, command, process.terminal().unwrap_or(false));
     }
     sys::reset_signals();

@@ -142,15 +142,24 @@ pub(crate) fn enter_cwd(cwd: &Path) -> Result<(), InitFailure> {
         Mode::empty(),
     )
     .map_err(|e| err("open /", e.into()))?;
-    let dir = rustix::fs::openat2(
+    let mut no_magic_links = true;
+    match rustix::fs::openat2(
         &root,
         cwd,
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
         ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-    )
-    .map_err(|e| err("open", e.into()))?;
-    rustix::process::fchdir(&dir).map_err(|e| err("chdir", e.into()))?;
+    ) {
+        Ok(dir) => rustix::process::fchdir(&dir).map_err(|e| err("chdir", e.into()))?,
+        // A seccomp profile that predates openat2 (without no_new_privs the filter is
+        // already installed here) refuses it: a plain chdir in the pivoted root, which
+        // the reachability check below guards as runc's does.
+        Err(rustix::io::Errno::PERM | rustix::io::Errno::NOSYS) => {
+            no_magic_links = false;
+            rustix::process::chdir(cwd).map_err(|e| err("chdir", e.into()))?
+        }
+        Err(e) => return Err(err("open", e.into())),
+    }
     match rustix::process::getcwd(Vec::new()) {
         Ok(p) if p.as_bytes().first() == Some(&b'/') => Ok(()),
         Ok(_) => Err(InitFailure::new(
@@ -158,6 +167,9 @@ pub(crate) fn enter_cwd(cwd: &Path) -> Result<(), InitFailure> {
             "working directory is outside the container root",
         )
         .at(cwd)),
+        // A seccomp profile that refuses getcwd: a directory reached without magic
+        // links is inside the root.
+        Err(rustix::io::Errno::PERM | rustix::io::Errno::NOSYS) if no_magic_links => Ok(()),
         Err(e) => Err(err("getcwd (outside the container root?)", e.into())),
     }
 }
@@ -236,6 +248,33 @@ impl Command {
             Some(errno) => self.failure(ExecFailureReason::PermissionDenied, errno),
             None => self.failure(ExecFailureReason::NotFound, last),
         }
+    }
+
+    /// Whether a candidate exists and may be executed by this process (`execvp`'s
+    /// search without the exec), checked before waiting on a start gate so that a
+    /// missing command fails the runtime's `create` rather than its `start`.
+    pub(crate) fn check_exists(&self) -> Result<(), ExecFailure> {
+        let mut denied = None;
+        for path in &self.candidates {
+            match rustix::fs::access(path.as_c_str(), rustix::fs::Access::EXEC_OK) {
+                Ok(()) => {
+                    let is_dir = rustix::fs::stat(path.as_c_str())
+                        .is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir());
+                    if !is_dir {
+                        return Ok(());
+                    }
+                    denied.get_or_insert(libc::EISDIR);
+                }
+                Err(rustix::io::Errno::ACCESS) | Err(rustix::io::Errno::PERM) => {
+                    denied.get_or_insert(libc::EACCES);
+                }
+                Err(_) => {}
+            }
+        }
+        Err(match denied {
+            Some(errno) => self.failure(ExecFailureReason::PermissionDenied, errno),
+            None => self.failure(ExecFailureReason::NotFound, libc::ENOENT),
+        })
     }
 
     fn failure(&self, reason: ExecFailureReason, errno: i32) -> ExecFailure {
