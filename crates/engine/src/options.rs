@@ -38,6 +38,8 @@ pub struct CreateOptions {
     pub detach: bool,
     /// `--rm`.
     pub rm: bool,
+    /// `--restart` (docker's `HostConfig.RestartPolicy`).
+    pub restart: crate::restart::RestartPolicy,
     /// `--init`.
     pub init: bool,
     /// `--read-only`.

@@ -15,6 +15,7 @@ mod network;
 mod ps;
 mod run;
 mod run_extra;
+mod run_policy;
 mod top;
 mod volume;
 
@@ -30,6 +31,7 @@ pub(crate) use network::*;
 pub(crate) use ps::*;
 pub(crate) use run::*;
 pub(crate) use run_extra::*;
+pub(crate) use run_policy::*;
 pub(crate) use top::*;
 pub(crate) use volume::*;
 
@@ -142,6 +144,9 @@ pub(crate) enum Command {
     Save(SaveArgs),
     /// Load an image from a tar archive or STDIN
     Load(LoadArgs),
+    /// Start the containers a reboot stopped whose restart policy brings them back
+    /// (for a boot unit: docker's daemon does this when it starts)
+    Boot,
 }
 
 #[derive(Debug, Subcommand)]

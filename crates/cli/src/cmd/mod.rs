@@ -205,6 +205,7 @@ pub(crate) fn dispatch(ctx: &Ctx, command: Command) -> u8 {
         Command::System(SystemCommand::Df) => images::df(ctx),
         Command::System(SystemCommand::Info) => info::run(ctx),
         Command::Inspect(a) => inspect::inspect(ctx, &a),
+        Command::Boot => control::boot(ctx),
         Command::Login(a) => auth::login(ctx, &a),
         Command::Logout(a) => auth::logout(ctx, &a),
         Command::Completion { shell } => {
