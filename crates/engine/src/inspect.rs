@@ -297,7 +297,7 @@ fn config(rec: &Record, process: Option<&Process>, image_cfg: &Value) -> Value {
             .unwrap_or_default()
             .to_owned(),
     };
-    json!({
+    let mut doc = json!({
         "Hostname": rec.net.hostname,
         "Domainname": "",
         "User": user,
@@ -320,7 +320,24 @@ fn config(rec: &Record, process: Option<&Process>, image_cfg: &Value) -> Value {
             .or_else(|| image_cfg.get("StopSignal").cloned())
             .unwrap_or(Value::Null),
         "StopTimeout": o.stop_timeout,
-    })
+    });
+    if let Some(h) = healthcheck(o, image_cfg) {
+        doc["Healthcheck"] = h;
+    }
+    doc
+}
+
+/// `Config.Healthcheck`: the flags' check merged over the image's, `{"Test":["NONE"]}`
+/// when disabled, absent when there is none.
+fn healthcheck(o: &crate::options::CreateOptions, image_cfg: &Value) -> Option<Value> {
+    use crate::health::HealthConfig;
+    if let Some(flags) = &o.healthcheck
+        && flags.disables()
+    {
+        return serde_json::to_value(flags).ok();
+    }
+    HealthConfig::effective(o.healthcheck.as_ref(), HealthConfig::of_image(image_cfg))
+        .and_then(|h| serde_json::to_value(h).ok())
 }
 
 /// `Config.Volumes`: the image's `VOLUME`s and the anonymous `-v /path` ones.
@@ -376,7 +393,7 @@ pub fn container_document(engine: &Engine, rec: &Record) -> Result<Value> {
 
     let host_config = host_config(rec, resources.as_ref());
     let config = config(rec, process.as_ref(), &image_cfg);
-    Ok(json!({
+    let mut doc = json!({
         "Id": rec.id,
         "Created": rec.created,
         "Path": rec.path,
@@ -393,6 +410,7 @@ pub fn container_document(engine: &Engine, rec: &Record) -> Result<Value> {
             "Error": st.error,
             "StartedAt": time_or_zero(&st.started_at),
             "FinishedAt": time_or_zero(&st.finished_at),
+            "Health": st.health.as_ref().map(crate::health::document),
         },
         "Image": rec.image_id,
         "ResolvConfPath": dir.join("resolv.conf"),
@@ -415,5 +433,12 @@ pub fn container_document(engine: &Engine, rec: &Record) -> Result<Value> {
         "Mounts": crate::usermounts::document(&dir).unwrap_or_else(|| mounts(rec)),
         "Config": config,
         "NetworkSettings": network_settings(engine, rec),
-    }))
+    });
+    // As docker, no `Health` without a health check.
+    if st.health.is_none()
+        && let Some(state) = doc["State"].as_object_mut()
+    {
+        state.remove("Health");
+    }
+    Ok(doc)
 }

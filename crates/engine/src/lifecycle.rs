@@ -122,6 +122,8 @@ pub(crate) fn start(engine: &Engine, rec: &mut Record, io: StartIo) -> Result<St
         started_at: now_rfc3339(),
         // Reset by the user's `start`, counted up by the restart policy.
         restart_count: rec.state.restart_count,
+        // The prober records `starting` once it runs; the last verdict stays meanwhile.
+        health: rec.state.health.take(),
         ..State::default()
     };
     containers.save(rec)?;

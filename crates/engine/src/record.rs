@@ -152,6 +152,9 @@ pub struct State {
     /// not restart it (docker's `HasBeenManuallyStopped`).
     #[serde(default)]
     pub stopped_by_user: bool,
+    /// Its health, when it has a health check (docker's `State.Health`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<crate::health::Health>,
 }
 
 impl Default for State {
@@ -169,6 +172,7 @@ impl Default for State {
             finished_at: String::new(),
             restart_count: 0,
             stopped_by_user: false,
+            health: None,
         }
     }
 }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use crate::config::Engine;
 use crate::containers::Containers;
 use crate::error::{Error, Result};
+use crate::health::Prober;
 use crate::lifecycle::{self, StartIo, Started, record_start_failure};
 use crate::logs::{LogOpts, LogWriter, Stream, log_path};
 use crate::record::{Record, Status, process_start};
@@ -74,6 +75,8 @@ pub(crate) struct Supervisor {
     started: Started,
     /// When it started.
     since: Instant,
+    /// Its health checks, when it has some.
+    prober: Option<Prober>,
     log: Option<LogWriter>,
     attach: Option<Attach>,
 }
@@ -165,12 +168,14 @@ impl Supervisor {
             }
         };
         drop(lock);
+        let prober = Prober::start(engine, &rec);
         Ok(Supervisor {
             engine: engine.clone(),
             id: rec.id.clone(),
             owner,
             started,
             since: Instant::now(),
+            prober,
             log,
             attach,
         })
@@ -190,6 +195,7 @@ impl Supervisor {
             owner,
             started,
             since,
+            prober,
             log,
             attach,
         } = self;
@@ -210,6 +216,9 @@ impl Supervisor {
         engine.mark("run: output copiers started");
         let code = running.wait().map_or(255, |s| s.code());
         let ran = since.elapsed();
+        if let Some(p) = prober {
+            p.stop();
+        }
         engine.mark("run: container exited (reaped)");
         let oom = code == 137 && cgroup.oom_killed().unwrap_or(false);
         streams.finish();
