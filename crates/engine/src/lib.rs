@@ -78,6 +78,7 @@ mod stdio;
 pub mod supervisor;
 pub mod top;
 pub mod trace;
+pub mod update;
 mod usermounts;
 pub mod volumes;
 
@@ -99,3 +100,4 @@ pub use record::{Record, Status};
 pub use restart::RestartPolicy;
 pub use supervisor::{Attach, Exit};
 pub use top::{ProcessInfo, Usage};
+pub use update::Update;

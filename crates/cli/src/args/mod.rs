@@ -17,6 +17,7 @@ mod run;
 mod run_extra;
 mod run_policy;
 mod top;
+mod update;
 mod volume;
 
 pub(crate) use archive::*;
@@ -33,6 +34,7 @@ pub(crate) use run::*;
 pub(crate) use run_extra::*;
 pub(crate) use run_policy::*;
 pub(crate) use top::*;
+pub(crate) use update::*;
 pub(crate) use volume::*;
 
 /// A daemonless, Docker-compatible container tool.
@@ -117,6 +119,8 @@ pub(crate) enum Command {
     Unpause(ContainersArgs),
     /// Rename a container
     Rename(RenameArgs),
+    /// Update configuration of one or more containers
+    Update(UpdateArgs),
     /// Remove one or more containers
     Rm(RmArgs),
     /// Return low-level information on containers or images
@@ -189,6 +193,8 @@ pub(crate) enum ContainerCommand {
     Unpause(ContainersArgs),
     /// Rename a container
     Rename(RenameArgs),
+    /// Update configuration of one or more containers
+    Update(UpdateArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(ContainersArgs),
     /// Create a new image from a container's changes
