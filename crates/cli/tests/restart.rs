@@ -280,3 +280,56 @@ fn boot_brings_back_what_a_reboot_stopped() {
     assert_eq!(env.md.ok(&["boot"]).trim(), "");
     monitors.check_gone(&env);
 }
+
+#[test]
+fn a_foreground_run_returns_at_the_exit_and_restarts_go_on_detached() {
+    let env = Env::new("rst-fg");
+    let mut monitors = Monitors(Vec::new());
+    let out = env.md.run(&[
+        "run",
+        "--name",
+        "fg",
+        "--network",
+        "none",
+        "--cgroup-parent",
+        &env.cg.name,
+        "--restart",
+        "on-failure:2",
+        &env.image,
+        "sh",
+        "-c",
+        "echo run; exit 3",
+    ]);
+    // As docker's client: the exit code of the first run.
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let id = inspect(&env, "fg", "{{.Id}}");
+    monitors.note(&env, &id);
+    eventually("two restarts under a monitor, then exited", || {
+        monitors.note(&env, &id);
+        inspect(&env, "fg", "{{.State.Status}} {{.RestartCount}}") == "exited 2"
+    });
+    let logs = env.md.ok(&["logs", "fg"]);
+    assert_eq!(logs.matches("run").count(), 3, "{logs}");
+    monitors.check_gone(&env);
+}
+
+#[test]
+fn rm_force_ends_a_container_waiting_for_its_restart() {
+    let env = Env::new("rst-rm");
+    let mut monitors = Monitors(Vec::new());
+    let id = run_d(
+        &env,
+        &["--name", "loop", "--restart", "always"],
+        &["sh", "-c", "exit 2"],
+    );
+    monitors.note(&env, &id);
+    eventually("restarting", || {
+        inspect(&env, "loop", "{{.State.Status}}") == "restarting"
+    });
+    env.md.ok(&["rm", "-f", "loop"]);
+    assert!(!env.md.root().join("containers").join(&id).exists());
+    let monitor = monitors.0[0];
+    eventually("the monitor exits", || !alive(monitor));
+    assert!(env.cg.children().is_empty(), "{:?}", env.cg.children());
+    monitors.check_gone(&env);
+}

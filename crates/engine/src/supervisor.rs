@@ -1,8 +1,13 @@
 //! The [`Supervisor`]: the one owner of a running container, for a foreground `run`
 //! (attached to the caller's descriptors, signals forwarded) and for the monitor of a
 //! detached one alike. It starts the container with pipes (or the pty of `-t`), copies
-//! its output into the json-file log (and to the caller), waits for it, checks for an OOM
-//! kill and records the end (releasing what it held, removing `--rm` containers).
+//! its output into the json-file log (and to the caller), runs its health checks
+//! (`health`), waits for it, checks for an OOM kill and records the end (releasing what
+//! it held, removing `--rm` containers). The monitor's supervisor then applies the
+//! restart policy (`restart`): it records the container as `restarting`, waits docker's
+//! back-off and starts it again, until the policy or the user (`stop`, `kill`, `rm -f`)
+//! ends the loop. A foreground run returns at the first exit, as docker's client does,
+//! and hands the restarts over to a monitor.
 
 use std::fs::File;
 use std::os::fd::OwnedFd;
