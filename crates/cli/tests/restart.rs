@@ -333,3 +333,39 @@ fn rm_force_ends_a_container_waiting_for_its_restart() {
     assert!(env.cg.children().is_empty(), "{:?}", env.cg.children());
     monitors.check_gone(&env);
 }
+
+#[test]
+fn boot_brings_back_a_bridged_container_after_its_bridge_is_gone() {
+    let env = Env::new("rst-bootnet");
+    let mut monitors = Monitors(Vec::new());
+    let mut args = vec!["run", "-d", "--cgroup-parent", &env.cg.name];
+    args.extend_from_slice(&["--name", "netted", "--restart", "always"]);
+    args.extend_from_slice(&[&env.image, "sleep", "1000"]);
+    let id = env.md.ok(&args).trim().to_owned();
+    monitors.note(&env, &id);
+    let before = env.wait_ip("netted");
+    // The "reboot": the processes killed, and the bridge gone with the kernel's state.
+    let st = &record(&env, &id)["state"];
+    let (monitor, init) = (
+        st["monitor_pid"].as_u64().expect("monitor") as u32,
+        st["pid"].as_u64().expect("pid") as u32,
+    );
+    kill9(monitor);
+    kill9(init);
+    eventually("the processes are gone", || !alive(monitor) && !alive(init));
+    let del = std::process::Command::new("ip")
+        .args(["link", "del", &env.md.bridge])
+        .output()
+        .expect("ip link del");
+    assert!(del.status.success(), "{del:?}");
+    assert_eq!(env.md.ok(&["boot"]).trim(), "netted");
+    monitors.note(&env, &id);
+    assert_eq!(inspect(&env, "netted", "{{.State.Status}}"), "running");
+    let after = env.wait_ip("netted");
+    assert!(!after.is_empty(), "{before} -> {after}");
+    let ping = env
+        .md
+        .run(&["exec", "netted", "ping", "-c", "1", "-W", "5", &after]);
+    assert!(ping.status.success(), "{ping:?}");
+    monitors.check_gone(&env);
+}
