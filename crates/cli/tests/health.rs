@@ -217,6 +217,8 @@ fn probes_make_containers_healthy_or_unhealthy() {
 
     assert_eq!(names(&env, "health=healthy"), ["good"]);
     assert_eq!(names(&env, "health=unhealthy"), ["bad", "slow"]);
+    let ids = env.md.ok(&["ps", "--filter", "health=healthy", "-q"]);
+    assert_eq!(ids.lines().count(), 1, "{ids}");
     assert_eq!(names(&env, "health=starting"), ["later"]);
     assert_eq!(names(&env, "health=none"), ["plain"]);
     let (code, err) = env.md.fails(&["ps", "--filter", "health=sick"]);
@@ -228,6 +230,17 @@ fn probes_make_containers_healthy_or_unhealthy() {
     assert_eq!(
         json(&inspect(&env, "bad", "{{json .Config.Healthcheck}}")),
         serde_json::json!({"Test": ["CMD-SHELL", "echo bad; exit 3"], "Interval": 200000000, "Retries": 2})
+    );
+    // As docker: the checks end with the container, which is unhealthy then.
+    env.md.ok(&["stop", "-t", "0", "good"]);
+    assert_eq!(
+        inspect(&env, "good", "{{.State.Health.Status}}"),
+        "unhealthy"
+    );
+    assert!(
+        ps_line(&env, "good").contains("Exited"),
+        "{}",
+        ps_line(&env, "good")
     );
     clean_up(&env, &monitors);
 }

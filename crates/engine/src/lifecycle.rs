@@ -153,6 +153,7 @@ pub(crate) fn record_start_failure(engine: &Engine, rec: &mut Record, e: &Error)
 /// was started with `--rm`.
 pub(crate) fn finish(engine: &Engine, rec: &mut Record, code: i32, oom: bool) -> Result<()> {
     rec.state.status = Status::Exited;
+    health_ended(rec);
     rec.state.exit_code = code;
     rec.state.oom_killed = oom;
     rec.state.pid = 0;
@@ -182,6 +183,7 @@ pub(crate) fn finish_for_restart(
     oom: bool,
 ) -> Result<()> {
     rec.state.status = Status::Restarting;
+    health_ended(rec);
     rec.state.exit_code = code;
     rec.state.oom_killed = oom;
     rec.state.pid = 0;
@@ -190,6 +192,13 @@ pub(crate) fn finish_for_restart(
     rec.state.restart_count = rec.state.restart_count.saturating_add(1);
     release(engine, rec);
     Containers::new(&engine.config.root).save(rec)
+}
+
+/// As docker: once its checks stop with the container, a container is `unhealthy`.
+fn health_ended(rec: &mut Record) {
+    if let Some(h) = &mut rec.state.health {
+        h.status = crate::health::HealthStatus::Unhealthy;
+    }
 }
 
 /// Records that a container waiting for its restart will not restart after all (stopped
