@@ -147,6 +147,12 @@ fn probes_make_containers_healthy_or_unhealthy() {
             &image,
         ),
         run_d(&env, "plain", &[], &image),
+        run_d(
+            &env,
+            "user",
+            &[&fast[..], &["-u", "nobody", "--health-cmd", "id -u"]].concat(),
+            &image,
+        ),
     ];
 
     eventually("good is healthy", || {
@@ -215,10 +221,19 @@ fn probes_make_containers_healthy_or_unhealthy() {
         ps_line(&env, "plain")
     );
 
-    assert_eq!(names(&env, "health=healthy"), ["good"]);
+    // The check runs as the container's user.
+    eventually("user is healthy", || {
+        inspect(&env, "user", "{{.State.Health.Status}}") == "healthy"
+    });
+    let last = health(&env, "user")["Log"]
+        .as_array()
+        .and_then(|l| l.last().cloned())
+        .expect("a probe");
+    assert_eq!(last["Output"], "65534\n", "{last}");
+    assert_eq!(names(&env, "health=healthy"), ["good", "user"]);
     assert_eq!(names(&env, "health=unhealthy"), ["bad", "slow"]);
     let ids = env.md.ok(&["ps", "--filter", "health=healthy", "-q"]);
-    assert_eq!(ids.lines().count(), 1, "{ids}");
+    assert_eq!(ids.lines().count(), 2, "{ids}");
     assert_eq!(names(&env, "health=starting"), ["later"]);
     assert_eq!(names(&env, "health=none"), ["plain"]);
     let (code, err) = env.md.fails(&["ps", "--filter", "health=sick"]);

@@ -208,6 +208,10 @@ impl Engine {
         io.cgroup_procs = cg.paths().iter().map(|p| p.join("cgroup.procs")).collect();
         io.stdout = stdout;
         io.stderr = stderr;
+        // As docker, the check runs as the container's user.
+        if !rec.user.is_empty() {
+            io.user = Some(crate::spec::user_request(&rec.user)?);
+        }
         isolate::Container::exec(rec.state.pid as i32, &process, seccomp.as_ref(), io)
             .map_err(crate::error::from_isolate)
     }
