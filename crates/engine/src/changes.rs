@@ -388,6 +388,22 @@ mod tests {
     }
 
     #[test]
+    fn healthchecks_as_docker_records_them() {
+        let c = changed(&["HEALTHCHECK --interval=5s --retries=2 CMD curl -f http://x/ || exit 1"]);
+        assert_eq!(
+            c["Healthcheck"],
+            json!({"Test": ["CMD-SHELL", "curl -f http://x/ || exit 1"], "Interval": 5_000_000_000u64, "Retries": 2})
+        );
+        let c = changed(&[r#"HEALTHCHECK --timeout=1m30s CMD ["true", "x"]"#]);
+        assert_eq!(
+            c["Healthcheck"],
+            json!({"Test": ["CMD", "true", "x"], "Timeout": 90_000_000_000u64})
+        );
+        let c = changed(&["healthcheck none"]);
+        assert_eq!(c["Healthcheck"], json!({"Test": ["NONE"]}));
+    }
+
+    #[test]
     fn bad_instructions_are_errors() {
         for bad in [
             "RUN rm -rf /",
@@ -399,6 +415,12 @@ mod tests {
             "ENV A=\"unterminated",
             "LABEL novalue",
             "USER",
+            "HEALTHCHECK",
+            "HEALTHCHECK CMD",
+            "HEALTHCHECK --interval=soon CMD true",
+            "HEALTHCHECK --bogus=1 CMD true",
+            "HEALTHCHECK NONE extra",
+            "HEALTHCHECK RUN true",
         ] {
             let mut cfg = Map::new();
             assert!(
