@@ -63,6 +63,9 @@ pub fn apply_changes(cfg: &mut Map<String, Value>, changes: &[String]) -> Result
                 cfg.insert(key.into(), json!(rest));
             }
             "WORKDIR" => workdir(cfg, rest)?,
+            "HEALTHCHECK" => {
+                cfg.insert("Healthcheck".into(), healthcheck(rest)?);
+            }
             "ONBUILD" => {
                 if rest.is_empty() {
                     invalid!("ONBUILD requires at least one argument");
@@ -75,6 +78,51 @@ pub fn apply_changes(cfg: &mut Map<String, Value>, changes: &[String]) -> Result
         }
     }
     Ok(())
+}
+
+/// A Dockerfile `HEALTHCHECK` as docker's `Healthcheck` config: `NONE`, or
+/// `[--interval=D] [--timeout=D] [--start-period=D] [--retries=N] CMD command`.
+fn healthcheck(rest: &str) -> Result<Value> {
+    let mut rest = rest.trim();
+    let mut cfg = Map::new();
+    while let Some(opt) = rest.strip_prefix("--") {
+        let (flag, after) = opt.split_once(char::is_whitespace).unwrap_or((opt, ""));
+        let Some((name, value)) = flag.split_once('=') else {
+            invalid!("HEALTHCHECK: missing value for --{flag}");
+        };
+        let key = match name {
+            "interval" => "Interval",
+            "timeout" => "Timeout",
+            "start-period" => "StartPeriod",
+            "retries" => "Retries",
+            _ => invalid!("Unknown flag: {name}"),
+        };
+        let v = if key == "Retries" {
+            value
+                .parse::<u32>()
+                .map_err(|_| Error::Invalid(format!("invalid retries value: {value}")))?
+                .into()
+        } else {
+            crate::health::parse_go_duration(value)?
+        };
+        cfg.insert(key.into(), json!(v));
+        rest = after.trim_start();
+    }
+    let (word, cmd) = rest
+        .split_once(char::is_whitespace)
+        .map_or((rest, ""), |(w, c)| (w, c.trim()));
+    let test = match word.to_ascii_uppercase().as_str() {
+        "NONE" if cmd.is_empty() && cfg.is_empty() => vec!["NONE".to_owned()],
+        "NONE" => invalid!("HEALTHCHECK NONE takes no arguments"),
+        "CMD" if !cmd.is_empty() => match json_array(cmd) {
+            Some(args) => std::iter::once("CMD".to_owned()).chain(args).collect(),
+            None => vec!["CMD-SHELL".to_owned(), cmd.to_owned()],
+        },
+        "CMD" => invalid!("Missing command after HEALTHCHECK CMD"),
+        _ => invalid!("Unknown type \"{word}\" in HEALTHCHECK (try CMD)"),
+    };
+    cfg.insert("Test".into(), json!(test));
+    Ok(Value::Object(cfg))
 }
 
 /// The object at `key` of the config, made one if it is missing or something else.
@@ -340,6 +388,22 @@ mod tests {
     }
 
     #[test]
+    fn healthchecks_as_docker_records_them() {
+        let c = changed(&["HEALTHCHECK --interval=5s --retries=2 CMD curl -f http://x/ || exit 1"]);
+        assert_eq!(
+            c["Healthcheck"],
+            json!({"Test": ["CMD-SHELL", "curl -f http://x/ || exit 1"], "Interval": 5_000_000_000u64, "Retries": 2})
+        );
+        let c = changed(&[r#"HEALTHCHECK --timeout=1m30s CMD ["true", "x"]"#]);
+        assert_eq!(
+            c["Healthcheck"],
+            json!({"Test": ["CMD", "true", "x"], "Timeout": 90_000_000_000u64})
+        );
+        let c = changed(&["healthcheck none"]);
+        assert_eq!(c["Healthcheck"], json!({"Test": ["NONE"]}));
+    }
+
+    #[test]
     fn bad_instructions_are_errors() {
         for bad in [
             "RUN rm -rf /",
@@ -351,6 +415,12 @@ mod tests {
             "ENV A=\"unterminated",
             "LABEL novalue",
             "USER",
+            "HEALTHCHECK",
+            "HEALTHCHECK CMD",
+            "HEALTHCHECK --interval=soon CMD true",
+            "HEALTHCHECK --bogus=1 CMD true",
+            "HEALTHCHECK NONE extra",
+            "HEALTHCHECK RUN true",
         ] {
             let mut cfg = Map::new();
             assert!(

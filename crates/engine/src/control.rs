@@ -137,6 +137,7 @@ impl Engine {
         if !rec.is_active() {
             return Ok(());
         }
+        let rec = self.stopped_by_user(&rec)?;
         // The flag, else the container's --stop-signal/--stop-timeout, else the image's
         // StopSignal, else docker's defaults.
         let image_signal = crate::inspect::image_config(self, &rec)
@@ -163,6 +164,22 @@ impl Engine {
         Ok(())
     }
 
+    /// Marks an active container as stopped by the user, before it is signalled: its
+    /// restart policy does not restart it (and one waiting for a restart ends); returns
+    /// the record as it is now.
+    fn stopped_by_user(&self, rec: &Record) -> Result<Record> {
+        let containers = Containers::new(&self.config.root);
+        let _lock = containers.lock(&rec.id)?;
+        let Ok(mut now) = containers.load(&rec.id) else {
+            return Ok(rec.clone());
+        };
+        if now.is_active() && !now.state.stopped_by_user {
+            now.state.stopped_by_user = true;
+            containers.save(&now)?;
+        }
+        Ok(now)
+    }
+
     /// `kill`: sends `sig` (after SIGKILL, waits until the end is recorded).
     ///
     /// # Errors
@@ -170,8 +187,11 @@ impl Engine {
     pub fn kill(&self, name: &str, sig: Signal) -> Result<()> {
         let rec = lookup(self, name)?;
         rec.state.status.can_kill(name, &rec.id)?;
-        self.signal(&rec, sig, sig == Signal::KILL)
-            .map_err(|e| Error::State(format!("Cannot kill container: {name}: {e}")))?;
+        let rec = self.stopped_by_user(&rec)?;
+        if rec.state.status != Status::Restarting {
+            self.signal(&rec, sig, sig == Signal::KILL)
+                .map_err(|e| Error::State(format!("Cannot kill container: {name}: {e}")))?;
+        }
         if sig == Signal::KILL {
             wait_finished(self, &rec.id, Some(AFTER_KILL))?;
         }
@@ -278,6 +298,7 @@ impl Engine {
             if !force {
                 rec.state.status.can_remove(&rec.name)?;
             }
+            let rec = self.stopped_by_user(&rec)?;
             let _ = signal_process(rec.state.pid, rec.state.pid_start, Signal::KILL);
             if rec.state.status == Status::Paused
                 && let Ok(cg) = cgroup_of(&rec)

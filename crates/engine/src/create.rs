@@ -96,6 +96,11 @@ impl Engine {
         progress: &dyn Progress,
     ) -> Result<Record> {
         self.mark("cli: arguments parsed, engine ready");
+        if opts.rm && !opts.restart.is_none() {
+            return Err(Error::Invalid(
+                "Conflicting options: --restart and --rm".into(),
+            ));
+        }
         let image = self.image_for(&opts.image, source, progress)?;
         self.mark("create: image found");
         let store = self.store()?;

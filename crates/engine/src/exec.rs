@@ -184,3 +184,35 @@ impl ExecStreams {
         }
     }
 }
+
+impl Engine {
+    /// Starts `command` in running container `rec` as a health check: the container's
+    /// own process settings, its output to the given descriptors, stdin empty.
+    pub(crate) fn exec_probe(
+        &self,
+        rec: &crate::record::Record,
+        command: Vec<String>,
+        stdout: isolate::Stdio,
+        stderr: isolate::Stdio,
+    ) -> Result<isolate::Running> {
+        let dir = Containers::new(&self.config.root).dir(&rec.id);
+        let spec = load_spec(&dir, &rec.id)?;
+        let opts = ExecOptions {
+            command,
+            ..ExecOptions::default()
+        };
+        let process = process_for(&opts, &spec)?;
+        let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
+        let cg = cgroup_of(rec)?;
+        let mut io = isolate::ExecOptions::new(["mydocker", "init"]);
+        io.cgroup_procs = cg.paths().iter().map(|p| p.join("cgroup.procs")).collect();
+        io.stdout = stdout;
+        io.stderr = stderr;
+        // As docker, the check runs as the container's user.
+        if !rec.user.is_empty() {
+            io.user = Some(crate::spec::user_request(&rec.user)?);
+        }
+        isolate::Container::exec(rec.state.pid as i32, &process, seccomp.as_ref(), io)
+            .map_err(crate::error::from_isolate)
+    }
+}

@@ -233,7 +233,10 @@ fn host_config(rec: &Record, resources: Option<&LinuxResources>) -> Value {
         },
         "NetworkMode": rec.network,
         "PortBindings": port_bindings(rec),
-        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+        "RestartPolicy": {
+            "Name": rec.options.restart.name(),
+            "MaximumRetryCount": rec.options.restart.max_retries(),
+        },
         "AutoRemove": rec.auto_remove,
         "CapAdd": list(&o.cap_add),
         "CapDrop": list(&o.cap_drop),
@@ -294,7 +297,7 @@ fn config(rec: &Record, process: Option<&Process>, image_cfg: &Value) -> Value {
             .unwrap_or_default()
             .to_owned(),
     };
-    json!({
+    let mut doc = json!({
         "Hostname": rec.net.hostname,
         "Domainname": "",
         "User": user,
@@ -317,7 +320,24 @@ fn config(rec: &Record, process: Option<&Process>, image_cfg: &Value) -> Value {
             .or_else(|| image_cfg.get("StopSignal").cloned())
             .unwrap_or(Value::Null),
         "StopTimeout": o.stop_timeout,
-    })
+    });
+    if let Some(h) = healthcheck(o, image_cfg) {
+        doc["Healthcheck"] = h;
+    }
+    doc
+}
+
+/// `Config.Healthcheck`: the flags' check merged over the image's, `{"Test":["NONE"]}`
+/// when disabled, absent when there is none.
+fn healthcheck(o: &crate::options::CreateOptions, image_cfg: &Value) -> Option<Value> {
+    use crate::health::HealthConfig;
+    if let Some(flags) = &o.healthcheck
+        && flags.disables()
+    {
+        return serde_json::to_value(flags).ok();
+    }
+    HealthConfig::effective(o.healthcheck.as_ref(), HealthConfig::of_image(image_cfg))
+        .and_then(|h| serde_json::to_value(h).ok())
 }
 
 /// `Config.Volumes`: the image's `VOLUME`s and the anonymous `-v /path` ones.
@@ -373,7 +393,7 @@ pub fn container_document(engine: &Engine, rec: &Record) -> Result<Value> {
 
     let host_config = host_config(rec, resources.as_ref());
     let config = config(rec, process.as_ref(), &image_cfg);
-    Ok(json!({
+    let mut doc = json!({
         "Id": rec.id,
         "Created": rec.created,
         "Path": rec.path,
@@ -390,6 +410,7 @@ pub fn container_document(engine: &Engine, rec: &Record) -> Result<Value> {
             "Error": st.error,
             "StartedAt": time_or_zero(&st.started_at),
             "FinishedAt": time_or_zero(&st.finished_at),
+            "Health": st.health.as_ref().map(crate::health::document),
         },
         "Image": rec.image_id,
         "ResolvConfPath": dir.join("resolv.conf"),
@@ -397,7 +418,7 @@ pub fn container_document(engine: &Engine, rec: &Record) -> Result<Value> {
         "HostsPath": dir.join("hosts"),
         "LogPath": log_path(engine, &rec.id),
         "Name": format!("/{}", rec.name),
-        "RestartCount": 0,
+        "RestartCount": st.restart_count,
         "Driver": rec.driver,
         "Platform": "linux",
         "MountLabel": "",
@@ -412,5 +433,12 @@ pub fn container_document(engine: &Engine, rec: &Record) -> Result<Value> {
         "Mounts": crate::usermounts::document(&dir).unwrap_or_else(|| mounts(rec)),
         "Config": config,
         "NetworkSettings": network_settings(engine, rec),
-    }))
+    });
+    // As docker, no `Health` without a health check.
+    if st.health.is_none()
+        && let Some(state) = doc["State"].as_object_mut()
+    {
+        state.remove("Health");
+    }
+    Ok(doc)
 }

@@ -120,6 +120,10 @@ pub(crate) fn start(engine: &Engine, rec: &mut Record, io: StartIo) -> Result<St
         monitor_pid: rec.state.monitor_pid,
         monitor_start: rec.state.monitor_start,
         started_at: now_rfc3339(),
+        // Reset by the user's `start`, counted up by the restart policy.
+        restart_count: rec.state.restart_count,
+        // The prober records `starting` once it runs; the last verdict stays meanwhile.
+        health: rec.state.health.take(),
         ..State::default()
     };
     containers.save(rec)?;
@@ -149,6 +153,7 @@ pub(crate) fn record_start_failure(engine: &Engine, rec: &mut Record, e: &Error)
 /// was started with `--rm`.
 pub(crate) fn finish(engine: &Engine, rec: &mut Record, code: i32, oom: bool) -> Result<()> {
     rec.state.status = Status::Exited;
+    health_ended(rec);
     rec.state.exit_code = code;
     rec.state.oom_killed = oom;
     rec.state.pid = 0;
@@ -166,6 +171,46 @@ pub(crate) fn finish(engine: &Engine, rec: &mut Record, code: i32, oom: bool) ->
     let saved = Containers::new(&engine.config.root).save(rec);
     engine.mark("finish: record exited");
     saved
+}
+
+/// Records an exit after which the restart policy restarts the container: it is
+/// `restarting` (still owned by the caller) with the exit code, one more restart counted,
+/// and what only a running container holds released until the restart.
+pub(crate) fn finish_for_restart(
+    engine: &Engine,
+    rec: &mut Record,
+    code: i32,
+    oom: bool,
+) -> Result<()> {
+    rec.state.status = Status::Restarting;
+    health_ended(rec);
+    rec.state.exit_code = code;
+    rec.state.oom_killed = oom;
+    rec.state.pid = 0;
+    rec.state.pid_start = 0;
+    rec.state.finished_at = now_rfc3339();
+    rec.state.restart_count = rec.state.restart_count.saturating_add(1);
+    release(engine, rec);
+    Containers::new(&engine.config.root).save(rec)
+}
+
+/// As docker: once its checks stop with the container, a container is `unhealthy`.
+fn health_ended(rec: &mut Record) {
+    if let Some(h) = &mut rec.state.health {
+        h.status = crate::health::HealthStatus::Unhealthy;
+    }
+}
+
+/// Records that a container waiting for its restart will not restart after all (stopped
+/// by the user, or the restart failed): `exited`, without owner.
+pub(crate) fn cancel_restart(engine: &Engine, rec: &mut Record) -> Result<()> {
+    rec.state.status = Status::Exited;
+    rec.state.monitor_pid = 0;
+    rec.state.monitor_start = 0;
+    if rec.auto_remove {
+        return remove(engine, rec);
+    }
+    Containers::new(&engine.config.root).save(rec)
 }
 
 /// Releases what only a running container holds: network attachments and the cgroup

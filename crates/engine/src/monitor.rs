@@ -34,6 +34,9 @@ enum Frame {
     Start {
         config: Box<EngineConfig>,
         id: String,
+        /// The start is a restart by the restart policy (its count is kept).
+        #[serde(default)]
+        restarted: bool,
     },
     /// Monitor → starter: a warning to show.
     Warning(String),
@@ -83,6 +86,15 @@ impl Engine {
     /// # Errors
     /// The start failed (recorded in the container), or the monitor could not be run.
     pub fn start_detached(&self, id: &str) -> Result<Detached> {
+        self.start_monitor(id, false)
+    }
+
+    /// [`Engine::start_detached`] for a restart by the restart policy.
+    pub(crate) fn start_restarted(&self, id: &str) -> Result<Detached> {
+        self.start_monitor(id, true)
+    }
+
+    fn start_monitor(&self, id: &str, restarted: bool) -> Result<Detached> {
         let (mine, theirs) = UnixStream::pair().map_err(|e| Error::os("socketpair", e))?;
         let mut cmd = std::process::Command::new("/proc/self/exe");
         // The channel is the monitor's stdin; it reads its request there, then puts
@@ -101,6 +113,7 @@ impl Engine {
         let start = Frame::Start {
             config: Box::new(self.config.clone()),
             id: id.to_owned(),
+            restarted,
         };
         let mut reader = BufReader::new(mine);
         let outcome = send(&mut writer, &start)
@@ -196,7 +209,12 @@ fn monitor(sock: UnixStream) -> Result<()> {
     ignore_terminal_signals();
     let mut writer = sock.try_clone().map_err(|e| Error::os("socketpair", e))?;
     let mut reader = BufReader::new(sock);
-    let Ok(Some(Frame::Start { config, id })) = receive(&mut reader) else {
+    let Ok(Some(Frame::Start {
+        config,
+        id,
+        restarted,
+    })) = receive(&mut reader)
+    else {
         return Err(Error::State("no start request from the starter".into()));
     };
     let reporter = Arc::new(ToStarter(Mutex::new(writer.try_clone().ok())));
@@ -208,7 +226,7 @@ fn monitor(sock: UnixStream) -> Result<()> {
     let say = |writer: &mut UnixStream, frame: Frame| {
         let _ = send(writer, &frame);
     };
-    let sup = match Supervisor::start(&engine, &id, None) {
+    let sup = match Supervisor::start_counting(&engine, &id, None, restarted) {
         Ok(Begun::Started(s)) => s,
         Ok(Begun::AlreadyRunning) => {
             say(&mut writer, Frame::AlreadyRunning);
@@ -231,7 +249,7 @@ fn monitor(sock: UnixStream) -> Result<()> {
     }
     drop(writer);
     drop(reader);
-    sup.wait().map(|_| ())
+    sup.supervise()
 }
 
 /// Handled (not ignored) so that the container's init, which resets its signals, starts

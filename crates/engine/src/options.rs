@@ -38,6 +38,10 @@ pub struct CreateOptions {
     pub detach: bool,
     /// `--rm`.
     pub rm: bool,
+    /// `--restart` (docker's `HostConfig.RestartPolicy`).
+    pub restart: crate::restart::RestartPolicy,
+    /// `--health-*` (zero fields inherit the image's) or `--no-healthcheck` (`["NONE"]`).
+    pub healthcheck: Option<crate::health::HealthConfig>,
     /// `--init`.
     pub init: bool,
     /// `--read-only`.

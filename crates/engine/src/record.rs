@@ -144,6 +144,17 @@ pub struct State {
     /// RFC 3339; empty when not yet.
     #[serde(default)]
     pub finished_at: String,
+    /// How often its restart policy restarted it since it was last started by the user
+    /// (docker's `RestartCount`).
+    #[serde(default)]
+    pub restart_count: u32,
+    /// Stopped (or killed) by the user since its last start: its restart policy does
+    /// not restart it (docker's `HasBeenManuallyStopped`).
+    #[serde(default)]
+    pub stopped_by_user: bool,
+    /// Its health, when it has a health check (docker's `State.Health`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<crate::health::Health>,
 }
 
 impl Default for State {
@@ -159,6 +170,9 @@ impl Default for State {
             error: String::new(),
             started_at: String::new(),
             finished_at: String::new(),
+            restart_count: 0,
+            stopped_by_user: false,
+            health: None,
         }
     }
 }

@@ -1,20 +1,27 @@
 //! The [`Supervisor`]: the one owner of a running container, for a foreground `run`
 //! (attached to the caller's descriptors, signals forwarded) and for the monitor of a
 //! detached one alike. It starts the container with pipes (or the pty of `-t`), copies
-//! its output into the json-file log (and to the caller), waits for it, checks for an OOM
-//! kill and records the end (releasing what it held, removing `--rm` containers).
+//! its output into the json-file log (and to the caller), runs its health checks
+//! (`health`), waits for it, checks for an OOM kill and records the end (releasing what
+//! it held, removing `--rm` containers). The monitor's supervisor then applies the
+//! restart policy (`restart`): it records the container as `restarting`, waits docker's
+//! back-off and starts it again, until the policy or the user (`stop`, `kill`, `rm -f`)
+//! ends the loop. A foreground run returns at the first exit, as docker's client does,
+//! and hands the restarts over to a monitor.
 
 use std::fs::File;
 use std::os::fd::OwnedFd;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::config::Engine;
 use crate::containers::Containers;
 use crate::error::{Error, Result};
+use crate::health::Prober;
 use crate::lifecycle::{self, StartIo, Started, record_start_failure};
 use crate::logs::{LogOpts, LogWriter, Stream, log_path};
-use crate::record::{Record, process_start};
+use crate::record::{Record, Status, process_start};
 use crate::recovery::{owner_alive, recover_locked};
+use crate::restart::Backoff;
 use crate::stdio::{Copier, StdinPump, Tee};
 
 /// How long the output copier may keep reading after the init exited (the PID namespace
@@ -71,14 +78,30 @@ pub(crate) struct Supervisor {
     id: String,
     owner: (u32, u64),
     started: Started,
+    /// When it started.
+    since: Instant,
+    /// Its health checks, when it has some.
+    prober: Option<Prober>,
     log: Option<LogWriter>,
     attach: Option<Attach>,
 }
 
 impl Supervisor {
-    /// Starts container `id` with this process as its owner. A failed start is recorded
-    /// in the container (docker's `created` with an error) and returned.
+    /// Starts container `id` with this process as its owner (a start by the user: the
+    /// restart policy counts from zero again). A failed start is recorded in the
+    /// container (docker's `created` with an error) and returned.
     pub(crate) fn start(engine: &Engine, id: &str, attach: Option<Attach>) -> Result<Begun> {
+        Self::start_counting(engine, id, attach, false)
+    }
+
+    /// [`Supervisor::start`]; with `restarted`, the start is the restart policy's (its
+    /// count and the user's stop are kept).
+    pub(crate) fn start_counting(
+        engine: &Engine,
+        id: &str,
+        attach: Option<Attach>,
+        restarted: bool,
+    ) -> Result<Begun> {
         let containers = Containers::new(&engine.config.root);
         let lock = containers.lock(id)?;
         let mut rec = containers.load(id)?;
@@ -88,6 +111,42 @@ impl Supervisor {
             }
             recover_locked(engine, &mut rec)?;
         }
+        if !restarted {
+            rec.state.restart_count = 0;
+            rec.state.stopped_by_user = false;
+        }
+        Self::begin(engine, lock, rec, attach).map(|s| Begun::Started(Box::new(s)))
+    }
+
+    /// Restarts container `id`, which this process owns and which waits for its restart
+    /// (see [`finish_owned`]); `None` when it is not to restart any more (stopped by the
+    /// user meanwhile, or removed).
+    fn restart(engine: &Engine, id: &str, owner: (u32, u64)) -> Result<Option<Supervisor>> {
+        let containers = Containers::new(&engine.config.root);
+        let Ok(lock) = containers.lock(id) else {
+            return Ok(None);
+        };
+        let Ok(mut rec) = containers.load(id) else {
+            return Ok(None);
+        };
+        if rec.state.status != Status::Restarting
+            || (rec.state.monitor_pid, rec.state.monitor_start) != owner
+        {
+            return Ok(None);
+        }
+        if rec.state.stopped_by_user {
+            lifecycle::cancel_restart(engine, &mut rec)?;
+            return Ok(None);
+        }
+        Self::begin(engine, lock, rec, None).map(Some)
+    }
+
+    fn begin(
+        engine: &Engine,
+        lock: fsutil::FileLock,
+        mut rec: Record,
+        attach: Option<Attach>,
+    ) -> Result<Supervisor> {
         let log = open_log(engine, &rec)?;
         let me = std::process::id();
         let owner = (me, process_start(me).unwrap_or(0));
@@ -106,28 +165,42 @@ impl Supervisor {
         let started = match lifecycle::start(engine, &mut rec, io) {
             Ok(s) => s,
             Err(e) => {
+                if rec.state.status == Status::Restarting {
+                    rec.state.status = Status::Exited;
+                }
                 record_start_failure(engine, &mut rec, &e);
                 return Err(e);
             }
         };
         drop(lock);
-        Ok(Begun::Started(Box::new(Supervisor {
+        let prober = Prober::start(engine, &rec);
+        Ok(Supervisor {
             engine: engine.clone(),
-            id: id.to_owned(),
+            id: rec.id.clone(),
             owner,
             started,
+            since: Instant::now(),
+            prober,
             log,
             attach,
-        })))
+        })
     }
 
     /// Copies the container's streams until it exits, then records the end.
     pub(crate) fn wait(self) -> Result<Exit> {
+        self.wait_run().map(|run| run.exit)
+    }
+
+    /// Copies the container's streams until it exits, then records the end: for a
+    /// detached container whose restart policy restarts it, as `restarting`.
+    fn wait_run(self) -> Result<Run> {
         let Supervisor {
             engine,
             id,
             owner,
             started,
+            since,
+            prober,
             log,
             attach,
         } = self;
@@ -143,16 +216,76 @@ impl Supervisor {
             ),
             _ => None,
         };
+        let may_restart = attach.is_none();
         let streams = Streams::start(&mut running, log, attach)?;
         engine.mark("run: output copiers started");
         let code = running.wait().map_or(255, |s| s.code());
+        let ran = since.elapsed();
+        if let Some(p) = prober {
+            p.stop();
+        }
         engine.mark("run: container exited (reaped)");
         let oom = code == 137 && cgroup.oom_killed().unwrap_or(false);
         streams.finish();
         drop(forwarder);
         engine.mark("run: output drained, threads joined");
-        finish_owned(&engine, &id, owner, code, oom)?;
-        Ok(Exit { code, oom })
+        let restarting = finish_owned(&engine, &id, owner, code, oom, may_restart)?;
+        Ok(Run {
+            exit: Exit { code, oom },
+            ran,
+            restarting,
+        })
+    }
+
+    /// The life of a detached container (its monitor's): run, and restart as its policy
+    /// says with docker's back-off, until it ends for good.
+    pub(crate) fn supervise(self) -> Result<()> {
+        let (engine, id, owner) = (self.engine.clone(), self.id.clone(), self.owner);
+        let mut backoff = Backoff::default();
+        let mut sup = self;
+        loop {
+            let run = sup.wait_run()?;
+            if !run.restarting {
+                return Ok(());
+            }
+            if !wait_for_restart(&engine, &id, backoff.next(run.ran)) {
+                return Ok(());
+            }
+            match Supervisor::restart(&engine, &id, owner) {
+                Ok(Some(next)) => sup = next,
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// One run of a container.
+struct Run {
+    exit: Exit,
+    /// How long it ran.
+    ran: Duration,
+    /// Its restart policy restarts it.
+    restarting: bool,
+}
+
+/// Waits `delay` before a restart, in slices, so that a `stop` or `rm -f` of the waiting
+/// container ends the wait; false when it is not to restart any more.
+fn wait_for_restart(engine: &Engine, id: &str, delay: Duration) -> bool {
+    const SLICE: Duration = Duration::from_millis(50);
+    let containers = Containers::new(&engine.config.root);
+    let deadline = Instant::now() + delay;
+    loop {
+        match containers.load(id) {
+            Ok(rec) if rec.state.status == Status::Restarting && !rec.state.stopped_by_user => {}
+            // Stopped by the user (recorded by the restart), or removed.
+            _ => return true,
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        std::thread::sleep(left.min(SLICE));
     }
 }
 
@@ -251,25 +384,36 @@ impl Streams {
 }
 
 /// Records the end of a container this process owns, unless someone else already did
-/// (the container was removed, or recovered).
+/// (the container was removed, or recovered). With `may_restart` (a detached container)
+/// and a restart policy that restarts it, it is recorded as `restarting` and true is
+/// returned.
 pub(crate) fn finish_owned(
     engine: &Engine,
     id: &str,
     owner: (u32, u64),
     code: i32,
     oom: bool,
-) -> Result<()> {
+    may_restart: bool,
+) -> Result<bool> {
     let containers = Containers::new(&engine.config.root);
     let Ok(_lock) = containers.lock(id) else {
-        return Ok(()); // removed (`rm -f`) meanwhile
+        return Ok(false); // removed (`rm -f`) meanwhile
     };
     let Ok(mut rec) = containers.load(id) else {
-        return Ok(());
+        return Ok(false);
     };
     if !rec.is_active() || (rec.state.monitor_pid, rec.state.monitor_start) != owner {
-        return Ok(());
+        return Ok(false);
     }
-    lifecycle::finish(engine, &mut rec, code, oom)
+    let policy = rec.options.restart;
+    if may_restart
+        && policy.should_restart(code, rec.state.restart_count, rec.state.stopped_by_user)
+    {
+        lifecycle::finish_for_restart(engine, &mut rec, code, oom)?;
+        return Ok(true);
+    }
+    lifecycle::finish(engine, &mut rec, code, oom)?;
+    Ok(false)
 }
 
 impl Engine {
@@ -282,10 +426,47 @@ impl Engine {
     /// `created` with the error, or is removed for `--rm`), or it is already running.
     pub fn run_attached(&self, id: &str, attach: Attach) -> Result<Exit> {
         match Supervisor::start(self, id, Some(attach))? {
-            Begun::Started(s) => s.wait(),
+            Begun::Started(s) => {
+                let exit = s.wait()?;
+                self.hand_over_restart(id, exit.code);
+                Ok(exit)
+            }
             Begun::AlreadyRunning => Err(Error::State(format!(
                 "container {id} is already running: attaching to a running container is not supported"
             ))),
+        }
+    }
+}
+
+impl Engine {
+    /// A foreground container ended: as docker's client returns at the container's exit
+    /// while the daemon restarts it, its restart policy's restarts continue under a
+    /// monitor (best effort: a failed restart is recorded in the container).
+    fn hand_over_restart(&self, id: &str, code: i32) {
+        let containers = Containers::new(&self.config.root);
+        {
+            let Ok(_lock) = containers.lock(id) else {
+                return;
+            };
+            let Ok(mut rec) = containers.load(id) else {
+                return;
+            };
+            let st = &rec.state;
+            if rec.is_active()
+                || !rec
+                    .options
+                    .restart
+                    .should_restart(code, st.restart_count, st.stopped_by_user)
+            {
+                return;
+            }
+            rec.state.restart_count = rec.state.restart_count.saturating_add(1);
+            if containers.save(&rec).is_err() {
+                return;
+            }
+        }
+        if let Err(e) = self.start_restarted(id) {
+            self.debug(format_args!("restarting {id}: {e}"));
         }
     }
 }

@@ -16,7 +16,9 @@ mod network;
 mod ps;
 mod run;
 mod run_extra;
+mod run_policy;
 mod top;
+mod update;
 mod volume;
 
 pub(crate) use archive::*;
@@ -32,7 +34,9 @@ pub(crate) use network::*;
 pub(crate) use ps::*;
 pub(crate) use run::*;
 pub(crate) use run_extra::*;
+pub(crate) use run_policy::*;
 pub(crate) use top::*;
+pub(crate) use update::*;
 pub(crate) use volume::*;
 
 /// A daemonless, Docker-compatible container tool.
@@ -119,6 +123,8 @@ pub(crate) enum Command {
     Unpause(ContainersArgs),
     /// Rename a container
     Rename(RenameArgs),
+    /// Update configuration of one or more containers
+    Update(UpdateArgs),
     /// Remove one or more containers
     Rm(RmArgs),
     /// Return low-level information on containers or images
@@ -146,6 +152,9 @@ pub(crate) enum Command {
     Save(SaveArgs),
     /// Load an image from a tar archive or STDIN
     Load(LoadArgs),
+    /// Start the containers a reboot stopped whose restart policy brings them back
+    /// (for a boot unit: docker's daemon does this when it starts)
+    Boot,
 }
 
 #[derive(Debug, Subcommand)]
@@ -188,6 +197,8 @@ pub(crate) enum ContainerCommand {
     Unpause(ContainersArgs),
     /// Rename a container
     Rename(RenameArgs),
+    /// Update configuration of one or more containers
+    Update(UpdateArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(ContainersArgs),
     /// Create a new image from a container's changes

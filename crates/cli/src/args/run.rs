@@ -141,6 +141,8 @@ pub(crate) struct RunArgs {
     pub(crate) quiet: bool,
     #[command(flatten)]
     pub(crate) extra: super::RunExtraArgs,
+    #[command(flatten)]
+    pub(crate) policy: super::RunPolicyArgs,
     /// Image to run
     #[arg(value_name = "IMAGE")]
     pub(crate) image: String,
@@ -217,6 +219,7 @@ impl RunArgs {
             ..Default::default()
         };
         self.extra.apply(&mut opts)?;
+        self.policy.apply(&mut opts)?;
         Ok(opts)
     }
 }

@@ -95,3 +95,21 @@ pub(crate) fn prune(ctx: &Ctx, _args: &ContainerPruneArgs) -> Result<()> {
     }
     Ok(())
 }
+
+/// `boot`: starts what docker's daemon would start when it starts, printing each name.
+pub(crate) fn boot(ctx: &Ctx) -> Result<()> {
+    let mut failed = false;
+    for (name, outcome) in ctx.engine.boot()? {
+        match outcome {
+            Ok(()) => println!("{name}"),
+            Err(e) => {
+                eprintln!("Error: {name}: {e}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        return Err(Reported.into());
+    }
+    Ok(())
+}

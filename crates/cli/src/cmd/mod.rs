@@ -16,6 +16,7 @@ mod ps;
 mod pull;
 mod run;
 mod top;
+mod update;
 mod volume;
 
 use crate::args::{Command, ContainerCommand, ImageCommand, NetworkCommand, SystemCommand};
@@ -96,6 +97,7 @@ fn canonical(command: Command) -> Command {
         Command::Pause(a) => Command::Container(C::Pause(a)),
         Command::Unpause(a) => Command::Container(C::Unpause(a)),
         Command::Rename(a) => Command::Container(C::Rename(a)),
+        Command::Update(a) => Command::Container(C::Update(a)),
         Command::Rm(a) => Command::Container(C::Rm(a)),
         Command::Top(a) => Command::Container(C::Top(a)),
         Command::Stats(a) => Command::Container(C::Stats(a)),
@@ -135,6 +137,7 @@ fn container(ctx: &Ctx, command: ContainerCommand) -> anyhow::Result<()> {
         C::Pause(a) => control::pause(ctx, &a),
         C::Unpause(a) => control::unpause(ctx, &a),
         C::Rename(a) => control::rename(ctx, &a),
+        C::Update(a) => update::update(ctx, &a),
         C::Rm(a) => control::rm(ctx, &a),
         C::Prune(a) => control::prune(ctx, &a),
         C::Inspect(a) => inspect::inspect(
@@ -208,6 +211,7 @@ pub(crate) fn dispatch(ctx: &Ctx, command: Command) -> u8 {
         Command::System(SystemCommand::Df) => images::df(ctx),
         Command::System(SystemCommand::Info) => info::run(ctx),
         Command::Inspect(a) => inspect::inspect(ctx, &a),
+        Command::Boot => control::boot(ctx),
         Command::Login(a) => auth::login(ctx, &a),
         Command::Logout(a) => auth::logout(ctx, &a),
         Command::Completion { shell } => {

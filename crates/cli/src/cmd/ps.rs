@@ -30,7 +30,17 @@ pub(crate) fn status_text(rec: &Record) -> String {
     let s = &rec.state;
     match s.status {
         Status::Created => "Created".into(),
-        Status::Running => format!("Up {}", human_duration(since(&s.started_at))),
+        Status::Running => match &s.health {
+            Some(h) => format!(
+                "Up {} ({})",
+                human_duration(since(&s.started_at)),
+                match h.status {
+                    engine::HealthStatus::Starting => "health: starting",
+                    other => other.as_str(),
+                }
+            ),
+            None => format!("Up {}", human_duration(since(&s.started_at))),
+        },
         Status::Paused => format!("Up {} (Paused)", human_duration(since(&s.started_at))),
         Status::Restarting => format!(
             "Restarting ({}) {} ago",
@@ -222,7 +232,15 @@ impl Filters {
             let k = k.trim().to_lowercase();
             if !matches!(
                 k.as_str(),
-                "status" | "name" | "id" | "exited" | "ancestor" | "network" | "label" | "volume"
+                "status"
+                    | "name"
+                    | "id"
+                    | "exited"
+                    | "ancestor"
+                    | "network"
+                    | "label"
+                    | "volume"
+                    | "health"
             ) {
                 bail!("invalid filter '{k}'");
             }
@@ -239,6 +257,9 @@ impl Filters {
                 )
             {
                 bail!("invalid filter 'status={v}'");
+            }
+            if k == "health" && !matches!(v, "starting" | "healthy" | "unhealthy" | "none") {
+                bail!("Unrecognised filter value for health: {v}");
             }
             f.push((k, v.to_owned()));
         }
@@ -271,6 +292,13 @@ impl Filters {
                             .is_some_and(|h| h.starts_with(v.trim_start_matches("sha256:")))
                 }
                 "network" => rec.network == *v,
+                "health" => {
+                    rec.state
+                        .health
+                        .as_ref()
+                        .map_or("none", |h| h.status.as_str())
+                        == v
+                }
                 "label" => engine::volumes::label_matches(&rec.labels, v),
                 "volume" => mounts.iter().any(|m| {
                     m.name.as_deref() == Some(v.as_str())

@@ -1,0 +1,287 @@
+//! `update` of running and stopped containers: the limits reach the cgroup, the runtime
+//! spec (next start) and `inspect`; the restart policy reaches the monitor; docker's
+//! messages and exit codes for bad input. Every wait is bounded polling; every test
+//! removes its containers and checks that no monitor is left.
+
+mod common;
+
+use common::Env;
+use std::time::{Duration, Instant};
+
+/// Polls `cond` every 100 ms for up to 30 s.
+fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+fn alive(pid: u32) -> bool {
+    pid != 0
+        && std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| s.rsplit(')').next().map(|r| r.trim_start().to_owned()))
+            .is_some_and(|r| !r.starts_with('Z'))
+}
+
+fn record(env: &Env, id: &str) -> serde_json::Value {
+    let p = env
+        .md
+        .root()
+        .join("containers")
+        .join(id)
+        .join("container.json");
+    std::fs::read(p)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+fn monitor_of(env: &Env, id: &str) -> u32 {
+    record(env, id)["state"]["monitor_pid"]
+        .as_u64()
+        .unwrap_or_default() as u32
+}
+
+fn inspect(env: &Env, name: &str, format: &str) -> String {
+    env.md
+        .ok(&["inspect", "--format", format, name])
+        .trim()
+        .to_owned()
+}
+
+/// The first of `files` found in the container's cgroup directories (v1 or v2 names).
+fn cg_file(env: &Env, id: &str, files: &[&str]) -> Option<String> {
+    for d in env.cg.dirs() {
+        for f in files {
+            if let Ok(s) = std::fs::read_to_string(d.join(id).join(f)) {
+                return Some(s.trim().to_owned());
+            }
+        }
+    }
+    None
+}
+
+fn clean_up(env: &Env, monitors: &[u32]) {
+    for id in env.md.ok(&["ps", "-aq"]).split_whitespace() {
+        env.md.ok(&["rm", "-f", id]);
+    }
+    for &p in monitors {
+        eventually(&format!("monitor {p} exits"), || !alive(p));
+    }
+}
+
+#[test]
+fn update_changes_a_running_containers_cgroup_and_inspect() {
+    let env = Env::new("upd-run");
+    let id = env
+        .md
+        .ok(&[
+            "run",
+            "-d",
+            "--name",
+            "svc",
+            "--network",
+            "none",
+            "--cgroup-parent",
+            &env.cg.name,
+            "-m",
+            "64m",
+            "--pids-limit",
+            "100",
+            "--cpu-shares",
+            "512",
+            &env.image,
+            "sleep",
+            "1000",
+        ])
+        .trim()
+        .to_owned();
+    let monitors = [monitor_of(&env, &id)];
+    let out = env.md.ok(&[
+        "update",
+        "-m",
+        "128m",
+        "--pids-limit",
+        "200",
+        "--cpu-shares",
+        "1024",
+        "--cpus",
+        "0.5",
+        "--cpuset-cpus",
+        "0",
+        "--restart",
+        "on-failure:3",
+        "svc",
+    ]);
+    assert_eq!(out.trim(), "svc");
+    assert_eq!(
+        cg_file(&env, &id, &["memory.limit_in_bytes", "memory.max"]).as_deref(),
+        Some("134217728")
+    );
+    assert_eq!(cg_file(&env, &id, &["pids.max"]).as_deref(), Some("200"));
+    if let Some(shares) = cg_file(&env, &id, &["cpu.shares"]) {
+        assert_eq!(shares, "1024");
+    }
+    match (
+        cg_file(&env, &id, &["cpu.cfs_quota_us"]),
+        cg_file(&env, &id, &["cpu.max"]),
+    ) {
+        (Some(q), _) => assert_eq!(q, "50000"),
+        (None, Some(m)) => assert_eq!(m, "50000 100000"),
+        (None, None) => panic!("no cpu quota file for {id}"),
+    }
+    assert_eq!(cg_file(&env, &id, &["cpuset.cpus"]).as_deref(), Some("0"));
+    assert_eq!(
+        inspect(
+            &env,
+            "svc",
+            "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.CpuShares}} {{.HostConfig.NanoCpus}} {{.HostConfig.CpusetCpus}} {{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}"
+        ),
+        "134217728 200 1024 500000000 0 on-failure:3"
+    );
+    // Still running, with the new limits kept for its next start.
+    assert_eq!(inspect(&env, "svc", "{{.State.Status}}"), "running");
+    env.md.ok(&["stop", "-t", "0", "svc"]);
+    env.md.ok(&["start", "svc"]);
+    assert_eq!(cg_file(&env, &id, &["pids.max"]).as_deref(), Some("200"));
+    let mut monitors = monitors.to_vec();
+    monitors.push(monitor_of(&env, &id));
+    clean_up(&env, &monitors);
+}
+
+#[test]
+fn update_of_a_stopped_container_applies_at_its_start() {
+    let env = Env::new("upd-stop");
+    let id = env
+        .md
+        .ok(&[
+            "create",
+            "--name",
+            "later",
+            "--network",
+            "none",
+            "--cgroup-parent",
+            &env.cg.name,
+            &env.image,
+            "sleep",
+            "1000",
+        ])
+        .trim()
+        .to_owned();
+    env.md
+        .ok(&["update", "--memory", "96m", "--pids-limit", "50", "later"]);
+    assert_eq!(
+        inspect(
+            &env,
+            "later",
+            "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}"
+        ),
+        "100663296 50"
+    );
+    env.md.ok(&["start", "later"]);
+    let monitors = [monitor_of(&env, &id)];
+    assert_eq!(
+        cg_file(&env, &id, &["memory.limit_in_bytes", "memory.max"]).as_deref(),
+        Some("100663296")
+    );
+    assert_eq!(cg_file(&env, &id, &["pids.max"]).as_deref(), Some("50"));
+    clean_up(&env, &monitors);
+}
+
+#[test]
+fn an_updated_restart_policy_applies_at_the_next_exit() {
+    let env = Env::new("upd-rst");
+    let id = env
+        .md
+        .ok(&[
+            "run",
+            "-d",
+            "--name",
+            "waiter",
+            "--network",
+            "none",
+            "--cgroup-parent",
+            &env.cg.name,
+            &env.image,
+            "sh",
+            "-c",
+            "while [ ! -e /go ]; do sleep 0.1; done; exit 1",
+        ])
+        .trim()
+        .to_owned();
+    let monitors = [monitor_of(&env, &id)];
+    env.md
+        .ok(&["update", "--restart", "on-failure:1", "waiter"]);
+    env.md.ok(&["exec", "waiter", "touch", "/go"]);
+    eventually("one restart, then exited", || {
+        inspect(&env, "waiter", "{{.State.Status}} {{.RestartCount}}") == "exited 1"
+    });
+    clean_up(&env, &monitors);
+}
+
+#[test]
+fn bad_updates_are_refused_with_dockers_messages() {
+    let env = Env::new("upd-bad");
+    env.md.ok(&[
+        "create",
+        "--name",
+        "lim",
+        "--network",
+        "none",
+        "-m",
+        "64m",
+        "--memory-swap",
+        "100m",
+        &env.image,
+    ]);
+    env.md.ok(&["create", "--rm", "--name", "gone", &env.image]);
+    for (args, msg) in [
+        (
+            &["update", "lim"][..],
+            "You must provide one or more flags when using this command.",
+        ),
+        (
+            &["update", "-m", "1m", "lim"][..],
+            "Minimum memory limit allowed is 6MB",
+        ),
+        (
+            &["update", "-m", "200m", "lim"][..],
+            "Memory limit should be smaller than already set memoryswap limit",
+        ),
+        (
+            &["update", "--restart", "always", "gone"][..],
+            "Restart policy cannot be updated because AutoRemove is enabled",
+        ),
+        (
+            &["update", "--restart", "often", "lim"][..],
+            "unknown policy 'often'",
+        ),
+        (
+            &["update", "-m", "64m", "nosuch"][..],
+            "No such container: nosuch",
+        ),
+    ] {
+        let (code, err) = env.md.fails(args);
+        assert_eq!(code, 1, "{args:?}: {err}");
+        assert!(err.contains(msg), "{args:?}: {err}");
+    }
+    // Nothing changed.
+    assert_eq!(
+        inspect(
+            &env,
+            "lim",
+            "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}}"
+        ),
+        "67108864 104857600"
+    );
+    assert_eq!(
+        inspect(&env, "gone", "{{.HostConfig.RestartPolicy.Name}}"),
+        "no"
+    );
+    clean_up(&env, &[]);
+}
