@@ -216,6 +216,42 @@ pub(crate) fn create_dir(dir: &Path) -> Result<bool> {
     }
 }
 
+/// Runs `create` (which makes a cgroup's directories level by level) again when a level
+/// could not be made because its parent vanished meanwhile: another process removes an
+/// empty parent when its last cgroup goes (`CgroupFs::remove_if_empty`).
+pub(crate) fn retry_vanished_parent(mut create: impl FnMut() -> Result<bool>) -> Result<bool> {
+    let mut tries = 0;
+    loop {
+        match create() {
+            Err(Error::CreateDir { source, .. })
+                if source.kind() == io::ErrorKind::NotFound && tries < 5 =>
+            {
+                tries += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Removes `dir` if it is an empty cgroup; one still in use (EBUSY) or already gone is
+/// left as it is.
+pub(crate) fn remove_if_empty(dir: &Path) -> Result<()> {
+    match fs::remove_dir(dir) {
+        Ok(()) => Ok(()),
+        Err(e)
+            if e.kind() == io::ErrorKind::NotFound
+                || e.raw_os_error() == Some(libc::EBUSY)
+                || e.raw_os_error() == Some(libc::ENOTEMPTY) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(Error::RemoveDir {
+            path: dir.to_path_buf(),
+            source: e,
+        }),
+    }
+}
+
 /// A bounded wait: `attempts` tries with sleeps that grow from 1 ms to `max_sleep`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Backoff {

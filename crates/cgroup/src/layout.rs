@@ -213,6 +213,23 @@ impl CgroupFs {
         self.unified.as_deref()
     }
 
+    /// Removes the cgroup at `path` in every hierarchy where it is empty (no processes,
+    /// no children): for a parent a caller made for its cgroups (mydocker's default
+    /// `mydocker`), once the last of them is gone. One still in use stays; a creation
+    /// that races with the removal makes the parent again.
+    ///
+    /// # Errors
+    /// A directory that could not be removed for another reason than being in use.
+    pub fn remove_if_empty(&self, path: &CgroupPath) -> Result<()> {
+        let mut first = None;
+        for dir in self.manager(path).paths() {
+            if let Err(e) = crate::fs::remove_if_empty(&dir) {
+                first.get_or_insert(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
     /// The manager of the cgroup at `path` (relative to every hierarchy's root). Nothing is
     /// read or created until the manager's methods are called, so this also opens the
     /// cgroup of an existing container (for `exec`, `stats`, `pause` or `rm`).

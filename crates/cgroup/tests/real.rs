@@ -635,3 +635,34 @@ fn device_rules_are_enforced_by_the_v2_program() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(text.trim(), "null-ok\nmem-denied", "{out:?}");
 }
+
+/// A parent made for a caller's cgroups goes with the last of them (`remove_if_empty`),
+/// stays while one is left, and a cgroup created after it went makes it again.
+#[test]
+fn an_empty_parent_is_removed_and_a_used_one_kept() {
+    let Some(t) = setup() else { return };
+    let none = LinuxResources::default();
+    let sibling =
+        t.fs.manager(&CgroupPath::under(t.parent.as_path().to_str().unwrap(), "other").unwrap());
+    t.cgroup.create(&none).unwrap();
+    sibling.create(&none).unwrap();
+    let parents = t.fs.manager(&t.parent).paths();
+    assert!(!parents.is_empty());
+    t.cgroup.remove().unwrap();
+    t.fs.remove_if_empty(&t.parent).unwrap();
+    for p in &parents {
+        assert!(
+            p.exists(),
+            "{} removed while a cgroup is left in it",
+            p.display()
+        );
+    }
+    sibling.remove().unwrap();
+    t.fs.remove_if_empty(&t.parent).unwrap();
+    for p in &parents {
+        assert!(!p.exists(), "{} left empty", p.display());
+    }
+    t.fs.remove_if_empty(&t.parent).unwrap(); // gone already: fine
+    t.cgroup.create(&none).unwrap();
+    assert!(parents.iter().all(|p| p.exists()));
+}

@@ -227,6 +227,14 @@ pub(crate) fn release(engine: &Engine, rec: &Record) {
                 rec.short_id()
             ));
         }
+        // mydocker's own default parent goes with its last container (a parent the
+        // user named is theirs).
+        if rec.options.cgroup_parent.is_none()
+            && let Ok(fs) = cgroup::CgroupFs::detect()
+            && let Ok(parent) = cgroup::CgroupPath::new(cgroup::DEFAULT_PARENT)
+        {
+            let _ = fs.remove_if_empty(&parent);
+        }
     }
     if let Ok(store) = engine.store()
         && let Ok(driver) = engine.driver_named(&store, &rec.driver)

@@ -159,7 +159,7 @@ impl CgroupManager for V1Manager {
     fn create(&self, resources: &LinuxResources) -> Result<Vec<Warning>> {
         let mut warnings = self.check_controllers(resources)?;
         let mut created = false;
-        let result = self.create_dirs().and_then(|c| {
+        let result = fs::retry_vanished_parent(|| self.create_dirs()).and_then(|c| {
             created = c;
             self.apply_settings(resources)
         });

@@ -149,7 +149,7 @@ impl CgroupManager for V2Manager {
 
     fn create(&self, resources: &LinuxResources) -> Result<Vec<Warning>> {
         let mut created = false;
-        let result = self.create_dirs(resources).and_then(|c| {
+        let result = fs::retry_vanished_parent(|| self.create_dirs(resources)).and_then(|c| {
             created = c;
             self.apply(resources)
         });
