@@ -5,28 +5,7 @@
 
 mod common;
 
-use common::Env;
-use std::time::{Duration, Instant};
-
-/// Polls `cond` every 100 ms for up to 30 s.
-fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if cond() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out waiting for: {what}");
-}
-
-fn alive(pid: u32) -> bool {
-    pid != 0
-        && std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|s| s.rsplit(')').next().map(|r| r.trim_start().to_owned()))
-            .is_some_and(|r| !r.starts_with('Z'))
-}
+use common::{Env, alive, eventually};
 
 /// Starts a detached container; returns its monitor's PID.
 fn run_d(env: &Env, name: &str, flags: &[&str], image: &str) -> u32 {
@@ -55,13 +34,6 @@ fn run_d(env: &Env, name: &str, flags: &[&str], image: &str) -> u32 {
     rec["state"]["monitor_pid"].as_u64().expect("monitor") as u32
 }
 
-fn inspect(env: &Env, name: &str, format: &str) -> String {
-    env.md
-        .ok(&["inspect", "--format", format, name])
-        .trim()
-        .to_owned()
-}
-
 fn health(env: &Env, name: &str) -> serde_json::Value {
     let out = env.md.ok(&["inspect", name]);
     let v: serde_json::Value = serde_json::from_str(&out).expect("inspect is JSON");
@@ -70,15 +42,6 @@ fn health(env: &Env, name: &str) -> serde_json::Value {
 
 fn json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("{s}: {e}"))
-}
-
-fn ps_line(env: &Env, name: &str) -> String {
-    env.md
-        .ok(&["ps", "-a"])
-        .lines()
-        .find(|l| l.split_whitespace().last() == Some(name))
-        .unwrap_or_default()
-        .to_owned()
 }
 
 fn names(env: &Env, filter: &str) -> Vec<String> {
@@ -156,7 +119,7 @@ fn probes_make_containers_healthy_or_unhealthy() {
     ];
 
     eventually("good is healthy", || {
-        inspect(&env, "good", "{{.State.Health.Status}}") == "healthy"
+        env.inspect("good", "{{.State.Health.Status}}") == "healthy"
     });
     let h = health(&env, "good");
     assert_eq!(h["FailingStreak"], 0, "{h}");
@@ -173,13 +136,13 @@ fn probes_make_containers_healthy_or_unhealthy() {
         "{h}"
     );
     assert!(
-        ps_line(&env, "good").contains("(healthy)"),
+        env.ps_line("good").contains("(healthy)"),
         "{}",
-        ps_line(&env, "good")
+        env.ps_line("good")
     );
 
     eventually("bad is unhealthy", || {
-        inspect(&env, "bad", "{{.State.Health.Status}}") == "unhealthy"
+        env.inspect("bad", "{{.State.Health.Status}}") == "unhealthy"
     });
     let h = health(&env, "bad");
     assert!(h["FailingStreak"].as_u64().is_some_and(|n| n >= 2), "{h}");
@@ -189,14 +152,14 @@ fn probes_make_containers_healthy_or_unhealthy() {
         .expect("a probe");
     assert_eq!(last["ExitCode"], 3, "{h}");
     assert_eq!(last["Output"], "bad\n", "{h}");
-    assert!(ps_line(&env, "bad").contains("(unhealthy)"));
+    assert!(env.ps_line("bad").contains("(unhealthy)"));
     // The log keeps the last five probes.
     eventually("five probes logged", || {
         health(&env, "bad")["Log"].as_array().map(Vec::len) == Some(5)
     });
 
     eventually("slow is unhealthy by timeout", || {
-        inspect(&env, "slow", "{{.State.Health.Status}}") == "unhealthy"
+        env.inspect("slow", "{{.State.Health.Status}}") == "unhealthy"
     });
     let last = health(&env, "slow")["Log"]
         .as_array()
@@ -210,20 +173,17 @@ fn probes_make_containers_healthy_or_unhealthy() {
         "{last}"
     );
 
-    assert_eq!(
-        inspect(&env, "later", "{{.State.Health.Status}}"),
-        "starting"
-    );
-    assert!(ps_line(&env, "later").contains("(health: starting)"));
+    assert_eq!(env.inspect("later", "{{.State.Health.Status}}"), "starting");
+    assert!(env.ps_line("later").contains("(health: starting)"));
     assert!(
-        !ps_line(&env, "plain").contains('('),
+        !env.ps_line("plain").contains('('),
         "{}",
-        ps_line(&env, "plain")
+        env.ps_line("plain")
     );
 
     // The check runs as the container's user.
     eventually("user is healthy", || {
-        inspect(&env, "user", "{{.State.Health.Status}}") == "healthy"
+        env.inspect("user", "{{.State.Health.Status}}") == "healthy"
     });
     let last = health(&env, "user")["Log"]
         .as_array()
@@ -243,19 +203,16 @@ fn probes_make_containers_healthy_or_unhealthy() {
         "{err}"
     );
     assert_eq!(
-        json(&inspect(&env, "bad", "{{json .Config.Healthcheck}}")),
+        json(&env.inspect("bad", "{{json .Config.Healthcheck}}")),
         serde_json::json!({"Test": ["CMD-SHELL", "echo bad; exit 3"], "Interval": 200000000, "Retries": 2})
     );
     // As docker: the checks end with the container, which is unhealthy then.
     env.md.ok(&["stop", "-t", "0", "good"]);
-    assert_eq!(
-        inspect(&env, "good", "{{.State.Health.Status}}"),
-        "unhealthy"
-    );
+    assert_eq!(env.inspect("good", "{{.State.Health.Status}}"), "unhealthy");
     assert!(
-        ps_line(&env, "good").contains("Exited"),
+        env.ps_line("good").contains("Exited"),
         "{}",
-        ps_line(&env, "good")
+        env.ps_line("good")
     );
     clean_up(&env, &monitors);
 }
@@ -290,7 +247,7 @@ fn the_images_healthcheck_applies_unless_disabled() {
         image,
     ));
     eventually("the image's check passes", || {
-        inspect(&env, "checked", "{{.State.Health.Status}}") == "healthy"
+        env.inspect("checked", "{{.State.Health.Status}}") == "healthy"
     });
     let last = health(&env, "checked")["Log"]
         .as_array()
@@ -299,11 +256,11 @@ fn the_images_healthcheck_applies_unless_disabled() {
     assert_eq!(last["Output"], "from-image\n", "{last}");
     // The flag's command with the image's interval and retries.
     eventually("the flag's check fails", || {
-        inspect(&env, "overridden", "{{.State.Health.Status}}") == "unhealthy"
+        env.inspect("overridden", "{{.State.Health.Status}}") == "unhealthy"
     });
     assert_eq!(health(&env, "unchecked"), serde_json::Value::Null);
     assert_eq!(
-        json(&inspect(&env, "unchecked", "{{json .Config.Healthcheck}}")),
+        json(&env.inspect("unchecked", "{{json .Config.Healthcheck}}")),
         serde_json::json!({"Test": ["NONE"]})
     );
     assert_eq!(names(&env, "health=none"), ["base", "unchecked"]);

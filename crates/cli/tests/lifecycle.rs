@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Env, mounts_under};
+use common::{Env, alive, eventually, kill9, mounts_under};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -20,13 +20,7 @@ trait Detached {
     /// `run -d --cgroup-parent P [flags] IMAGE cmd...`; returns the full ID.
     fn run_d(&self, flags: &[&str], cmd: &[&str]) -> String;
     fn ok(&self, args: &[&str]) -> String;
-    fn inspect(&self, name: &str, format: &str) -> String;
-    fn record(&self, id: &str) -> serde_json::Value;
     fn pids(&self, id: &str) -> Pids;
-    /// The line of `ps -a` for a container name.
-    fn ps_line(&self, name: &str) -> Option<String>;
-    /// Polls `cond` every 100 ms, 100 times at most.
-    fn eventually(&self, what: &str, cond: impl FnMut() -> bool);
     /// The container's freezer state file (v1) or events file (v2).
     fn freezer_file(&self, id: &str) -> PathBuf;
 }
@@ -47,46 +41,12 @@ impl Detached for Env {
         self.md.ok(args)
     }
 
-    fn inspect(&self, name: &str, format: &str) -> String {
-        self.ok(&["inspect", "--format", format, name])
-            .trim()
-            .to_owned()
-    }
-
-    fn record(&self, id: &str) -> serde_json::Value {
-        let p = self
-            .md
-            .root()
-            .join("containers")
-            .join(id)
-            .join("container.json");
-        serde_json::from_slice(&std::fs::read(p).expect("container record"))
-            .expect("container record is JSON")
-    }
-
     fn pids(&self, id: &str) -> Pids {
         let r = self.record(id);
         Pids {
             init: r["state"]["pid"].as_u64().expect("pid") as u32,
             monitor: r["state"]["monitor_pid"].as_u64().expect("monitor pid") as u32,
         }
-    }
-
-    fn ps_line(&self, name: &str) -> Option<String> {
-        self.ok(&["ps", "-a"])
-            .lines()
-            .find(|l| l.split_whitespace().last() == Some(name))
-            .map(str::to_owned)
-    }
-
-    fn eventually(&self, what: &str, mut cond: impl FnMut() -> bool) {
-        for _ in 0..100 {
-            if cond() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("timed out waiting for: {what}");
     }
 
     fn freezer_file(&self, id: &str) -> PathBuf {
@@ -100,19 +60,6 @@ impl Detached for Env {
         }
         panic!("no freezer file for {id} under {:?}", self.cg.dirs());
     }
-}
-
-fn alive(pid: u32) -> bool {
-    // A zombie (not yet reaped by its new parent) counts as gone.
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rsplit(')').next().map(|r| r.trim_start().to_owned()))
-        .is_some_and(|r| !r.starts_with('Z'))
-}
-
-fn kill9(pid: u32) {
-    let pid = rustix::process::Pid::from_raw(pid as i32).expect("a pid");
-    rustix::process::kill_process(pid, rustix::process::Signal::KILL).expect("kill -9");
 }
 
 #[test]
@@ -253,7 +200,7 @@ fn detached_container_ps_exec_inspect_top_stats() {
     // exec -d returns at once; its command runs in the container (and
     // stays a zombie: `sleep` as PID 1 reaps nothing, as in docker).
     env.ok(&["exec", "-d", "sleeper", "sh", "-c", "echo bg > /tmp/bg"]);
-    env.eventually("the detached exec ran", || {
+    eventually("the detached exec ran", || {
         env.md
             .run(&["exec", "sleeper", "grep", "-q", "bg", "/tmp/bg"])
             .status
@@ -323,7 +270,7 @@ fn logs_replay_follow_tail_and_timestamps() {
     let first: serde_json::Value = serde_json::from_str(raw.lines().next().unwrap()).unwrap();
     assert_eq!(first["log"], "line 1\n");
     assert_eq!(first["stream"], "stdout");
-    let line = env.ps_line("talker").unwrap();
+    let line = env.ps_line("talker");
     assert!(line.contains("Exited (0)"), "{line}");
 
     // A foreground run writes the log too, and still prints to the terminal.
@@ -442,7 +389,7 @@ fn stop_honours_the_grace_period() {
         &["sh", "-c", "while true; do sleep 0.1; done"],
     );
     env.ok(&["stop", "-t", "1", "deaf"]);
-    let line = env.ps_line("deaf").unwrap();
+    let line = env.ps_line("deaf");
     assert!(line.contains("Exited (137)"), "{line}");
     // With --init the shell is not PID 1: TERM ends it, exit 143.
     env.run_d(
@@ -469,7 +416,7 @@ fn kill_delivers_signals() {
         ],
     );
     env.ok(&["kill", "-s", "USR1", "trapper"]);
-    env.eventually("the USR1 trap ran", || {
+    eventually("the USR1 trap ran", || {
         env.md
             .run(&["exec", "trapper", "test", "-f", "/tmp/got-usr1"])
             .status
@@ -479,7 +426,7 @@ fn kill_delivers_signals() {
     assert_eq!(code, 1);
     assert!(err.contains("Invalid signal"), "{err}");
     env.ok(&["kill", &id[..10]]);
-    let line = env.ps_line("trapper").unwrap();
+    let line = env.ps_line("trapper");
     assert!(line.contains("Exited (137)"), "{line}");
     let (_, err) = env.md.fails(&["kill", "trapper"]);
     assert!(err.contains("is not running"), "{err}");
@@ -514,7 +461,7 @@ fn start_reruns_an_exited_container_with_its_rootfs() {
     let after: u32 = env.inspect("long", "{{.State.Pid}}").parse().unwrap();
     assert_ne!(before, after);
     assert!(!alive(before));
-    let line = env.ps_line("long").unwrap();
+    let line = env.ps_line("long");
     assert!(line.contains(" Up ") && line.contains("->80/tcp"), "{line}");
     // The restarted container is on the network again.
     let ip = env.inspect("long", "{{.NetworkSettings.IPAddress}}");
@@ -535,7 +482,7 @@ fn pause_freezes_and_unpause_thaws() {
         "{}: {state}",
         f.display()
     );
-    let line = env.ps_line("icy").unwrap();
+    let line = env.ps_line("icy");
     assert!(line.contains("(Paused)"), "{line}");
     assert_eq!(env.inspect("icy", "{{.State.Status}}"), "paused");
     assert_eq!(env.inspect("icy", "{{.State.Paused}}"), "true");
@@ -549,7 +496,7 @@ fn pause_freezes_and_unpause_thaws() {
         state.trim() == "THAWED" || state.contains("frozen 0"),
         "{state}"
     );
-    let line = env.ps_line("icy").unwrap();
+    let line = env.ps_line("icy");
     assert!(line.contains(" Up ") && !line.contains("Paused"), "{line}");
     // A paused container can be removed by force.
     env.ok(&["pause", "icy"]);
@@ -615,7 +562,7 @@ fn failed_starts_return_dockers_codes() {
         "no ID for a container that did not start"
     );
     // As docker: it stays, created, with the error.
-    let line = env.ps_line("nocmd").unwrap();
+    let line = env.ps_line("nocmd");
     assert!(line.contains("Created"), "{line}");
     assert!(!env.inspect("nocmd", "{{.State.Error}}").is_empty());
     let out = env.md.run(&[
@@ -633,8 +580,8 @@ fn failed_starts_return_dockers_codes() {
     assert_eq!(env.ok(&["ps", "-aq"]).lines().count(), 1);
     // A --rm container removes itself when it ends.
     env.run_d(&["--rm", "--name", "brief", "--network", "none"], &["true"]);
-    env.eventually("the --rm container is gone", || {
-        env.ps_line("brief").is_none()
+    eventually("the --rm container is gone", || {
+        env.ps_line("brief").is_empty()
     });
     // wait prints exit codes.
     env.run_d(
@@ -668,7 +615,7 @@ fn published_ports_show_in_ps_port_and_inspect() {
         env.ok(&["port", "web", "80"]).trim(),
         format!("127.0.0.1:{host_port}")
     );
-    let ps = env.ps_line("web").unwrap();
+    let ps = env.ps_line("web");
     assert!(
         ps.contains(&format!("127.0.0.1:{host_port}->80/tcp, 443/tcp")),
         "{ps}"
@@ -727,8 +674,8 @@ fn a_killed_monitor_is_detected_and_cleaned_up() {
     let id = env.run_d(&["--name", "orphan"], &["sleep", "1000"]);
     let p = env.pids(&id);
     kill9(p.monitor);
-    env.eventually("the monitor is gone", || !alive(p.monitor));
-    let line = env.ps_line("orphan").unwrap();
+    eventually("the monitor is gone", || !alive(p.monitor));
+    let line = env.ps_line("orphan");
     assert!(line.contains("Exited (137)"), "{line}");
     assert!(!alive(p.init), "the orphaned init was killed");
     assert!(env.cg.children().is_empty(), "{:?}", env.cg.children());
@@ -743,7 +690,7 @@ fn a_killed_monitor_is_detected_and_cleaned_up() {
     let p2 = env.pids(&id2);
     kill9(p2.monitor);
     kill9(p2.init);
-    env.eventually("both are gone", || !alive(p2.init) && !alive(p2.monitor));
+    eventually("both are gone", || !alive(p2.init) && !alive(p2.monitor));
     let (_, err) = env.md.fails(&["exec", "lost", "true"]);
     assert!(err.contains("not running"), "{err}");
     assert_eq!(env.inspect("lost", "{{.State.ExitCode}}"), "255");
@@ -754,8 +701,8 @@ fn a_killed_monitor_is_detected_and_cleaned_up() {
     );
     let p3 = env.pids(&id3);
     kill9(p3.monitor);
-    env.eventually("the monitor is gone", || !alive(p3.monitor));
-    assert!(env.ps_line("gone").is_none());
+    eventually("the monitor is gone", || !alive(p3.monitor));
+    assert!(env.ps_line("gone").is_empty());
     assert!(!alive(p3.init));
     env.ok(&["rm", "orphan", "lost"]);
     let brif = PathBuf::from("/sys/class/net")

@@ -6,40 +6,14 @@
 
 mod common;
 
-use common::Env;
-use std::time::{Duration, Instant};
-
-/// Polls `cond` every 100 ms for up to 30 s.
-fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if cond() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out waiting for: {what}");
-}
-
-fn alive(pid: u32) -> bool {
-    pid != 0
-        && std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|s| s.rsplit(')').next().map(|r| r.trim_start().to_owned()))
-            .is_some_and(|r| !r.starts_with('Z'))
-}
-
-fn kill9(pid: u32) {
-    let pid = rustix::process::Pid::from_raw(pid as i32).expect("a pid");
-    rustix::process::kill_process(pid, rustix::process::Signal::KILL).expect("kill -9");
-}
+use common::{Env, alive, eventually, kill9};
 
 /// The monitors a test saw, checked gone at the end (after the containers are removed).
 struct Monitors(Vec<u32>);
 
 impl Monitors {
     fn note(&mut self, env: &Env, id: &str) {
-        if let Some(p) = record(env, id)["state"]["monitor_pid"].as_u64()
+        if let Some(p) = env.record(id)["state"]["monitor_pid"].as_u64()
             && p != 0
             && !self.0.contains(&(p as u32))
         {
@@ -70,35 +44,6 @@ fn run_d(env: &Env, flags: &[&str], cmd: &[&str]) -> String {
     args.push(&env.image);
     args.extend_from_slice(cmd);
     env.md.ok(&args).trim().to_owned()
-}
-
-fn inspect(env: &Env, name: &str, format: &str) -> String {
-    env.md
-        .ok(&["inspect", "--format", format, name])
-        .trim()
-        .to_owned()
-}
-
-fn record(env: &Env, id: &str) -> serde_json::Value {
-    let p = env
-        .md
-        .root()
-        .join("containers")
-        .join(id)
-        .join("container.json");
-    std::fs::read(p)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default()
-}
-
-fn ps_line(env: &Env, name: &str) -> String {
-    env.md
-        .ok(&["ps", "-a"])
-        .lines()
-        .find(|l| l.split_whitespace().last() == Some(name))
-        .unwrap_or_default()
-        .to_owned()
 }
 
 #[test]
@@ -142,11 +87,10 @@ fn on_failure_restarts_up_to_its_limit() {
     );
     monitors.note(&env, &id);
     eventually("two restarts, then exited", || {
-        inspect(&env, "flaky", "{{.State.Status}} {{.RestartCount}}") == "exited 2"
+        env.inspect("flaky", "{{.State.Status}} {{.RestartCount}}") == "exited 2"
     });
     assert_eq!(
-        inspect(
-            &env,
+        env.inspect(
             "flaky",
             "{{.HostConfig.RestartPolicy.Name}} {{.HostConfig.RestartPolicy.MaximumRetryCount}} {{.State.ExitCode}}"
         ),
@@ -163,9 +107,9 @@ fn on_failure_restarts_up_to_its_limit() {
     );
     monitors.note(&env, &ok);
     eventually("exited", || {
-        inspect(&env, "fine", "{{.State.Status}}") == "exited"
+        env.inspect("fine", "{{.State.Status}}") == "exited"
     });
-    assert_eq!(inspect(&env, "fine", "{{.RestartCount}}"), "0");
+    assert_eq!(env.inspect("fine", "{{.RestartCount}}"), "0");
     monitors.check_gone(&env);
 }
 
@@ -180,22 +124,26 @@ fn always_restarts_with_backoff_until_stopped() {
     );
     monitors.note(&env, &id);
     // The back-off doubles: the container soon waits long enough to be seen waiting.
+    // Each check polls: between two commands the wait may end and the container run.
     eventually("ps shows it restarting", || {
-        ps_line(&env, "crashy").contains("Restarting (1) ")
+        env.ps_line("crashy").contains("Restarting (1) ")
     });
-    assert_eq!(inspect(&env, "crashy", "{{.State.Restarting}}"), "true");
-    let count: u32 = inspect(&env, "crashy", "{{.RestartCount}}")
+    eventually("inspect shows it restarting", || {
+        env.inspect("crashy", "{{.State.Restarting}}") == "true"
+    });
+    let count: u32 = env
+        .inspect("crashy", "{{.RestartCount}}")
         .parse()
         .expect("a count");
     assert!(count >= 1, "{count}");
     // `stop` ends the loop, also while it waits for a restart.
     env.md.ok(&["stop", "crashy"]);
-    assert_eq!(inspect(&env, "crashy", "{{.State.Status}}"), "exited");
-    let after = inspect(&env, "crashy", "{{.RestartCount}}");
+    assert_eq!(env.inspect("crashy", "{{.State.Status}}"), "exited");
+    let after = env.inspect("crashy", "{{.RestartCount}}");
     let monitor = monitors.0[0];
     eventually("the monitor exits", || !alive(monitor));
-    assert_eq!(inspect(&env, "crashy", "{{.State.Status}}"), "exited");
-    assert_eq!(inspect(&env, "crashy", "{{.RestartCount}}"), after);
+    assert_eq!(env.inspect("crashy", "{{.State.Status}}"), "exited");
+    assert_eq!(env.inspect("crashy", "{{.RestartCount}}"), after);
 
     // A long-running `always` container: stopped by the user, it stays stopped until
     // started; `start` counts from zero again.
@@ -206,22 +154,22 @@ fn always_restarts_with_backoff_until_stopped() {
     );
     monitors.note(&env, &id);
     env.md.ok(&["stop", "-t", "1", "server"]);
-    assert_eq!(inspect(&env, "server", "{{.State.Status}}"), "exited");
+    assert_eq!(env.inspect("server", "{{.State.Status}}"), "exited");
     env.md.ok(&["start", "server"]);
     monitors.note(&env, &id);
     assert_eq!(
-        inspect(&env, "server", "{{.State.Status}} {{.RestartCount}}"),
+        env.inspect("server", "{{.State.Status}} {{.RestartCount}}"),
         "running 0"
     );
     // The process dying by itself is restarted (by the same monitor).
-    let init = record(&env, &id)["state"]["pid"].as_u64().expect("pid") as u32;
+    let init = env.record(&id)["state"]["pid"].as_u64().expect("pid") as u32;
     kill9(init);
     eventually("restarted after its init was killed", || {
-        inspect(&env, "server", "{{.State.Status}} {{.RestartCount}}") == "running 1"
+        env.inspect("server", "{{.State.Status}} {{.RestartCount}}") == "running 1"
     });
     // `kill` by the user ends the loop too.
     env.md.ok(&["kill", "server"]);
-    assert_eq!(inspect(&env, "server", "{{.State.Status}}"), "exited");
+    assert_eq!(env.inspect("server", "{{.State.Status}}"), "exited");
     monitors.check_gone(&env);
 }
 
@@ -252,7 +200,7 @@ fn boot_brings_back_what_a_reboot_stopped() {
     env.md.ok(&["stop", "-t", "0", "b-stopped"]);
     // The "reboot": every monitor and container process killed by PID.
     for id in [&always, &unless, &plain] {
-        let st = &record(&env, id)["state"];
+        let st = &env.record(id)["state"];
         let monitor = st["monitor_pid"].as_u64().expect("monitor") as u32;
         let init = st["pid"].as_u64().expect("pid") as u32;
         kill9(monitor);
@@ -264,14 +212,10 @@ fn boot_brings_back_what_a_reboot_stopped() {
     started.sort_unstable();
     assert_eq!(started, ["b-always", "b-unless"], "{out}");
     for name in ["b-always", "b-unless"] {
-        assert_eq!(
-            inspect(&env, name, "{{.State.Status}}"),
-            "running",
-            "{name}"
-        );
+        assert_eq!(env.inspect(name, "{{.State.Status}}"), "running", "{name}");
     }
     for name in ["b-stopped", "b-plain"] {
-        assert_eq!(inspect(&env, name, "{{.State.Status}}"), "exited", "{name}");
+        assert_eq!(env.inspect(name, "{{.State.Status}}"), "exited", "{name}");
     }
     for id in ids {
         monitors.note(&env, id);
@@ -302,11 +246,11 @@ fn a_foreground_run_returns_at_the_exit_and_restarts_go_on_detached() {
     ]);
     // As docker's client: the exit code of the first run.
     assert_eq!(out.status.code(), Some(3), "{out:?}");
-    let id = inspect(&env, "fg", "{{.Id}}");
+    let id = env.inspect("fg", "{{.Id}}");
     monitors.note(&env, &id);
     eventually("two restarts under a monitor, then exited", || {
         monitors.note(&env, &id);
-        inspect(&env, "fg", "{{.State.Status}} {{.RestartCount}}") == "exited 2"
+        env.inspect("fg", "{{.State.Status}} {{.RestartCount}}") == "exited 2"
     });
     let logs = env.md.ok(&["logs", "fg"]);
     assert_eq!(logs.matches("run").count(), 3, "{logs}");
@@ -324,7 +268,7 @@ fn rm_force_ends_a_container_waiting_for_its_restart() {
     );
     monitors.note(&env, &id);
     eventually("restarting", || {
-        inspect(&env, "loop", "{{.State.Status}}") == "restarting"
+        env.inspect("loop", "{{.State.Status}}") == "restarting"
     });
     env.md.ok(&["rm", "-f", "loop"]);
     assert!(!env.md.root().join("containers").join(&id).exists());
@@ -345,7 +289,7 @@ fn boot_brings_back_a_bridged_container_after_its_bridge_is_gone() {
     monitors.note(&env, &id);
     let before = env.wait_ip("netted");
     // The "reboot": the processes killed, and the bridge gone with the kernel's state.
-    let st = &record(&env, &id)["state"];
+    let st = &env.record(&id)["state"];
     let (monitor, init) = (
         st["monitor_pid"].as_u64().expect("monitor") as u32,
         st["pid"].as_u64().expect("pid") as u32,
@@ -360,7 +304,7 @@ fn boot_brings_back_a_bridged_container_after_its_bridge_is_gone() {
     assert!(del.status.success(), "{del:?}");
     assert_eq!(env.md.ok(&["boot"]).trim(), "netted");
     monitors.note(&env, &id);
-    assert_eq!(inspect(&env, "netted", "{{.State.Status}}"), "running");
+    assert_eq!(env.inspect("netted", "{{.State.Status}}"), "running");
     let after = env.wait_ip("netted");
     assert!(!after.is_empty(), "{before} -> {after}");
     let ping = env

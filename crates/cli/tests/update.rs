@@ -5,53 +5,12 @@
 
 mod common;
 
-use common::Env;
-use std::time::{Duration, Instant};
-
-/// Polls `cond` every 100 ms for up to 30 s.
-fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if cond() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out waiting for: {what}");
-}
-
-fn alive(pid: u32) -> bool {
-    pid != 0
-        && std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|s| s.rsplit(')').next().map(|r| r.trim_start().to_owned()))
-            .is_some_and(|r| !r.starts_with('Z'))
-}
-
-fn record(env: &Env, id: &str) -> serde_json::Value {
-    let p = env
-        .md
-        .root()
-        .join("containers")
-        .join(id)
-        .join("container.json");
-    std::fs::read(p)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default()
-}
+use common::{Env, alive, eventually};
 
 fn monitor_of(env: &Env, id: &str) -> u32 {
-    record(env, id)["state"]["monitor_pid"]
+    env.record(id)["state"]["monitor_pid"]
         .as_u64()
         .unwrap_or_default() as u32
-}
-
-fn inspect(env: &Env, name: &str, format: &str) -> String {
-    env.md
-        .ok(&["inspect", "--format", format, name])
-        .trim()
-        .to_owned()
 }
 
 /// The first of `files` found in the container's cgroup directories (v1 or v2 names).
@@ -137,15 +96,14 @@ fn update_changes_a_running_containers_cgroup_and_inspect() {
     }
     assert_eq!(cg_file(&env, &id, &["cpuset.cpus"]).as_deref(), Some("0"));
     assert_eq!(
-        inspect(
-            &env,
+        env.inspect(
             "svc",
             "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.CpuShares}} {{.HostConfig.NanoCpus}} {{.HostConfig.CpusetCpus}} {{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}"
         ),
         "134217728 200 1024 500000000 0 on-failure:3"
     );
     // Still running, with the new limits kept for its next start.
-    assert_eq!(inspect(&env, "svc", "{{.State.Status}}"), "running");
+    assert_eq!(env.inspect("svc", "{{.State.Status}}"), "running");
     env.md.ok(&["stop", "-t", "0", "svc"]);
     env.md.ok(&["start", "svc"]);
     assert_eq!(cg_file(&env, &id, &["pids.max"]).as_deref(), Some("200"));
@@ -176,11 +134,7 @@ fn update_of_a_stopped_container_applies_at_its_start() {
     env.md
         .ok(&["update", "--memory", "96m", "--pids-limit", "50", "later"]);
     assert_eq!(
-        inspect(
-            &env,
-            "later",
-            "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}"
-        ),
+        env.inspect("later", "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}"),
         "100663296 50"
     );
     env.md.ok(&["start", "later"]);
@@ -219,7 +173,7 @@ fn an_updated_restart_policy_applies_at_the_next_exit() {
         .ok(&["update", "--restart", "on-failure:1", "waiter"]);
     env.md.ok(&["exec", "waiter", "touch", "/go"]);
     eventually("one restart, then exited", || {
-        inspect(&env, "waiter", "{{.State.Status}} {{.RestartCount}}") == "exited 1"
+        env.inspect("waiter", "{{.State.Status}} {{.RestartCount}}") == "exited 1"
     });
     clean_up(&env, &monitors);
 }
@@ -272,15 +226,11 @@ fn bad_updates_are_refused_with_dockers_messages() {
     }
     // Nothing changed.
     assert_eq!(
-        inspect(
-            &env,
-            "lim",
-            "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}}"
-        ),
+        env.inspect("lim", "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}}"),
         "67108864 104857600"
     );
     assert_eq!(
-        inspect(&env, "gone", "{{.HostConfig.RestartPolicy.Name}}"),
+        env.inspect("gone", "{{.HostConfig.RestartPolicy.Name}}"),
         "no"
     );
     clean_up(&env, &[]);

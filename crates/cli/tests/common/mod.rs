@@ -329,6 +329,38 @@ impl Env {
         }
     }
 
+    /// `inspect --format FORMAT NAME`, trimmed.
+    pub(crate) fn inspect(&self, name: &str, format: &str) -> String {
+        self.md
+            .ok(&["inspect", "--format", format, name])
+            .trim()
+            .to_owned()
+    }
+
+    /// The container's record as stored (`Null` when there is none).
+    pub(crate) fn record(&self, id: &str) -> serde_json::Value {
+        let p = self
+            .md
+            .root()
+            .join("containers")
+            .join(id)
+            .join("container.json");
+        std::fs::read(p)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    /// The `ps -a` line of the container named `name` (empty when there is none).
+    pub(crate) fn ps_line(&self, name: &str) -> String {
+        self.md
+            .ok(&["ps", "-a"])
+            .lines()
+            .find(|l| l.split_whitespace().last() == Some(name))
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     /// `run --rm --cgroup-parent P [flags] IMAGE cmd...`
     pub(crate) fn args<'a>(&'a self, flags: &[&'a str], cmd: &[&'a str]) -> Vec<&'a str> {
         let mut args = vec!["run", "--rm", "--cgroup-parent", self.cg.name.as_str()];
@@ -535,4 +567,31 @@ impl Podman {
             .args(args);
         c
     }
+}
+
+/// Polls `cond` every 100 ms for up to 30 s; panics naming `what` when it never held.
+pub(crate) fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+/// Whether process `pid` runs; a zombie (not yet reaped) counts as gone, 0 never runs.
+pub(crate) fn alive(pid: u32) -> bool {
+    pid != 0
+        && std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| s.rsplit(')').next().map(|r| r.trim_start().to_owned()))
+            .is_some_and(|r| !r.starts_with('Z'))
+}
+
+/// SIGKILLs process `pid` (one the test started or found in a record).
+pub(crate) fn kill9(pid: u32) {
+    let pid = rustix::process::Pid::from_raw(pid as i32).expect("a pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::KILL).expect("kill -9");
 }
