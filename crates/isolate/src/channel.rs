@@ -51,6 +51,9 @@ pub(crate) struct RunConfig {
     /// Report the setup's steps with their times ([`Message::Phases`]).
     #[serde(default)]
     pub(crate) trace: bool,
+    /// A mount namespace whose /dev/shm is shared as the container's.
+    #[serde(default)]
+    pub(crate) shm_from: Option<PathBuf>,
 }
 
 /// What the init must do to join a running container (`exec`).

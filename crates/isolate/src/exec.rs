@@ -106,6 +106,7 @@ impl Container {
         };
         let launched = launch::launch_init(
             0,
+            None,
             &opts.init_exe,
             &opts.init_args,
             opts.exe_protection,

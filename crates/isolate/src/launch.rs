@@ -9,6 +9,7 @@ use std::io::{self, Read};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
+use rustix::fs::{Mode, OFlags};
 use rustix::process::{Pid, WaitOptions};
 
 use crate::channel::{self, Channel, ParentChannel};
@@ -26,9 +27,11 @@ pub(crate) struct Launched {
 }
 
 /// `clone` with `flags` and `execveat` the protected init binary in the child; returns
-/// once the init binary runs (or with why it could not be executed).
+/// once the init binary runs (or with why it could not be executed). With `pid_ns`, the
+/// child is created in that existing PID namespace (which only applies to children).
 pub(crate) fn launch_init(
     flags: i32,
+    pid_ns: Option<&Path>,
     init_exe: &Path,
     init_args: &[String],
     protection: ExeProtection,
@@ -73,7 +76,10 @@ pub(crate) fn launch_init(
         keep: child_sock.as_raw_fd(),
         err_pipe: err_w.as_raw_fd(),
     };
-    let pid = sys::clone_and_exec(flags, &child).map_err(Error::sys("clone"))?;
+    let pid = match pid_ns {
+        None => sys::clone_and_exec(flags, &child).map_err(Error::sys("clone"))?,
+        Some(path) => clone_in_pid_ns(path, flags, &child)?,
+    };
     drop(child_sock);
     drop(err_w);
     drop(exe);
@@ -94,6 +100,22 @@ pub(crate) fn launch_init(
         ch: ParentChannel(Channel::new(parent_sock)),
         stdio: [stdin.parent, stdout.parent, stderr.parent],
     })
+}
+
+/// Clones `child` into the PID namespace at `path`: this thread's namespace for
+/// children is set to it for the clone and set back to its own right after.
+fn clone_in_pid_ns(path: &Path, flags: i32, child: &ChildExec<'_>) -> Result<i32, Error> {
+    let open = |p: &Path| {
+        rustix::fs::open(p, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| Error::path("open pid namespace", p)(e.into()))
+    };
+    let own = open(Path::new("/proc/thread-self/ns/pid_for_children"))?;
+    let target = open(path)?;
+    sys::setns(target.as_fd(), libc::CLONE_NEWPID)
+        .map_err(Error::path("join pid namespace", path))?;
+    let cloned = sys::clone_and_exec(flags, child).map_err(Error::sys("clone"));
+    sys::setns(own.as_fd(), libc::CLONE_NEWPID).map_err(Error::sys("restore pid namespace"))?;
+    cloned
 }
 
 fn read_full(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {

@@ -76,6 +76,10 @@ pub struct SpawnOptions {
     /// Have the init report when each of its setup steps ended ([`Running::phases`]);
     /// off by default (it costs a message).
     pub trace: bool,
+    /// A mount namespace (`/proc/PID/ns/mnt` of another container) whose `/dev/shm`
+    /// becomes this container's `/dev/shm` (docker's `--ipc container:NAME`); the init
+    /// clones it from inside that namespace. `None` (the default): the spec's mounts.
+    pub shm_from: Option<PathBuf>,
 }
 
 impl SpawnOptions {
@@ -92,6 +96,7 @@ impl SpawnOptions {
             rootfs_mounts: Vec::new(),
             user: None,
             trace: false,
+            shm_from: None,
         }
     }
 }
@@ -175,6 +180,7 @@ impl Container {
         }
         check_rootfs_mounts(&opts.rootfs_mounts)?;
         let flags = clone_flags(spec)?;
+        let pid_ns = joined_pid_namespace(spec);
         let terminal = process.terminal().unwrap_or(false);
 
         // With a terminal, the init's own streams are /dev/null until it makes the pty
@@ -186,6 +192,7 @@ impl Container {
         };
         let launched = launch_init(
             flags,
+            pid_ns.as_deref(),
             &opts.init_exe,
             &opts.init_args,
             opts.exe_protection,
@@ -209,6 +216,7 @@ impl Container {
                 rootfs_mounts: opts.rootfs_mounts,
                 user: opts.user,
                 trace: opts.trace,
+                shm_from: opts.shm_from,
             })
             .map_err(|e| pending.died_or(e, "receiving its configuration"))?;
         Ok(pending)
@@ -238,6 +246,18 @@ fn check_rootfs_mounts(mounts: &[Mount]) -> Result<(), Error> {
     Ok(())
 }
 
+/// The existing PID namespace the spec names by path: the init is cloned into it.
+fn joined_pid_namespace(spec: &Spec) -> Option<std::path::PathBuf> {
+    spec.linux()
+        .as_ref()?
+        .namespaces()
+        .as_ref()?
+        .iter()
+        .find(|n| n.typ() == LinuxNamespaceType::Pid)?
+        .path()
+        .clone()
+}
+
 /// The namespaces to create with `clone`. The cgroup namespace is unshared by the init
 /// once it is in its cgroup; namespaces given by path are joined by the init.
 fn clone_flags(spec: &Spec) -> Result<i32, Error> {
@@ -253,7 +273,10 @@ fn clone_flags(spec: &Spec) -> Result<i32, Error> {
         if ns.path().is_some() {
             if !matches!(
                 t,
-                LinuxNamespaceType::Network | LinuxNamespaceType::Ipc | LinuxNamespaceType::Uts
+                LinuxNamespaceType::Network
+                    | LinuxNamespaceType::Ipc
+                    | LinuxNamespaceType::Uts
+                    | LinuxNamespaceType::Pid
             ) {
                 return Err(Error::Unsupported {
                     what: format!("joining an existing {t} namespace"),

@@ -151,7 +151,8 @@ pub(crate) fn has_namespace(spec: &Spec, t: LinuxNamespaceType) -> bool {
         .is_some_and(|ns| ns.iter().any(|n| n.typ() == t))
 }
 
-/// Join the namespaces the spec names by path (`--network container:X`).
+/// Join the namespaces the spec names by path (`--network container:X`, `--ipc
+/// container:X`); a PID namespace given by path was entered by the clone.
 fn join_namespace_paths(spec: &Spec) -> Result<(), InitFailure> {
     let Some(nss) = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()) else {
         return Ok(());
@@ -159,6 +160,8 @@ fn join_namespace_paths(spec: &Spec) -> Result<(), InitFailure> {
     for ns in nss {
         let Some(path) = ns.path() else { continue };
         let flag = match ns.typ() {
+            // The init was cloned into it (a PID namespace applies to children only).
+            LinuxNamespaceType::Pid => continue,
             LinuxNamespaceType::Network => libc::CLONE_NEWNET,
             LinuxNamespaceType::Ipc => libc::CLONE_NEWIPC,
             LinuxNamespaceType::Uts => libc::CLONE_NEWUTS,
@@ -202,6 +205,9 @@ fn run(ch: &InitChannel, cfg: &RunConfig, started_ns: u64) -> Result<Infallible,
     let root = mounts::bind_rootfs(&cfg.rootfs)?;
     marks.mark("init: rootfs mounted");
     let deferred = mount_spec_mounts(&root, spec, &linux)?;
+    if let Some(ns) = &cfg.shm_from {
+        mounts::share_shm(&root, ns)?;
+    }
     marks.mark("init: spec mounts, /dev");
     // The image's /etc/passwd and /etc/group, as the container's mounts show them.
     let process = user::resolve_process(process, cfg.user.as_ref(), &root)?;
