@@ -96,6 +96,8 @@ impl Engine {
         progress: &dyn Progress,
     ) -> Result<Record> {
         self.mark("cli: arguments parsed, engine ready");
+        let resolved = crate::nsmodes::resolve(self, opts)?;
+        let opts = &resolved;
         let image = self.image_for(&opts.image, source, progress)?;
         self.mark("create: image found");
         let store = self.store()?;

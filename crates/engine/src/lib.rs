@@ -66,6 +66,7 @@ pub mod logs;
 pub mod monitor;
 pub mod names;
 mod net;
+mod nsmodes;
 pub mod options;
 pub mod progress;
 mod pull;
