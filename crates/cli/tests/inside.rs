@@ -36,3 +36,40 @@ fn supplementary_groups_from_etc_group() {
     assert_eq!(out.trim(), "uid=1000(user) gid=1(daemon) groups=1(daemon)");
     env.assert_clean();
 }
+
+#[test]
+fn own_cgroup_read_only_at_sys_fs_cgroup() {
+    let env = Env::new("cgview");
+    let v2 = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some("/sys/fs/cgroup") && l.contains(" - cgroup2 "));
+    let (file, limit) = if v2 {
+        ("/sys/fs/cgroup/memory.max", "67108864")
+    } else {
+        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "67108864")
+    };
+    let dir = file.rsplit_once('/').unwrap().0;
+    let script = format!(
+        "cat {file}; echo x > /sys/fs/cgroup/probe 2>/dev/null && echo writable; \
+         cat {dir}/cgroup.procs | wc -l"
+    );
+    let out = env.stdout(
+        &["--network", "none", "--memory", "64m"],
+        &["sh", "-c", &script],
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], limit, "{out}");
+    assert!(!out.contains("writable"), "read-only: {out}");
+    // Only the container's own processes (sh, cat, wc) are in the cgroup shown.
+    let procs: usize = lines[1].trim().parse().unwrap();
+    assert!((1..=4).contains(&procs), "{out}");
+    if !v2 {
+        // Every controller of the host is there.
+        let ls = env.stdout(&["--network", "none"], &["ls", "/sys/fs/cgroup"]);
+        for c in ["cpu", "memory", "pids"] {
+            assert!(ls.split_whitespace().any(|n| n == c), "{ls}");
+        }
+    }
+    env.assert_clean();
+}

@@ -69,6 +69,10 @@ pub(crate) fn start(engine: &Engine, rec: &mut Record, io: StartIo) -> Result<St
     let rootfs_mounts = driver.mounts(&rec.id)?;
     net::write_etc(&dir, &rec.net)?;
     let joined = crate::nsmodes::join(engine, rec, &mut spec, &dir)?;
+    // Where the init finds its own cgroup for the /sys/fs/cgroup mount (cgroup v1).
+    if let Some(linux) = spec.linux_mut() {
+        linux.set_cgroups_path(Some(rec.cgroup_path.clone().into()));
+    }
     engine.mark("start: spec read, rootfs mounts listed, /etc files");
 
     let cg = cgroup_of(rec)?;
