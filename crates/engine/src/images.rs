@@ -267,7 +267,7 @@ impl Engine {
         };
         let store = self.store()?;
         // docker's one line for a missing image (not also "No such image: ...").
-        let image = find_image(&store, name).map_err(|e| match Error::from(e) {
+        let image = find_image(&store, name).map_err(|e| match e {
             Error::NoSuchImage(_) => Error::Invalid(format!(
                 "An image does not exist locally with the tag: {}",
                 familiar_repo(&reference.name())
