@@ -22,3 +22,41 @@ fn errors_say_one_thing_once() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert_eq!(err.matches("Connection refused").count(), 1, "{err}");
 }
+
+#[test]
+fn prune_reports_as_docker() {
+    let env = common::Env::new("prune");
+    let id = env.md.ok(&[
+        "create",
+        "--cgroup-parent",
+        env.cg.name.as_str(),
+        &env.image,
+        "true",
+    ]);
+    let out = env.md.ok(&["container", "prune", "-f"]);
+    assert!(
+        out.starts_with(&format!(
+            "Deleted Containers:\n{}\n\nTotal reclaimed space: ",
+            id.trim()
+        )),
+        "{out}"
+    );
+    let out = env.md.ok(&["image", "prune", "-a", "-f"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "Deleted Images:", "{out}");
+    assert!(lines[1].starts_with("untagged: "), "{out}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("deleted: sha256:")),
+        "{out}"
+    );
+    let total = lines.last().unwrap();
+    assert!(total.starts_with("Total reclaimed space: "), "{out}");
+    assert_ne!(*total, "Total reclaimed space: 0B", "{out}");
+    assert_eq!(lines[lines.len() - 2], "", "{out}");
+    // Nothing left: only the total.
+    assert_eq!(
+        env.md.ok(&["image", "prune", "-a", "-f"]),
+        "Total reclaimed space: 0B\n"
+    );
+    env.assert_clean();
+}
