@@ -1,7 +1,7 @@
 //! The command line: clap structures only, one file per command family (the handlers in
 //! `cmd/` have the same names). Doc comments are the help text.
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 mod archive;
 mod control;
@@ -73,9 +73,9 @@ pub(crate) enum Command {
     /// Log out from a registry
     Logout(LogoutArgs),
     /// Display system-wide information
-    Info,
+    Info(FormatArgs),
     /// Show the mydocker version information
-    Version,
+    Version(FormatArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completion {
         /// The shell
@@ -229,7 +229,15 @@ pub(crate) enum SystemCommand {
     /// Show mydocker disk usage
     Df,
     /// Display system-wide information
-    Info,
+    Info(FormatArgs),
+}
+
+/// `--format` of `info` and `version`.
+#[derive(Debug, Args)]
+pub(crate) struct FormatArgs {
+    /// Format the output using the given Go template (or `json`)
+    #[arg(short, long, value_name = "TEMPLATE")]
+    pub(crate) format: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -112,7 +112,7 @@ fn canonical(command: Command) -> Command {
         Command::Import(a) => Command::Image(I::Import(a)),
         Command::Save(a) => Command::Image(I::Save(a)),
         Command::Load(a) => Command::Image(I::Load(a)),
-        Command::Info => Command::System(SystemCommand::Info),
+        Command::Info(a) => Command::System(SystemCommand::Info(a)),
         other => other,
     }
 }
@@ -203,7 +203,7 @@ pub(crate) fn dispatch(ctx: &Ctx, command: Command) -> u8 {
         Command::Network(c) => network(ctx, c),
         Command::Volume(c) => volume::volume(ctx, c),
         Command::System(SystemCommand::Df) => images::df(ctx),
-        Command::System(SystemCommand::Info) => info::run(ctx),
+        Command::System(SystemCommand::Info(a)) => info::run(ctx, a.format.as_deref()),
         Command::Inspect(a) => inspect::inspect(ctx, &a),
         Command::Login(a) => auth::login(ctx, &a),
         Command::Logout(a) => auth::logout(ctx, &a),
@@ -217,10 +217,7 @@ pub(crate) fn dispatch(ctx: &Ctx, command: Command) -> u8 {
             let _ = std::io::stdout().write_all(&script);
             Ok(())
         }
-        Command::Version => {
-            println!("mydocker version {}", env!("CARGO_PKG_VERSION"));
-            Ok(())
-        }
+        Command::Version(a) => info::version(ctx, a.format.as_deref()),
         // Every shortcut was turned into its management command above.
         _ => Err(anyhow::anyhow!("unhandled command")),
     };
