@@ -48,6 +48,7 @@
 //! ```
 
 pub mod archive;
+pub mod attach;
 pub mod changes;
 pub mod commit;
 pub mod config;

@@ -4,6 +4,7 @@
 use clap::{Args, Parser, Subcommand};
 
 mod archive;
+mod attach;
 mod control;
 mod cp;
 mod exec;
@@ -19,6 +20,7 @@ mod top;
 mod volume;
 
 pub(crate) use archive::*;
+pub(crate) use attach::*;
 pub(crate) use control::*;
 pub(crate) use cp::*;
 pub(crate) use exec::*;
@@ -97,6 +99,8 @@ pub(crate) enum Command {
     Ps(PsArgs),
     /// Fetch the logs of a container
     Logs(LogsArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(AttachArgs),
     /// Execute a command in a running container
     Exec(ExecArgs),
     /// Start one or more stopped containers
@@ -170,6 +174,8 @@ pub(crate) enum ContainerCommand {
     Inspect(InspectAnyArgs),
     /// Fetch the logs of a container
     Logs(LogsArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(AttachArgs),
     /// Execute a command in a running container
     Exec(ExecArgs),
     /// Display the running processes of a container

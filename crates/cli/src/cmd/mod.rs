@@ -1,6 +1,7 @@
 //! Command handlers: one module per command family, each `fn(ctx, args) -> Result<..>`.
 
 mod archive;
+mod attach;
 mod auth;
 mod commit;
 mod control;
@@ -86,6 +87,7 @@ fn canonical(command: Command) -> Command {
         Command::Create(a) => Command::Container(C::Create(a)),
         Command::Ps(a) => Command::Container(C::Ls(a)),
         Command::Logs(a) => Command::Container(C::Logs(a)),
+        Command::Attach(a) => Command::Container(C::Attach(a)),
         Command::Exec(a) => Command::Container(C::Exec(a)),
         Command::Start(a) => Command::Container(C::Start(a)),
         Command::Stop(a) => Command::Container(C::Stop(a)),
@@ -124,6 +126,7 @@ fn container(ctx: &Ctx, command: ContainerCommand) -> anyhow::Result<()> {
         C::Create(a) => run::create_only(ctx, &a),
         C::Ls(a) => ps::ps(ctx, &a),
         C::Logs(a) => logs::logs(ctx, &a),
+        C::Attach(a) => attach::attach(ctx, &a),
         C::Exec(a) => exec::exec(ctx, &a),
         C::Start(a) => control::start(ctx, &a),
         C::Stop(a) => control::stop(ctx, &a),
