@@ -86,6 +86,9 @@ pub(super) fn mount_v1(root: &RootDir, m: &Mount, cgroups_path: Option<&Path>) -
         .map_err(|e| fail(dest, "resolve destination", e))?;
     let opts = MountOptions::parse(&["nosuid", "nodev", "noexec", "mode=755"]);
     let tmpfs = new_fs_mount("tmpfs", Some("tmpfs"), &opts).map_err(|e| e.at(dest))?;
+    // The tree is filled while detached, attached, and only then gets the binds: older
+    // kernels (before 6.15) refuse to attach a mount onto a detached tree.
+    let mut binds = Vec::new();
     for (name, point) in hierarchies(&mountinfo) {
         let source = point.join(own);
         if !source.is_dir() {
@@ -100,14 +103,7 @@ pub(super) fn mount_v1(root: &RootDir, m: &Mount, cgroups_path: Option<&Path>) -
         set_ro(&tree).map_err(|e| fail(dest, "mount_setattr", e))?;
         rustix::fs::mkdirat(&tmpfs, name.as_str(), Mode::from_raw_mode(0o555))
             .map_err(|e| fail(dest, &format!("mkdir {name}"), e.into()))?;
-        let sub = rustix::fs::openat(
-            &tmpfs,
-            name.as_str(),
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| fail(dest, &format!("open {name}"), e.into()))?;
-        attach(&tree, &sub).map_err(|e| fail(dest, "move_mount", e))?;
+        binds.push((name, tree));
     }
     // The host's links between hierarchies (`cpu -> cpu,cpuacct`).
     if let Ok(entries) = std::fs::read_dir(HOST_CGROUP) {
@@ -120,8 +116,18 @@ pub(super) fn mount_v1(root: &RootDir, m: &Mount, cgroups_path: Option<&Path>) -
             }
         }
     }
-    set_ro(&tmpfs).map_err(|e| fail(dest, "mount_setattr", e))?;
-    attach(&tmpfs, &target).map_err(|e| fail(dest, "move_mount", e))
+    attach(&tmpfs, &target).map_err(|e| fail(dest, "move_mount", e))?;
+    for (name, tree) in binds {
+        let sub = rustix::fs::openat(
+            &tmpfs,
+            name.as_str(),
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| fail(dest, &format!("open {name}"), e.into()))?;
+        attach(&tree, &sub).map_err(|e| fail(dest, &format!("move_mount {name}"), e))?;
+    }
+    set_ro(&tmpfs).map_err(|e| fail(dest, "mount_setattr", e))
 }
 
 /// v2, after `pivot_root`: a read-only cgroup2 mount at `m.destination()`.
