@@ -101,6 +101,8 @@ impl Engine {
                 "Conflicting options: --restart and --rm".into(),
             ));
         }
+        let resolved = crate::nsmodes::resolve(self, opts)?;
+        let opts = &resolved;
         let image = self.image_for(&opts.image, source, progress)?;
         self.mark("create: image found");
         let store = self.store()?;

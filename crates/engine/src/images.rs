@@ -6,7 +6,7 @@ use store::{Digest, ImageRecord, RemoveOptions, RemoveReport};
 
 use crate::config::Engine;
 use crate::containers::Containers;
-use crate::error::{Error, Result, ResultExt, invalid};
+use crate::error::{Error, Result, invalid};
 use crate::progress::{LayerStatus, Progress, short_id};
 
 /// `docker.io/library/busybox` -> `busybox`; other registries are kept.
@@ -283,11 +283,13 @@ impl Engine {
             reference
         };
         let store = self.store()?;
-        let image = find_image(&store, name).with_ctx(|| {
-            format!(
+        // docker's one line for a missing image (not also "No such image: ...").
+        let image = find_image(&store, name).map_err(|e| match e {
+            Error::NoSuchImage(_) => Error::Invalid(format!(
                 "An image does not exist locally with the tag: {}",
                 familiar_repo(&reference.name())
-            )
+            )),
+            other => other,
         })?;
         let client = self.registry_client()?;
         progress.line(&format!(

@@ -232,6 +232,8 @@ fn host_config(rec: &Record, resources: Option<&LinuxResources>) -> Value {
             "Config": log_config,
         },
         "NetworkMode": rec.network,
+        "PidMode": o.pid.clone().unwrap_or_default(),
+        "IpcMode": crate::nsmodes::ipc_mode(o),
         "PortBindings": port_bindings(rec),
         "RestartPolicy": {
             "Name": rec.options.restart.name(),

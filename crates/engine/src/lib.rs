@@ -48,6 +48,7 @@
 //! ```
 
 pub mod archive;
+pub mod attach;
 pub mod build;
 pub mod changes;
 pub mod commit;
@@ -68,6 +69,7 @@ pub mod logs;
 pub mod monitor;
 pub mod names;
 mod net;
+mod nsmodes;
 pub mod options;
 pub mod progress;
 mod pull;

@@ -63,11 +63,16 @@ pub(crate) fn start(engine: &Engine, rec: &mut Record, io: StartIo) -> Result<St
     engine.mark("start: lock, record loaded, owner recorded");
     let mut guard = Undo::new(engine, rec);
     let dir = containers.dir(&rec.id);
-    let spec = load_spec(&dir, &rec.id)?;
+    let mut spec = load_spec(&dir, &rec.id)?;
     let store = engine.store()?;
     let driver = engine.driver_named(&store, &rec.driver)?;
     let rootfs_mounts = driver.mounts(&rec.id)?;
     net::write_etc(&dir, &rec.net)?;
+    let joined = crate::nsmodes::join(engine, rec, &mut spec, &dir)?;
+    // Where the init finds its own cgroup for the /sys/fs/cgroup mount (cgroup v1).
+    if let Some(linux) = spec.linux_mut() {
+        linux.set_cgroups_path(Some(rec.cgroup_path.clone().into()));
+    }
     engine.mark("start: spec read, rootfs mounts listed, /etc files");
 
     let cg = cgroup_of(rec)?;
@@ -88,6 +93,7 @@ pub(crate) fn start(engine: &Engine, rec: &mut Record, io: StartIo) -> Result<St
     opts.stderr = io.stderr;
     opts.rootfs_mounts = rootfs_mounts;
     opts.trace = engine.tracing();
+    opts.shm_from = joined.shm_from;
     if !rec.user.is_empty() {
         let mut user = spec::user_request(&rec.user)?;
         user.additional_groups = rec.options.group_add.clone();

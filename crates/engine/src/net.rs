@@ -112,7 +112,7 @@ pub(crate) fn hosts_spec(net: &NetSettings) -> Result<network::HostsSpec> {
 /// Makes sure the container's network exists before the container does: the default
 /// network is created (or adopted) on first use, another must exist.
 pub(crate) fn ensure_network(engine: &Engine, mode: &str) -> Result<()> {
-    if matches!(mode, "none" | "host") {
+    if matches!(mode, "none" | "host") || mode.starts_with("container:") {
         return Ok(());
     }
     let nets = engine.networks()?;
@@ -134,6 +134,8 @@ pub(crate) fn attach(
 ) -> Result<Vec<PortBinding>> {
     let netns = network::Netns::Pid(pid);
     match rec.net.mode.as_str() {
+        // The donor's network namespace, joined by the init.
+        m if m.starts_with("container:") => return Ok(Vec::new()),
         "host" => return Ok(Vec::new()),
         "none" => {
             network::Networks::loopback_up(&netns)?;

@@ -124,6 +124,13 @@ pub struct CreateOptions {
     /// `--sysctl KEY=VALUE` (namespaced sysctls only, as docker allows).
     #[serde(default)]
     pub sysctl: Vec<String>,
+    /// `--pid`: `host` or `container:<id>` (resolved at create); else a new namespace.
+    #[serde(default)]
+    pub pid: Option<String>,
+    /// `--ipc`: `private` (the default), `shareable`, `none`, `host` or
+    /// `container:<id>` (resolved at create).
+    #[serde(default)]
+    pub ipc: Option<String>,
 }
 
 /// Docker's rule for `--sysctl`: namespaced IPC sysctls, `fs.mqueue.*`, and `net.*`

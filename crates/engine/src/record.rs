@@ -304,6 +304,7 @@ impl Record {
     /// Whether the container is on a bridge network (has endpoints to release).
     pub fn on_bridge(&self) -> bool {
         !matches!(self.net.mode.as_str(), "none" | "host" | "")
+            && !self.net.mode.starts_with("container:")
     }
 }
 

@@ -189,7 +189,7 @@ pub(crate) fn recover_locked(engine: &Engine, rec: &mut Record) -> Result<()> {
         rec.state.monitor_pid
     );
     finish(engine, rec, code, false)?;
-    if !matches!(rec.net.mode.as_str(), "none" | "host" | "") {
+    if rec.on_bridge() {
         // Endpoints of containers whose record is gone altogether.
         let containers = Containers::new(&engine.config.root);
         if let Ok(nets) = engine.networks()

@@ -59,6 +59,9 @@ pub(crate) struct RunConfig {
     /// Run the spec's `createContainer` and `startContainer` hooks with this state.
     #[serde(default)]
     pub(crate) hook_state: Option<oci_spec::runtime::State>,
+    /// A mount namespace whose /dev/shm is shared as the container's.
+    #[serde(default)]
+    pub(crate) shm_from: Option<PathBuf>,
 }
 
 /// What the init must do to join a running container (`exec`).

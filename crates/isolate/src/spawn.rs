@@ -86,6 +86,10 @@ pub struct SpawnOptions {
     /// with this state (its `pid` set to the init's host pid) on standard input; see
     /// [`hooks`](crate::hooks). `None` (the default): those hooks are not run.
     pub hook_state: Option<oci_spec::runtime::State>,
+    /// A mount namespace (`/proc/PID/ns/mnt` of another container) whose `/dev/shm`
+    /// becomes this container's `/dev/shm` (docker's `--ipc container:NAME`); the init
+    /// clones it from inside that namespace. `None` (the default): the spec's mounts.
+    pub shm_from: Option<PathBuf>,
 }
 
 impl SpawnOptions {
@@ -104,6 +108,7 @@ impl SpawnOptions {
             trace: false,
             preserve_fds: 0,
             hook_state: None,
+            shm_from: None,
         }
     }
 }
@@ -240,6 +245,7 @@ impl Container {
                 user: opts.user,
                 trace: opts.trace,
                 hook_state,
+                shm_from: opts.shm_from,
             })
             .map_err(|e| pending.died_or(e, "receiving its configuration"))?;
         Ok(pending)

@@ -15,7 +15,7 @@
 //! let passwd = "root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n";
 //! let group = "root:x:0:\nwheel:x:10:alice\n";
 //! let alice = user::resolve(&UserRequest::parse("alice")?, Some(passwd), Some(group))?;
-//! assert_eq!((alice.uid, alice.gid, alice.additional_gids.as_slice()), (1000, 1000, &[10][..]));
+//! assert_eq!((alice.uid, alice.gid, alice.additional_gids.as_slice()), (1000, 1000, &[1000, 10][..]));
 //! assert_eq!(alice.home, "/home/alice");
 //! // Numeric ids need no entry; names do.
 //! assert_eq!(user::resolve(&UserRequest::parse("4242:4343")?, None, None)?.gid, 4343);
@@ -110,8 +110,9 @@ pub struct ResolvedUser {
     pub uid: u32,
     /// The primary gid.
     pub gid: u32,
-    /// Supplementary gids: the groups of `/etc/group` that list the user (only when no
-    /// group was given), then the `additional_groups`.
+    /// Supplementary gids: the primary group (as docker sets it), the groups of
+    /// `/etc/group` that list the user (only when no group was given), then the
+    /// `additional_groups`.
     pub additional_gids: Vec<u32>,
     /// The home directory of the passwd entry, `/` without one.
     pub home: String,
@@ -311,6 +312,10 @@ pub fn resolve(
             additional_gids.push(g);
         }
     }
+    // docker (moby's getUser) lists the primary group first among the supplementary
+    // ones: `id` as root shows `groups=0(root),10(wheel)`.
+    additional_gids.retain(|g| *g != gid);
+    additional_gids.insert(0, gid);
     Ok(ResolvedUser {
         uid,
         gid,
@@ -335,7 +340,7 @@ mod tests {
     fn users_resolve_like_docker() {
         let alice = r("alice").unwrap();
         assert_eq!((alice.uid, alice.gid), (1000, 1000));
-        assert_eq!(alice.additional_gids, [10, 50]);
+        assert_eq!(alice.additional_gids, [1000, 10, 50]);
         assert_eq!(alice.home, "/home/alice");
         assert_eq!(r("1000").unwrap().uid, 1000);
         let anon = r("4242:4343").unwrap();
@@ -380,11 +385,11 @@ mod tests {
         // The entry found by uid gives the gid, the home and the supplementary groups.
         let u = r("1000").unwrap();
         assert_eq!((u.gid, u.home.as_str()), (1000, "/home/alice"));
-        assert_eq!(u.additional_gids, [10, 50]);
+        assert_eq!(u.additional_gids, [1000, 10, 50]);
         // Without an entry: gid 0, home /, no groups; files not needed.
         let u = resolve(&UserRequest::parse("4242").unwrap(), None, None).unwrap();
         assert_eq!((u.uid, u.gid, u.home.as_str()), (4242, 0, "/"));
-        assert!(u.additional_gids.is_empty());
+        assert_eq!(u.additional_gids, [0], "the primary group");
         // A numeric group without an entry is taken as is.
         assert_eq!(r("alice:777").unwrap().gid, 777);
     }
@@ -393,7 +398,7 @@ mod tests {
     fn explicit_group_drops_supplementary_groups() {
         let u = r("alice:wheel").unwrap();
         assert_eq!((u.uid, u.gid), (1000, 10));
-        assert!(u.additional_gids.is_empty(), "{u:?}");
+        assert_eq!(u.additional_gids, [10], "only the primary group: {u:?}");
     }
 
     #[test]
@@ -401,7 +406,7 @@ mod tests {
         let mut req = UserRequest::new("alice");
         req.additional_groups = vec!["root".into(), "wheel".into(), "4000".into()];
         let u = resolve(&req, Some(PASSWD), Some(GROUP)).unwrap();
-        assert_eq!(u.additional_gids, [10, 50, 0, 4000]);
+        assert_eq!(u.additional_gids, [1000, 10, 50, 0, 4000]);
         req.additional_groups = vec!["nope".into()];
         assert_eq!(
             resolve(&req, Some(PASSWD), Some(GROUP)).unwrap_err(),
@@ -448,7 +453,7 @@ mod tests {
         assert_eq!((p.user().uid(), p.user().gid()), (1000, 1000));
         assert_eq!(
             p.user().additional_gids().as_deref(),
-            Some(&[10, 50, 7][..])
+            Some(&[1000, 10, 50, 7][..])
         );
         assert_eq!(
             p.env().as_deref(),

@@ -166,3 +166,70 @@ fn no_command_and_impossible_workdir_are_clear_errors() {
     }
     assert_eq!(err.exit_code(), 125);
 }
+
+#[test]
+fn namespaces_given_by_path_are_joined() {
+    let r = Rootfs::busybox();
+    let mut o = options();
+    o.stdout = isolate::Stdio::Null;
+    o.stderr = isolate::Stdio::Null;
+    let donor = Guard(
+        Container::spawn(
+            &r.spec(&["sh", "-c", "echo shared > /dev/shm/marker; exec sleep 1000"]),
+            o,
+        )
+        .unwrap()
+        .start()
+        .unwrap(),
+    );
+    let pid = donor.pid();
+    let ns_of = |kind: &str| {
+        std::fs::read_link(format!("/proc/{pid}/ns/{kind}"))
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    };
+    let r2 = Rootfs::busybox();
+    let mut spec = r2.spec(&[
+        "sh",
+        "-c",
+        "for n in pid net ipc uts; do readlink /proc/self/ns/$n; done; ps -o comm; \
+         for i in $(seq 50); do [ -s /dev/shm/marker ] && break; sleep 0.1; done; \
+         cat /dev/shm/marker",
+    ]);
+    {
+        let linux = spec.linux_mut().as_mut().unwrap();
+        let mut nss = linux.namespaces().clone().unwrap();
+        for n in &mut nss {
+            let kind = match n.typ() {
+                oci_spec::runtime::LinuxNamespaceType::Pid => "pid",
+                oci_spec::runtime::LinuxNamespaceType::Network => "net",
+                oci_spec::runtime::LinuxNamespaceType::Ipc => "ipc",
+                _ => continue,
+            };
+            n.set_path(Some(format!("/proc/{pid}/ns/{kind}").into()));
+        }
+        linux.set_namespaces(Some(nss));
+    }
+    let mut o = options();
+    o.shm_from = Some(format!("/proc/{pid}/ns/mnt").into());
+    let out = run_with(&spec, o, None).unwrap();
+    assert_eq!(out.status, ExitStatus::Exited(0), "{out:?}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines.last(),
+        Some(&"shared"),
+        "the donor's /dev/shm: {out:?}"
+    );
+    assert_eq!(lines[0], ns_of("pid"), "{out:?}");
+    assert_eq!(lines[1], ns_of("net"), "{out:?}");
+    assert_eq!(lines[2], ns_of("ipc"), "{out:?}");
+    assert_ne!(lines[3], ns_of("uts"), "the UTS namespace stays new");
+    // The donor's sleep is visible in the shared PID namespace.
+    assert!(out.stdout.contains("sleep"), "{out:?}");
+    // This process's own children still get its own PID namespace.
+    assert_eq!(
+        std::fs::read_link("/proc/thread-self/ns/pid_for_children").unwrap(),
+        std::fs::read_link("/proc/self/ns/pid").unwrap()
+    );
+}

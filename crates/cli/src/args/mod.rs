@@ -1,9 +1,10 @@
 //! The command line: clap structures only, one file per command family (the handlers in
 //! `cmd/` have the same names). Doc comments are the help text.
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 mod archive;
+mod attach;
 mod build;
 mod control;
 mod cp;
@@ -22,6 +23,7 @@ mod update;
 mod volume;
 
 pub(crate) use archive::*;
+pub(crate) use attach::*;
 pub(crate) use build::*;
 pub(crate) use control::*;
 pub(crate) use cp::*;
@@ -81,9 +83,9 @@ pub(crate) enum Command {
     /// Log out from a registry
     Logout(LogoutArgs),
     /// Display system-wide information
-    Info,
+    Info(FormatArgs),
     /// Show the mydocker version information
-    Version,
+    Version(FormatArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completion {
         /// The shell
@@ -105,6 +107,8 @@ pub(crate) enum Command {
     Ps(PsArgs),
     /// Fetch the logs of a container
     Logs(LogsArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(AttachArgs),
     /// Execute a command in a running container
     Exec(ExecArgs),
     /// Start one or more stopped containers
@@ -183,6 +187,8 @@ pub(crate) enum ContainerCommand {
     Inspect(InspectAnyArgs),
     /// Fetch the logs of a container
     Logs(LogsArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(AttachArgs),
     /// Execute a command in a running container
     Exec(ExecArgs),
     /// Display the running processes of a container
@@ -246,7 +252,15 @@ pub(crate) enum SystemCommand {
     /// Show mydocker disk usage
     Df,
     /// Display system-wide information
-    Info,
+    Info(FormatArgs),
+}
+
+/// `--format` of `info` and `version`.
+#[derive(Debug, Args)]
+pub(crate) struct FormatArgs {
+    /// Format the output using the given Go template (or `json`)
+    #[arg(short, long, value_name = "TEMPLATE")]
+    pub(crate) format: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -35,6 +35,12 @@ pub(crate) struct RunExtraArgs {
     /// Sysctl options (KEY=VALUE; namespaced ones only)
     #[arg(long, value_name = "KEY=VALUE")]
     pub(crate) sysctl: Vec<String>,
+    /// PID namespace to use (host, container:NAME)
+    #[arg(long, value_name = "MODE")]
+    pub(crate) pid: Option<String>,
+    /// IPC mode to use (private, shareable, none, host, container:NAME)
+    #[arg(long, value_name = "MODE")]
+    pub(crate) ipc: Option<String>,
 }
 
 impl RunExtraArgs {
@@ -70,6 +76,8 @@ impl RunExtraArgs {
         opts.stop_signal = self.stop_signal.clone();
         opts.stop_timeout = self.stop_timeout;
         opts.sysctl = self.sysctl.clone();
+        opts.pid = self.pid.clone().filter(|p| !p.is_empty());
+        opts.ipc = self.ipc.clone().filter(|p| !p.is_empty());
         Ok(())
     }
 }

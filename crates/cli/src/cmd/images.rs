@@ -214,8 +214,14 @@ pub(crate) fn tag(ctx: &Ctx, args: &crate::args::TagArgs) -> Result<()> {
 pub(crate) fn prune(ctx: &Ctx, args: &PruneArgs) -> Result<()> {
     let report = ctx.engine.prune_images(args.all)?;
     if !report.untagged.is_empty() || !report.deleted.is_empty() {
+        // `image prune` lists in lower case (`rmi` capitalises), as docker does.
         println!("Deleted Images:");
-        print_report(&report);
+        for u in &report.untagged {
+            println!("untagged: {}", familiar_reference(u));
+        }
+        for d in &report.deleted {
+            println!("deleted: {d}");
+        }
         println!();
     }
     println!("Total reclaimed space: {}", human_size(report.gc.reclaimed));

@@ -1,6 +1,7 @@
 //! Command handlers: one module per command family, each `fn(ctx, args) -> Result<..>`.
 
 mod archive;
+mod attach;
 mod auth;
 mod build;
 mod commit;
@@ -88,6 +89,7 @@ fn canonical(command: Command) -> Command {
         Command::Create(a) => Command::Container(C::Create(a)),
         Command::Ps(a) => Command::Container(C::Ls(a)),
         Command::Logs(a) => Command::Container(C::Logs(a)),
+        Command::Attach(a) => Command::Container(C::Attach(a)),
         Command::Exec(a) => Command::Container(C::Exec(a)),
         Command::Start(a) => Command::Container(C::Start(a)),
         Command::Stop(a) => Command::Container(C::Stop(a)),
@@ -116,7 +118,7 @@ fn canonical(command: Command) -> Command {
         Command::Import(a) => Command::Image(I::Import(a)),
         Command::Save(a) => Command::Image(I::Save(a)),
         Command::Load(a) => Command::Image(I::Load(a)),
-        Command::Info => Command::System(SystemCommand::Info),
+        Command::Info(a) => Command::System(SystemCommand::Info(a)),
         other => other,
     }
 }
@@ -128,6 +130,7 @@ fn container(ctx: &Ctx, command: ContainerCommand) -> anyhow::Result<()> {
         C::Create(a) => run::create_only(ctx, &a),
         C::Ls(a) => ps::ps(ctx, &a),
         C::Logs(a) => logs::logs(ctx, &a),
+        C::Attach(a) => attach::attach(ctx, &a),
         C::Exec(a) => exec::exec(ctx, &a),
         C::Start(a) => control::start(ctx, &a),
         C::Stop(a) => control::stop(ctx, &a),
@@ -209,7 +212,7 @@ pub(crate) fn dispatch(ctx: &Ctx, command: Command) -> u8 {
         Command::Network(c) => network(ctx, c),
         Command::Volume(c) => volume::volume(ctx, c),
         Command::System(SystemCommand::Df) => images::df(ctx),
-        Command::System(SystemCommand::Info) => info::run(ctx),
+        Command::System(SystemCommand::Info(a)) => info::run(ctx, a.format.as_deref()),
         Command::Inspect(a) => inspect::inspect(ctx, &a),
         Command::Boot => control::boot(ctx),
         Command::Login(a) => auth::login(ctx, &a),
@@ -224,10 +227,7 @@ pub(crate) fn dispatch(ctx: &Ctx, command: Command) -> u8 {
             let _ = std::io::stdout().write_all(&script);
             Ok(())
         }
-        Command::Version => {
-            println!("mydocker version {}", env!("CARGO_PKG_VERSION"));
-            Ok(())
-        }
+        Command::Version(a) => info::version(ctx, a.format.as_deref()),
         // Every shortcut was turned into its management command above.
         _ => Err(anyhow::anyhow!("unhandled command")),
     };

@@ -150,6 +150,9 @@ pub fn build(input: &Input<'_>) -> Result<Spec> {
     spec.set_mounts(Some(mounts(opts, input.etc)?));
     if let Some(linux) = spec.linux_mut() {
         linux.set_namespaces(Some(namespaces(input.host_network, input.cgroup_v2)));
+    }
+    crate::nsmodes::shape_spec(&mut spec, opts);
+    if let Some(linux) = spec.linux_mut() {
         let mut resources = resources(opts, input.online_cpus)?;
         resources.set_devices(Some(device_rules(opts.privileged)));
         linux.set_resources(Some(resources));

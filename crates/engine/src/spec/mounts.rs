@@ -36,6 +36,21 @@ impl EtcFiles {
 /// An invalid volume or tmpfs specification.
 pub fn mounts(opts: &CreateOptions, etc: &EtcFiles) -> Result<Vec<Mount>> {
     let mut mounts = isolate::spec::docker_mounts();
+    // The container's own cgroup, read-only, after /sys (docker's order).
+    let mut cgroup = Mount::default();
+    cgroup.set_destination("/sys/fs/cgroup".into());
+    cgroup.set_typ(Some("cgroup".into()));
+    cgroup.set_source(Some("cgroup".into()));
+    cgroup.set_options(Some(
+        ["ro", "nosuid", "noexec", "nodev"]
+            .map(String::from)
+            .to_vec(),
+    ));
+    let at = mounts
+        .iter()
+        .position(|m| m.destination() == Path::new("/sys"))
+        .map_or(mounts.len(), |i| i + 1);
+    mounts.insert(at, cgroup);
     if opts.privileged {
         // A privileged container gets /sys read-write.
         for m in &mut mounts {

@@ -3,6 +3,7 @@
 //!
 //! [`init_main`] is what the binary calls when invoked as init (`mydocker init`).
 
+mod cgroupfs;
 mod dev;
 mod join;
 mod mounts;
@@ -200,6 +201,9 @@ fn run(ch: &InitChannel, cfg: &RunConfig, started_ns: u64) -> Result<Infallible,
         let root = mounts::bind_rootfs(&cfg.rootfs)?;
         marks.mark("init: rootfs mounted");
         let deferred = mount_spec_mounts(&root, spec, &linux)?;
+        if let Some(ns) = &cfg.shm_from {
+            mounts::share_shm(&root, ns)?;
+        }
         marks.mark("init: spec mounts, /dev");
         (root, deferred)
     } else {
@@ -258,12 +262,7 @@ fn run(ch: &InitChannel, cfg: &RunConfig, started_ns: u64) -> Result<Infallible,
         .map_err(|e| InitFailure::new(Stage::Mount, format!("report warning: {e}")))?;
     }
     for m in deferred.iter().filter(|_| own_mounts) {
-        ch.warn(format!(
-            "mount of type {} on {} is not supported yet: skipped",
-            m.typ().as_deref().unwrap_or("?"),
-            m.destination().display()
-        ))
-        .map_err(|e| InitFailure::new(Stage::Mount, format!("report warning: {e}")))?;
+        cgroupfs::mount_v2(m)?;
     }
 
     let finish = Finish {
@@ -303,7 +302,7 @@ fn run_hooks(hooks: &[Hook], state: &State, status: ContainerState) -> Result<()
 }
 
 /// Mount `spec.mounts` inside the root (and /dev's content when /dev is ours); returns
-/// the cgroup mounts, which are only reported.
+/// the cgroup mounts of a cgroup v2 host, made after the go-ahead.
 fn mount_spec_mounts(
     root: &RootDir,
     spec: &Spec,
@@ -313,7 +312,11 @@ fn mount_spec_mounts(
     let spec_mounts = spec.mounts().as_deref().unwrap_or_default();
     for m in spec_mounts {
         if mounts::is_cgroup(m) {
-            deferred.push(m.clone());
+            if cgroupfs::host_is_v2() {
+                deferred.push(m.clone());
+            } else {
+                cgroupfs::mount_v1(root, m, linux.cgroups_path().as_deref())?;
+            }
         } else {
             mounts::mount_one(root, m)?;
         }

@@ -454,3 +454,32 @@ pub(super) fn write_sysctls(root: &RootDir, sysctls: &[(String, String)]) -> Res
     }
     Ok(())
 }
+
+/// Clones `/dev/shm` of the mount namespace at `mnt_ns` (entered for the clone, then
+/// left again) onto the container's `/dev/shm`: both then share one tmpfs.
+pub(super) fn share_shm(root: &RootDir, mnt_ns: &Path) -> Result<()> {
+    let dest = Path::new("/dev/shm");
+    let err = |what: &str, e: io::Error| InitFailure::os(Stage::Mount, what, &e).at(dest);
+    let open = |p: &Path| {
+        rustix::fs::open(
+            p,
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(|e| err(&format!("open {}", p.display()), e.into()))
+    };
+    let own = open(Path::new("/proc/self/ns/mnt"))?;
+    let donor = open(mnt_ns)?;
+    sys::setns(donor.as_fd(), libc::CLONE_NEWNS).map_err(|e| err("setns (donor)", e))?;
+    let tree = rustix::mount::open_tree(
+        rustix::fs::CWD,
+        dest,
+        OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+    );
+    sys::setns(own.as_fd(), libc::CLONE_NEWNS).map_err(|e| err("setns (back)", e))?;
+    let tree = tree.map_err(|e| err("clone the shared /dev/shm", e.into()))?;
+    let target = root
+        .resolve(dest, Create::Dir, Symlinks::FollowInRoot)
+        .map_err(|e| err("resolve", e))?;
+    attach(&tree, &target).map_err(|e| err("move_mount", e))
+}
