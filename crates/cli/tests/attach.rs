@@ -1,11 +1,12 @@
-//! `attach` to a detached container (issue 14): its output, its exit code, signals
-//! proxied, docker's errors.
+//! `attach` to a detached container (issue 14): its output, its exit code, its input
+//! (`-i`), the detach keys (`-it`), signals proxied, docker's errors.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // Test diagnostics.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failure is a test failure.
 mod common;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::OwnedFd;
 use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -25,16 +26,33 @@ impl Drop for Cleanup<'_> {
 
 /// `attach NAME` in the background: its stdout lines arrive on the channel.
 fn attach(env: &Env, args: &[&str]) -> (std::process::Child, mpsc::Receiver<String>) {
+    attach_with_input(env, args, None)
+}
+
+/// `attach NAME` in the background with `input` (then EOF) as its stdin (none: /dev/null).
+fn attach_with_input(
+    env: &Env,
+    args: &[&str],
+    input: Option<&[u8]>,
+) -> (std::process::Child, mpsc::Receiver<String>) {
     let mut full = vec!["attach"];
     full.extend_from_slice(args);
     let mut child = env
         .md
         .command(&full)
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
+    if let Some(data) = input {
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(data).unwrap(); // and EOF, as it is dropped
+    }
     let out = child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -139,5 +157,136 @@ fn attach_proxies_signals() {
     wait_line(&rx, "got-term");
     assert_eq!(exit_code(child), Some(7));
     env.md.ok(&["rm", "sig"]);
+    env.assert_clean();
+}
+
+#[test]
+fn attach_feeds_the_input_of_an_interactive_container() {
+    let env = Env::new("attin");
+    let _c = Cleanup(&env, &["inp", "noin"]);
+    let cg = env.cg.name.as_str();
+    let script = r#"read a; echo "got $a"; read b; echo "then $b"; exit 5"#;
+    env.md.ok(&[
+        "run",
+        "-di",
+        "--name",
+        "inp",
+        "--cgroup-parent",
+        cg,
+        &env.image,
+        "sh",
+        "-c",
+        script,
+    ]);
+    // The first attacher's input ends after one line: the container's stdin stays open
+    // (as docker's), and a second attacher goes on; both see the output and the end.
+    let (first, rx1) = attach_with_input(&env, &["inp"], Some(b"one\n"));
+    wait_line(&rx1, "got one");
+    let (second, rx2) = attach_with_input(&env, &["inp"], Some(b"two\n"));
+    wait_line(&rx2, "then two");
+    wait_line(&rx1, "then two");
+    assert_eq!(exit_code(first), Some(5));
+    assert_eq!(exit_code(second), Some(5));
+    let socks: Vec<_> = env
+        .md
+        .files_under("containers")
+        .into_iter()
+        .filter(|p| p.ends_with("attach.sock"))
+        .collect();
+    assert!(
+        socks.is_empty(),
+        "the input socket outlived its container: {socks:?}"
+    );
+
+    // `--no-stdin`: nothing of our input reaches the container.
+    env.md.ok(&[
+        "run",
+        "-di",
+        "--name",
+        "noin",
+        "--cgroup-parent",
+        cg,
+        &env.image,
+        "sh",
+        "-c",
+        r#"read a; echo "first $a""#,
+    ]);
+    let (quiet, _rx) = attach_with_input(&env, &["--no-stdin", "noin"], Some(b"x\n"));
+    let (loud, rx) = attach_with_input(&env, &["noin"], Some(b"y\n"));
+    wait_line(&rx, "first y");
+    assert_eq!(exit_code(loud), Some(0));
+    assert_eq!(exit_code(quiet), Some(0));
+    env.md.ok(&["rm", "inp", "noin"]);
+    env.assert_clean();
+}
+
+/// Reads the pty `master` until `want` appears (bounded); what was read.
+fn read_until(master: &OwnedFd, want: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains(want) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        assert!(
+            !left.is_zero(),
+            "no {want:?} in {:?}",
+            String::from_utf8_lossy(&got)
+        );
+        let mut fds = [rustix::event::PollFd::new(
+            master,
+            rustix::event::PollFlags::IN,
+        )];
+        let ts = rustix::event::Timespec {
+            tv_sec: 0,
+            tv_nsec: 100_000_000,
+        };
+        if rustix::event::poll(&mut fds, Some(&ts)).unwrap_or(0) > 0 {
+            match rustix::io::read(master, &mut buf) {
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) => panic!("reading the pty: {e}"),
+            }
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+#[test]
+fn attach_to_a_terminal_types_into_it_and_detaches_with_the_keys() {
+    let env = Env::new("atttty");
+    let _c = Cleanup(&env, &["term"]);
+    let cg = env.cg.name.as_str();
+    env.md.ok(&[
+        "run",
+        "-dit",
+        "--name",
+        "term",
+        "--cgroup-parent",
+        cg,
+        &env.image,
+        "sh",
+    ]);
+    // The user's terminal: a pty of the test's own.
+    let (master, slave) = common::pty_pair();
+    let child = env
+        .md
+        .command(&["attach", "--detach-keys", "ctrl-x,y", "term"])
+        .stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave)
+        .spawn()
+        .unwrap();
+    rustix::io::write(&master, b"echo ab$((1+2))cd\r").unwrap();
+    read_until(&master, "ab3cd");
+    rustix::io::write(&master, b"\x18y").unwrap();
+    let out = read_until(&master, "read escape sequence");
+    assert!(out.contains("read escape sequence"), "{out}");
+    assert_eq!(exit_code(child), Some(1));
+    assert_eq!(
+        env.md
+            .ok(&["inspect", "--format", "{{.State.Status}}", "term"])
+            .trim(),
+        "running"
+    );
+    env.md.ok(&["rm", "-f", "term"]);
     env.assert_clean();
 }

@@ -1,6 +1,9 @@
 //! `attach` to a container started detached: its output as it is written (from the
 //! json-file log the monitor keeps, from its current end), until the container ends or
-//! the caller detaches, and then its exit code.
+//! the caller detaches, and then its exit code; with `-i`, a connection to its input
+//! (served by its monitor).
+
+use std::os::unix::net::UnixStream;
 
 use crate::config::Engine;
 use crate::error::{Error, Result, invalid};
@@ -78,5 +81,29 @@ impl Engine {
             return Ok(Attached::Detached);
         }
         Ok(Attached::Exited(self.wait(&rec.id)?))
+    }
+}
+
+impl Engine {
+    /// A connection to the input of running container `name` (started detached with
+    /// `-i`): what is written to it reaches the container's stdin (or its terminal with
+    /// `-t`); shutting it down ends this attacher's input only. `None` for a container
+    /// without `-i` (docker then attaches no input).
+    ///
+    /// # Errors
+    /// No such container, or its input cannot be reached (it is not running under a
+    /// monitor, as a foreground `run` whose caller holds its input).
+    pub fn attach_input(&self, name: &str) -> Result<Option<UnixStream>> {
+        let rec = crate::recovery::lookup(self, name)?;
+        // A stopped one: `attach_output` says so in docker's words.
+        if !rec.open_stdin || rec.state.status != Status::Running {
+            return Ok(None);
+        }
+        let dir = crate::containers::Containers::new(&self.config.root).dir(&rec.id);
+        crate::stdio::connect_input(&dir).map(Some).map_err(|e| {
+            Error::State(format!(
+                "cannot attach to the input of container {name}: {e}"
+            ))
+        })
     }
 }

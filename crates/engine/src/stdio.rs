@@ -5,11 +5,15 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rustix::event::{PollFd, PollFlags};
+use rustix::fs::{Mode, OFlags};
 
 use crate::error::{Error, Result};
 use crate::logs::{LogWriter, Stream};
@@ -164,6 +168,11 @@ impl StdinPump {
         })
     }
 
+    /// Whether the copy ended (EOF on the input, or the pipe closed).
+    fn finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
     /// Stops copying (the container ended) and closes the pipe.
     pub(crate) fn stop(mut self) {
         self.stop_now();
@@ -184,9 +193,9 @@ impl Drop for StdinPump {
 }
 
 /// Waits until `fd` is ready for `events` or `stop` is closed; false when stopping.
-fn ready_or_stop(fd: &OwnedFd, events: PollFlags, stop: &OwnedFd) -> bool {
+fn ready_or_stop(fd: impl AsFd, events: PollFlags, stop: &OwnedFd) -> bool {
     loop {
-        let mut fds = [PollFd::new(fd, events), PollFd::new(stop, PollFlags::IN)];
+        let mut fds = [PollFd::new(&fd, events), PollFd::new(stop, PollFlags::IN)];
         match rustix::event::poll(&mut fds, None) {
             Ok(_) => {}
             Err(rustix::io::Errno::INTR) => continue,
@@ -220,6 +229,101 @@ fn pump(input: &OwnedFd, pipe: OwnedFd, stop: &OwnedFd) {
             }
         }
     }
+}
+
+/// The name of the socket through which `attach` feeds a detached `-i` container's
+/// input, in the container's directory.
+pub(crate) const INPUT_SOCKET: &str = "attach.sock";
+
+/// A path to `name` in `dir` short enough for a socket address whatever `dir`'s length
+/// (through `/proc/self/fd`); valid while `dir_fd` is open.
+fn short_path(dir_fd: &OwnedFd, name: &str) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}/{name}", dir_fd.as_raw_fd()))
+}
+
+fn open_dir(dir: &Path) -> Result<OwnedFd> {
+    rustix::fs::open(
+        dir,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::io("opening", dir, e.into()))
+}
+
+/// Serves `attach` clients of a detached container started with `-i`: what each client
+/// sends through the socket [`INPUT_SOCKET`] in the container's directory is copied into
+/// the container's input (its stdin pipe or its pty). A client's EOF ends its own copy
+/// only: the container's stdin stays open, as docker's for a container not attached at
+/// its start. Stopping (the container ended) closes the input and removes the socket.
+#[derive(Debug)]
+pub(crate) struct InputServer {
+    thread: Option<JoinHandle<()>>,
+    stop: Option<OwnedFd>,
+    socket: PathBuf,
+}
+
+impl InputServer {
+    /// Listens in container directory `dir` and copies into `input`.
+    pub(crate) fn start(dir: &Path, input: OwnedFd) -> Result<Self> {
+        let dir_fd = open_dir(dir)?;
+        let socket = dir.join(INPUT_SOCKET);
+        let at = short_path(&dir_fd, INPUT_SOCKET);
+        // One left by a monitor that was killed.
+        let _ = std::fs::remove_file(&socket);
+        let listener =
+            UnixListener::bind(&at).map_err(|e| Error::io("listening on", &socket, e))?;
+        // Only root (the owner) may type into the container.
+        std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| Error::io("restricting", &socket, e))?;
+        let (stop_r, stop_w) = pipe()?;
+        let thread = std::thread::Builder::new()
+            .name("attach-input".into())
+            .spawn(move || serve(&listener, &input, &stop_r))
+            .map_err(|e| Error::os("starting the attach input server", e))?;
+        Ok(InputServer {
+            thread: Some(thread),
+            stop: Some(stop_w),
+            socket,
+        })
+    }
+
+    fn stop_now(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+            let _ = std::fs::remove_file(&self.socket);
+        }
+    }
+}
+
+impl Drop for InputServer {
+    fn drop(&mut self) {
+        self.stop_now();
+    }
+}
+
+fn serve(listener: &UnixListener, input: &OwnedFd, stop: &OwnedFd) {
+    let mut pumps: Vec<StdinPump> = Vec::new();
+    while ready_or_stop(listener.as_fd(), PollFlags::IN, stop) {
+        let Ok((conn, _)) = listener.accept() else {
+            continue;
+        };
+        pumps.retain(|p| !p.finished());
+        // Each client's copy writes into its own duplicate: its EOF closes only that.
+        let Ok(copy) = input.try_clone() else {
+            continue;
+        };
+        if let Ok(p) = StdinPump::start(OwnedFd::from(conn), File::from(copy)) {
+            pumps.push(p);
+        }
+    }
+    // Dropping the pumps stops them.
+}
+
+/// Connects to the input of the detached `-i` container whose directory is `dir`.
+pub(crate) fn connect_input(dir: &Path) -> std::io::Result<UnixStream> {
+    let dir_fd = open_dir(dir).map_err(|_| std::io::Error::from(std::io::ErrorKind::NotFound))?;
+    UnixStream::connect(short_path(&dir_fd, INPUT_SOCKET))
 }
 
 #[cfg(test)]

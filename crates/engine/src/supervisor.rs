@@ -22,7 +22,7 @@ use crate::logs::{LogOpts, LogWriter, Stream, log_path};
 use crate::record::{Record, Status, process_start};
 use crate::recovery::{owner_alive, recover_locked};
 use crate::restart::Backoff;
-use crate::stdio::{Copier, StdinPump, Tee};
+use crate::stdio::{Copier, InputServer, StdinPump, Tee};
 
 /// How long the output copier may keep reading after the init exited (the PID namespace
 /// ends every other process of the container, so this is a safety net only).
@@ -84,6 +84,8 @@ pub(crate) struct Supervisor {
     prober: Option<Prober>,
     log: Option<LogWriter>,
     attach: Option<Attach>,
+    /// A detached `-i` container: `attach` clients may feed its input.
+    serve_input: bool,
 }
 
 impl Supervisor {
@@ -182,6 +184,7 @@ impl Supervisor {
             since: Instant::now(),
             prober,
             log,
+            serve_input: rec.open_stdin && attach.is_none(),
             attach,
         })
     }
@@ -203,6 +206,7 @@ impl Supervisor {
             prober,
             log,
             attach,
+            serve_input,
         } = self;
         let Started {
             mut running,
@@ -217,7 +221,8 @@ impl Supervisor {
             _ => None,
         };
         let may_restart = attach.is_none();
-        let streams = Streams::start(&mut running, log, attach)?;
+        let input_dir = serve_input.then(|| Containers::new(&engine.config.root).dir(&id));
+        let streams = Streams::start(&mut running, log, attach, input_dir.as_deref())?;
         engine.mark("run: output copiers started");
         let code = running.wait().map_or(255, |s| s.code());
         let ran = since.elapsed();
@@ -295,20 +300,30 @@ struct Streams {
     pump: Option<StdinPump>,
     copier: Option<Copier>,
     keep_stdin: Option<File>,
+    input: Option<InputServer>,
 }
 
 impl Streams {
+    /// With `input_dir` (a detached `-i` container's directory), `attach` clients may
+    /// feed the container's stdin or terminal through a socket there.
     fn start(
         running: &mut isolate::Running,
         log: Option<LogWriter>,
         attach: Option<Attach>,
+        input_dir: Option<&std::path::Path>,
     ) -> Result<Self> {
         let os = |what: &'static str| move |e: std::io::Error| Error::os(what, e);
         let mut sources: Vec<(OwnedFd, Stream)> = Vec::new();
-        let (mut pump, mut keep_stdin, mut proxy) = (None, None, None);
+        let (mut pump, mut keep_stdin, mut proxy, mut input) = (None, None, None, None);
         let mut tee = None;
         match (running.take_pty_master(), attach) {
-            (Some(master), None) => sources.push((master, Stream::Stdout)),
+            (Some(master), None) => {
+                if let Some(dir) = input_dir {
+                    let writer = master.try_clone().map_err(os("duplicating the terminal"))?;
+                    input = Some(InputServer::start(dir, writer)?);
+                }
+                sources.push((master, Stream::Stdout));
+            }
             (Some(master), Some(a)) if log.is_none() => {
                 proxy = Some(
                     isolate::PtyProxy::start_with(master, a.stdin, a.stdout)
@@ -337,15 +352,18 @@ impl Streams {
                 if let Some(err) = running.stderr.take() {
                     sources.push((err.into(), Stream::Stderr));
                 }
-                match (running.stdin.take(), attach) {
-                    (Some(pipe), Some(a)) => {
+                match (running.stdin.take(), attach, input_dir) {
+                    (Some(pipe), Some(a), _) => {
                         pump = Some(StdinPump::start(a.stdin, pipe)?);
                         tee = Some(Tee {
                             stdout: File::from(a.stdout),
                             stderr: File::from(a.stderr),
                         });
                     }
-                    (pipe, a) => {
+                    (Some(pipe), None, Some(dir)) => {
+                        input = Some(InputServer::start(dir, pipe.into())?);
+                    }
+                    (pipe, a, _) => {
                         keep_stdin = pipe;
                         tee = a.map(|a| Tee {
                             stdout: File::from(a.stdout),
@@ -365,6 +383,7 @@ impl Streams {
             pump,
             copier,
             keep_stdin,
+            input,
         })
     }
 
@@ -374,6 +393,7 @@ impl Streams {
             p.stop();
         }
         drop(self.keep_stdin);
+        drop(self.input);
         if let Some(p) = self.proxy {
             let _ = p.wait();
         }

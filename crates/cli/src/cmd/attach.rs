@@ -1,9 +1,11 @@
 //! `attach`: a running detached container's output on our stdout and stderr until it
-//! ends (then its exit code is ours), signals proxied to it (`--sig-proxy`, the
-//! default), and with a terminal on both sides the detach keys (`--detach-keys`,
-//! docker's default `ctrl-p,ctrl-q`) end the attach and leave the container running.
+//! ends (then its exit code is ours), our stdin to its input when it was started with
+//! `-i` (unless `--no-stdin`), signals proxied to it (`--sig-proxy`, the default), and
+//! with a terminal on both sides the detach keys (`--detach-keys`, docker's default
+//! `ctrl-p,ctrl-q`) end the attach and leave the container running.
 
 use std::io::Write;
+use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -63,15 +65,15 @@ pub(crate) fn parse_detach_keys(keys: &str) -> Result<Vec<u8>> {
 pub(crate) fn attach(ctx: &Ctx, args: &AttachArgs) -> Result<()> {
     let keys = parse_detach_keys(args.detach_keys.as_deref().unwrap_or(DEFAULT_DETACH_KEYS))?;
     let rec = engine::containers::Containers::new(ctx.root()).resolve(&args.container)?;
-    if rec.open_stdin && !args.no_stdin && !rec.tty {
-        eprintln!(
-            "WARNING: attach does not forward standard input yet; use --no-stdin to silence this"
-        );
-    }
+    let input = if args.no_stdin {
+        None
+    } else {
+        ctx.engine.attach_input(&rec.id)?
+    };
     // With a terminal on both sides: raw mode, our input watched for the detach keys.
-    let stdin = rustix::stdio::stdin();
-    let raw = if rec.tty && !args.no_stdin {
-        isolate::RawModeGuard::enter(stdin)?
+    let watch_keys = rec.tty && !args.no_stdin;
+    let raw = if watch_keys {
+        isolate::RawModeGuard::enter(rustix::stdio::stdin())?
     } else {
         None
     };
@@ -83,8 +85,23 @@ pub(crate) fn attach(ctx: &Ctx, args: &AttachArgs) -> Result<()> {
             flags.push((sig, flag));
         }
     }
-    let mut matched = 0usize;
+    let detach = Arc::new(AtomicBool::new(false));
+    let mut reader = (watch_keys || input.is_some()).then(|| InputReader {
+        keys: KeyFilter {
+            keys: if raw.is_some() { keys } else { Vec::new() },
+            matched: 0,
+        },
+        input,
+        detach: Arc::clone(&detach),
+    });
     let mut tick = |id: &str| {
+        // Our input starts to flow once the output is followed: nothing it causes is
+        // missed.
+        if let Some(r) = reader.take() {
+            let _ = std::thread::Builder::new()
+                .name("attach-input".into())
+                .spawn(move || r.run());
+        }
         for (sig, flag) in &flags {
             if flag.swap(false, Ordering::Relaxed)
                 && let Some(s) = rustix::process::Signal::from_named_raw(*sig)
@@ -92,29 +109,7 @@ pub(crate) fn attach(ctx: &Ctx, args: &AttachArgs) -> Result<()> {
                 let _ = ctx.engine.kill(id, s);
             }
         }
-        if raw.is_some() {
-            let mut buf = [0u8; 64];
-            let mut fds = [rustix::event::PollFd::new(
-                &stdin,
-                rustix::event::PollFlags::IN,
-            )];
-            if rustix::event::poll(&mut fds, Some(&rustix::event::Timespec::default())).unwrap_or(0)
-                > 0
-                && let Ok(n) = rustix::io::read(stdin, &mut buf)
-            {
-                for b in &buf[..n] {
-                    matched = if *b == keys[matched] {
-                        matched + 1
-                    } else {
-                        usize::from(*b == keys[0])
-                    };
-                    if matched == keys.len() {
-                        return true;
-                    }
-                }
-            }
-        }
-        false
+        detach.load(Ordering::Relaxed)
     };
     let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
     let attached = ctx.engine.attach_output(&rec.id, &mut tick, &mut |e| {
@@ -127,8 +122,84 @@ pub(crate) fn attach(ctx: &Ctx, args: &AttachArgs) -> Result<()> {
     });
     drop(raw);
     match attached? {
+        // As docker's client: the detach keys end the attach with this line and 1.
+        Attached::Detached if detach.load(Ordering::Relaxed) => {
+            eprintln!("read escape sequence");
+            Err(Status(1).into())
+        }
         Attached::Detached | Attached::Exited(0) => Ok(()),
         Attached::Exited(code) => Err(Status(u8::try_from(code).unwrap_or(255)).into()),
+    }
+}
+
+/// Watches input for the detach keys: bytes that may start the sequence are held back,
+/// and passed on when they turn out not to be it, as docker does.
+struct KeyFilter {
+    keys: Vec<u8>,
+    matched: usize,
+}
+
+impl KeyFilter {
+    /// What of `data` to pass on, and whether the whole sequence was typed (then what
+    /// follows it is dropped).
+    fn feed(&mut self, data: &[u8]) -> (Vec<u8>, bool) {
+        let mut pass = Vec::with_capacity(data.len());
+        if self.keys.is_empty() {
+            pass.extend_from_slice(data);
+            return (pass, false);
+        }
+        for &b in data {
+            if b == self.keys[self.matched] {
+                self.matched += 1;
+                if self.matched == self.keys.len() {
+                    return (pass, true);
+                }
+                continue;
+            }
+            pass.extend_from_slice(&self.keys[..self.matched]);
+            self.matched = usize::from(b == self.keys[0]);
+            if self.matched == 0 {
+                pass.push(b);
+            }
+        }
+        (pass, false)
+    }
+}
+
+/// Our stdin, passed on to the container's input (when it has one) until EOF; with
+/// detach keys (a terminal on both sides), until they are typed.
+struct InputReader {
+    keys: KeyFilter,
+    input: Option<UnixStream>,
+    detach: Arc<AtomicBool>,
+}
+
+impl InputReader {
+    fn run(mut self) {
+        let stdin = rustix::stdio::stdin();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = match rustix::io::read(stdin, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(_) => break,
+            };
+            let (pass, detach) = self.keys.feed(&buf[..n]);
+            if let Some(s) = &mut self.input
+                && s.write_all(&pass).is_err()
+            {
+                self.input = None;
+            }
+            if detach {
+                self.detach.store(true, Ordering::Relaxed);
+                return;
+            }
+        }
+        // Our EOF ends our input only: the container's stdin stays open, as docker's.
+        if let Some(s) = self.input {
+            let _ = s.shutdown(std::net::Shutdown::Write);
+        }
     }
 }
 
@@ -144,5 +215,33 @@ mod tests {
             let e = parse_detach_keys(bad).unwrap_err().to_string();
             assert_eq!(e, format!("Invalid detach keys ({bad}) provided"));
         }
+    }
+
+    #[test]
+    fn detach_keys_are_held_back_until_they_turn_out_not_to_be_them() {
+        let mut f = KeyFilter {
+            keys: vec![16, 17],
+            matched: 0,
+        };
+        assert_eq!(f.feed(b"ab"), (b"ab".to_vec(), false));
+        // ctrl-p alone is held, then passed on with what broke the sequence.
+        assert_eq!(f.feed(&[16]), (Vec::new(), false));
+        assert_eq!(f.feed(b"x"), (vec![16, b'x'], false));
+        // ctrl-p ctrl-p: the first is passed on, the second may start the sequence.
+        assert_eq!(f.feed(&[16, 16]), (vec![16], false));
+        assert_eq!(f.feed(&[17, b'z']), (Vec::new(), true));
+        // Across reads, after other input.
+        let mut f = KeyFilter {
+            keys: vec![16, 17],
+            matched: 0,
+        };
+        assert_eq!(f.feed(&[b'l', b's', 16]), (b"ls".to_vec(), false));
+        assert_eq!(f.feed(&[17]), (Vec::new(), true));
+        // Without keys (no terminal): everything passes.
+        let mut f = KeyFilter {
+            keys: Vec::new(),
+            matched: 0,
+        };
+        assert_eq!(f.feed(&[16, 17]), (vec![16, 17], false));
     }
 }
