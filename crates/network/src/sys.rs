@@ -123,31 +123,8 @@ pub(crate) fn now_nanos() -> u128 {
 
 /// The time as docker prints `Created`: `2024-05-01T12:34:56.123456789Z`.
 pub(crate) fn rfc3339(nanos: u128) -> String {
-    let secs = (nanos / 1_000_000_000) as i64;
-    let frac = (nanos % 1_000_000_000) as u32;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:09}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
-}
-
-/// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    let at = UNIX_EPOCH + std::time::Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX));
+    humantime::format_rfc3339_nanos(at).to_string()
 }
 
 #[cfg(test)]
