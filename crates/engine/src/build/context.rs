@@ -188,37 +188,13 @@ impl Context {
                 "file not found in build context or excluded by .dockerignore: stat {shown}: file does not exist"
             ))
         };
-        let mut done: Vec<String> = Vec::new();
-        let mut todo: Vec<String> = path.split('/').rev().map(str::to_owned).collect();
-        let mut hops = 0;
-        while let Some(c) = todo.pop() {
-            match c.as_str() {
-                "" | "." => continue,
-                ".." => {
-                    done.pop();
-                    continue;
-                }
-                _ => {}
+        let done = super::fsops::resolve_links(path, shown, true, |components| {
+            match self.entries.get(&components.join("/")).map(|e| &e.kind) {
+                None => Err(not_found()),
+                Some(Kind::Symlink(target)) => Ok(Some(target.to_string_lossy().into_owned())),
+                Some(_) => Ok(None),
             }
-            done.push(c);
-            let cur = done.join("/");
-            match self.entries.get(&cur).map(|e| &e.kind) {
-                None => return Err(not_found()),
-                Some(Kind::Symlink(target)) => {
-                    hops += 1;
-                    if hops > 40 {
-                        return Err(Error::Invalid(format!("too many links in {shown}")));
-                    }
-                    done.pop();
-                    let t = target.to_string_lossy();
-                    if t.starts_with('/') {
-                        done.clear();
-                    }
-                    todo.extend(t.split('/').rev().map(str::to_owned));
-                }
-                Some(_) => {}
-            }
-        }
+        })?;
         Ok(done.join("/"))
     }
 

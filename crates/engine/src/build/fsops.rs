@@ -92,14 +92,20 @@ impl Drop for Scratch {
     }
 }
 
-/// The host path of `path` (absolute or not, as the image sees it) inside `root`:
-/// symlinks met on the way are followed as the image would see them (an absolute target
-/// starts again at `root`, `..` never climbs above it); the last component is followed
-/// only when `follow_last`. Missing components are kept as they are.
+/// Resolves `path` component by component as seen from inside a root: `..` never
+/// climbs above the root, an absolute link target starts again at it; the last
+/// component is followed only when `follow_last`. `link_target(components)` says
+/// whether the path made of `components` is a symlink (and where it points) or fails
+/// (a component that must exist and does not). Returns the resolved components.
 ///
 /// # Errors
-/// More than 40 symlinks.
-pub(crate) fn resolve_in_root(root: &Path, path: &str, follow_last: bool) -> Result<PathBuf> {
+/// What `link_target` returns; more than 40 symlinks (`shown` names the path).
+pub(crate) fn resolve_links(
+    path: &str,
+    shown: &str,
+    follow_last: bool,
+    mut link_target: impl FnMut(&[String]) -> Result<Option<String>>,
+) -> Result<Vec<String>> {
     let mut done: Vec<String> = Vec::new();
     let mut todo: Vec<String> = path.split('/').rev().map(str::to_owned).collect();
     let mut hops = 0;
@@ -112,29 +118,46 @@ pub(crate) fn resolve_in_root(root: &Path, path: &str, follow_last: bool) -> Res
             }
             _ => {}
         }
-        let mut candidate = root.to_path_buf();
-        candidate.extend(&done);
-        candidate.push(&c);
+        done.push(c);
         let last = todo.iter().all(|t| t.is_empty() || t == ".");
-        match std::fs::symlink_metadata(&candidate) {
-            Ok(m) if m.file_type().is_symlink() && (follow_last || !last) => {
-                hops += 1;
-                if hops > 40 {
-                    return Err(Error::Invalid(format!(
-                        "too many levels of symbolic links in {path}"
-                    )));
-                }
-                let target = std::fs::read_link(&candidate)
-                    .map_err(|e| Error::io("reading the link", &candidate, e))?;
-                let target = target.to_string_lossy();
-                if target.starts_with('/') {
-                    done.clear();
-                }
-                todo.extend(target.split('/').rev().map(str::to_owned));
+        if last && !follow_last {
+            continue;
+        }
+        if let Some(target) = link_target(&done)? {
+            hops += 1;
+            if hops > 40 {
+                return Err(Error::Invalid(format!(
+                    "too many levels of symbolic links in {shown}"
+                )));
             }
-            _ => done.push(c),
+            done.pop();
+            if target.starts_with('/') {
+                done.clear();
+            }
+            todo.extend(target.split('/').rev().map(str::to_owned));
         }
     }
+    Ok(done)
+}
+
+/// The host path of `path` (absolute or not, as the image sees it) inside `root`:
+/// symlinks met on the way are followed as the image would see them (an absolute target
+/// starts again at `root`, `..` never climbs above it); the last component is followed
+/// only when `follow_last`. Missing components are kept as they are.
+///
+/// # Errors
+/// More than 40 symlinks.
+pub(crate) fn resolve_in_root(root: &Path, path: &str, follow_last: bool) -> Result<PathBuf> {
+    let done = resolve_links(path, path, follow_last, |components| {
+        let mut candidate = root.to_path_buf();
+        candidate.extend(components);
+        match std::fs::symlink_metadata(&candidate) {
+            Ok(m) if m.file_type().is_symlink() => std::fs::read_link(&candidate)
+                .map(|t| Some(t.to_string_lossy().into_owned()))
+                .map_err(|e| Error::io("reading the link", &candidate, e)),
+            _ => Ok(None),
+        }
+    })?;
     let mut out = root.to_path_buf();
     out.extend(&done);
     Ok(out)
