@@ -219,9 +219,21 @@ run_test() { # id manifest_dir exe [libtest args...]
     shift 3
     echo "vmtest: $id"
     read -r t0 _ </proc/uptime
+    # A suite that outlives its limit by a minute was not ended by the KILL: a task stuck
+    # in the kernel (or I/O of the 9p shares that stopped). Say so on the console with
+    # the kernel's view of blocked tasks and of every CPU, for the host to show.
+    (
+        sleep $((TEST_TIMEOUT + 60))
+        echo "vmtest: HUNG: $id outlived its ${TEST_TIMEOUT}s limit; blocked tasks and CPUs:"
+        echo 8 >/proc/sys/kernel/printk
+        echo w >/proc/sysrq-trigger
+        echo l >/proc/sysrq-trigger
+    ) </dev/null &
+    watchdog=$!
     (cd "$dir" && export CARGO_MANIFEST_DIR="$dir" && exec timeout -s KILL "$TEST_TIMEOUT" \
         "$exe" --test-threads="$THREADS" --show-output "$@") >"$OUT/tests/$id.log" 2>&1 </dev/null
     rc=$?
+    kill "$watchdog" 2>/dev/null
     read -r t1 _ </proc/uptime
     echo "$id $rc $t0 $t1" >>"$OUT/status"
 }

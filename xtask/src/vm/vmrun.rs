@@ -99,6 +99,16 @@ impl LayoutResult {
         if !self.details.is_empty() {
             eprintln!("{}", self.details.trim_end());
         }
+        // A guest that never finished: the end of its console says where it stood (the
+        // suite that ran, the kernel's blocked tasks if its watchdog fired).
+        if matches!(self.outcome, Outcome::TimedOut(_)) {
+            let console = std::fs::read_to_string(self.dir.join("console.log")).unwrap_or_default();
+            let lines: Vec<&str> = console.lines().collect();
+            eprintln!("xtask: vm({}): the end of its console:", self.layout);
+            for l in &lines[lines.len().saturating_sub(80)..] {
+                eprintln!("  {l}");
+            }
+        }
         for n in &self.notes {
             eprintln!("xtask: vm({}): {n}", self.layout);
         }
