@@ -1,6 +1,7 @@
 //! `run` options of issue 14: `--privileged` with the capabilities the caller holds,
 //! `--shm-size`, `--group-add`, `--stop-signal`, `--stop-timeout`, `-e VAR` without a
-//! value, `--sysctl`.
+//! value, `--sysctl`, the CFS, memory and OOM options, `--uts`, `--cgroupns`,
+//! `--domainname`, `--device`.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // Test diagnostics.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failure is a test failure.
@@ -217,5 +218,188 @@ fn stop_signal_and_timeout() {
     let (code, _) = md.fails(&["create", "--stop-signal", "NOPE", &env.image, "true"]);
     assert_eq!(code, 125);
     md.ok(&["rm", "usr1", "stubborn"]);
+    env.assert_clean();
+}
+
+/// The first of `files` found in container `id`'s cgroup directories (v1 or v2 names).
+fn cg_file(env: &Env, id: &str, files: &[&str]) -> Option<String> {
+    for d in env.cg.dirs() {
+        for f in files {
+            if let Ok(s) = std::fs::read_to_string(d.join(id).join(f)) {
+                return Some(s.trim().to_owned());
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn cfs_memory_and_oom_options_reach_the_cgroup_and_inspect() {
+    let env = Env::new("runcfs");
+    let cg = env.cg.name.clone();
+    let id = env
+        .md
+        .ok(&[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--cgroup-parent",
+            &cg,
+            "--cpu-period",
+            "50000",
+            "--cpu-quota",
+            "25000",
+            "-m",
+            "64m",
+            "--memory-reservation",
+            "32m",
+            "--oom-kill-disable",
+            "--oom-score-adj",
+            "500",
+            &env.image,
+            "sleep",
+            "1000",
+        ])
+        .trim()
+        .to_owned();
+    match cg_file(&env, &id, &["cpu.cfs_quota_us"]) {
+        Some(q) => {
+            assert_eq!(q, "25000");
+            assert_eq!(
+                cg_file(&env, &id, &["cpu.cfs_period_us"]).as_deref(),
+                Some("50000")
+            );
+            // v1 only: cgroup v2 cannot disable the OOM killer (a warning says so).
+            let oom = cg_file(&env, &id, &["memory.oom_control"]).unwrap_or_default();
+            assert!(oom.contains("oom_kill_disable 1"), "{oom}");
+        }
+        None => assert_eq!(
+            cg_file(&env, &id, &["cpu.max"]).as_deref(),
+            Some("25000 50000")
+        ),
+    }
+    assert_eq!(
+        cg_file(&env, &id, &["memory.soft_limit_in_bytes", "memory.low"]).as_deref(),
+        Some("33554432")
+    );
+    assert_eq!(
+        env.md.ok(&["exec", &id, "cat", "/proc/1/oom_score_adj"]),
+        "500\n"
+    );
+    assert_eq!(
+        env.inspect(
+            &id,
+            "{{.HostConfig.CpuPeriod}} {{.HostConfig.CpuQuota}} {{.HostConfig.MemoryReservation}} {{.HostConfig.OomKillDisable}} {{.HostConfig.OomScoreAdj}}"
+        ),
+        "50000 25000 33554432 true 500"
+    );
+    env.md.ok(&["rm", "-f", &id]);
+    for (flags, msg) in [
+        (
+            &["--cpus", "1", "--cpu-period", "50000"][..],
+            "Conflicting options: Nano CPUs and CPU Period cannot both be set",
+        ),
+        (
+            &["--cpu-period", "999"][..],
+            "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)",
+        ),
+        (
+            &["--cpu-quota", "999"][..],
+            "CPU cfs quota can not be less than 1ms (i.e. 1000)",
+        ),
+        (
+            &["--memory-swappiness", "101"][..],
+            "Invalid value: 101, valid memory swappiness range is 0-100",
+        ),
+        (
+            &["--oom-score-adj", "1001"][..],
+            "Invalid value 1001, range for oom score adj is [-1000, 1000]",
+        ),
+        (
+            &["-m", "16m", "--memory-reservation", "32m"][..],
+            "Minimum memory limit can not be less than memory reservation limit, see usage",
+        ),
+    ] {
+        let (code, err) = env.md.fails(&env.args(flags, &["true"]));
+        assert_eq!(code, 125, "{flags:?}: {err}");
+        assert!(err.contains(msg), "{flags:?}: {err}");
+    }
+    assert_eq!(env.md.ok(&["ps", "-aq"]).trim(), "");
+    env.assert_clean();
+}
+
+#[test]
+fn uts_cgroupns_domainname_and_devices() {
+    let env = Env::new("runuts");
+    let host = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
+    let none = ["--network", "none"];
+    let out = env.stdout(&[&none[..], &["--uts", "host"]].concat(), &["hostname"]);
+    assert_eq!(out.trim(), host);
+    let out = env.stdout(
+        &[&none[..], &["--domainname", "example.org"]].concat(),
+        &["cat", "/proc/sys/kernel/domainname"],
+    );
+    assert_eq!(out.trim(), "example.org");
+    let ours = std::fs::read_link("/proc/self/ns/cgroup").unwrap();
+    let ours = ours.to_string_lossy();
+    let ns = |mode: &str| {
+        env.stdout(
+            &[&none[..], &["--cgroupns", mode]].concat(),
+            &["readlink", "/proc/self/ns/cgroup"],
+        )
+        .trim()
+        .to_owned()
+    };
+    assert_eq!(ns("host"), ours);
+    assert_ne!(ns("private"), ours);
+    // A device with read permission only: it reads, opening it for writing is denied
+    // by the cgroup. (/dev/cpu_dma_latency: in every kernel, not among the devices a
+    // container may use by default, and opening it has no lasting effect.)
+    let out = env.stdout(
+        &[&none[..], &["--device", "/dev/cpu_dma_latency:/dev/lat:r"]].concat(),
+        &[
+            "sh",
+            "-c",
+            "head -c 4 /dev/lat | wc -c; if (exec 3>/dev/lat) 2>/dev/null; then echo opened; else echo denied; fi",
+        ],
+    );
+    assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["4", "denied"]);
+    let out = env.stdout(
+        &[&none[..], &["--device", "/dev/cpu_dma_latency:/dev/lat"]].concat(),
+        &[
+            "sh",
+            "-c",
+            "if (exec 3>/dev/lat) 2>/dev/null; then echo opened; else echo denied; fi",
+        ],
+    );
+    assert_eq!(out.trim(), "opened");
+    for (flags, msg) in [
+        (
+            &["--device", "/dev/nope"][..],
+            "error gathering device information while adding custom device \"/dev/nope\": no such file or directory",
+        ),
+        (&["--device", "/etc/passwd"][..], "not a device node"),
+        (
+            &["--device", "/dev/zero:rel"][..],
+            "bad format for path: rel",
+        ),
+        (&["--uts", "other"][..], "--uts: invalid UTS mode"),
+        (
+            &["--uts", "host", "-h", "x"][..],
+            "Conflicting options: hostname and the UTS mode",
+        ),
+        (
+            &["--cgroupns", "shared"][..],
+            "invalid cgroup namespace mode: shared",
+        ),
+    ] {
+        let (code, err) = env.md.fails(&env.args(flags, &["true"]));
+        assert_eq!(code, 125, "{flags:?}: {err}");
+        assert!(err.contains(msg), "{flags:?}: {err}");
+    }
     env.assert_clean();
 }

@@ -124,7 +124,15 @@ impl Engine {
             serde_json::from_slice(&config_bytes)
                 .map_err(|e| Error::json("the image config is not valid", e))?;
         let image_cfg = image_config.config().as_ref();
-        let hostname = opts.hostname.clone().unwrap_or_else(|| id[..12].to_owned());
+        let hostname = match (&opts.hostname, opts.uts.as_deref()) {
+            (Some(h), _) => h.clone(),
+            // The host's UTS namespace: its name, as docker shows it.
+            (None, Some("host")) => rustix::system::uname()
+                .nodename()
+                .to_string_lossy()
+                .into_owned(),
+            (None, _) => id[..12].to_owned(),
+        };
         let exposed = image_cfg
             .and_then(|c| c.exposed_ports().clone())
             .unwrap_or_default();

@@ -190,7 +190,27 @@ fn mounts(rec: &Record) -> Value {
 }
 
 /// `HostConfig`: the options as docker's host config, limits from the runtime spec.
-fn host_config(rec: &Record, resources: Option<&LinuxResources>) -> Value {
+/// `--device` as docker's `HostConfig.Devices`.
+fn devices(args: &[String]) -> Value {
+    let list: Vec<Value> = args
+        .iter()
+        .map(|d| {
+            let mut parts = d.splitn(3, ':');
+            let host = parts.next().unwrap_or_default();
+            let (container, perms) = match (parts.next(), parts.next()) {
+                (Some(c), Some(p)) => (c, p),
+                (Some(p), None) if !p.starts_with('/') => (host, p),
+                (Some(c), None) => (c, "rwm"),
+                _ => (host, "rwm"),
+            };
+            json!({"PathOnHost": host, "PathInContainer": container, "CgroupPermissions": perms})
+        })
+        .collect();
+    Value::Array(list)
+}
+
+/// `own_cgroupns`: the spec gives the container a cgroup namespace of its own.
+fn host_config(rec: &Record, resources: Option<&LinuxResources>, own_cgroupns: bool) -> Value {
     let o = &rec.options;
     let memory = resources
         .and_then(|r| r.memory().as_ref())
@@ -221,7 +241,7 @@ fn host_config(rec: &Record, resources: Option<&LinuxResources>) -> Value {
         .filter_map(|o| o.split_once('='))
         .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
         .collect();
-    json!({
+    let mut out = json!({
         "Binds": list(&o.volume),
         "ContainerIDFile": o.cidfile.clone().unwrap_or_default(),
         "ShmSize": o.shm_size.unwrap_or(64 << 20),
@@ -233,6 +253,13 @@ fn host_config(rec: &Record, resources: Option<&LinuxResources>) -> Value {
         },
         "NetworkMode": rec.network,
         "PidMode": o.pid.clone().unwrap_or_default(),
+        "UTSMode": o.uts.clone().unwrap_or_default(),
+        "CgroupnsMode": if own_cgroupns { "private" } else { "host" },
+        "Devices": devices(&o.device),
+        "OomScoreAdj": o.oom_score_adj.unwrap_or(0),
+        "OomKillDisable": o.oom_kill_disable,
+        "MemoryReservation": o.memory_reservation.unwrap_or(0),
+        "MemorySwappiness": o.memory_swappiness.filter(|v| *v >= 0).map_or(Value::Null, Value::from),
         "IpcMode": crate::nsmodes::ipc_mode(o),
         "PortBindings": port_bindings(rec),
         "RestartPolicy": {
@@ -246,6 +273,8 @@ fn host_config(rec: &Record, resources: Option<&LinuxResources>) -> Value {
         "DnsOptions": rec.net.dns_option,
         "DnsSearch": rec.net.dns_search,
         "ExtraHosts": if rec.net.add_host.is_empty() { Value::Null } else { json!(rec.net.add_host) },
+    });
+    let rest = json!({
         "Privileged": o.privileged,
         "PublishAllPorts": rec.net.publish_all,
         "ReadonlyRootfs": o.read_only,
@@ -263,7 +292,11 @@ fn host_config(rec: &Record, resources: Option<&LinuxResources>) -> Value {
         "CpusetMems": cpu.as_ref().and_then(|c| c.mems().clone()).unwrap_or_default(),
         "PidsLimit": pids_limit,
         "Ulimits": list(&o.ulimit),
-    })
+    });
+    if let (Some(out), Value::Object(rest)) = (out.as_object_mut(), rest) {
+        out.extend(rest);
+    }
+    out
 }
 
 /// `Config`: what the container runs, from the options over the image's config.
@@ -301,7 +334,7 @@ fn config(rec: &Record, process: Option<&Process>, image_cfg: &Value) -> Value {
     };
     let mut doc = json!({
         "Hostname": rec.net.hostname,
-        "Domainname": "",
+        "Domainname": o.domainname.clone().unwrap_or_default(),
         "User": user,
         "AttachStdin": false,
         "AttachStdout": !o.detach,
@@ -382,6 +415,14 @@ pub fn container_document(engine: &Engine, rec: &Record) -> Result<Value> {
         .as_ref()
         .and_then(|s| s.linux().as_ref())
         .and_then(|l| l.resources().clone());
+    let own_cgroupns = spec
+        .as_ref()
+        .and_then(|s| s.linux().as_ref())
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|nss| {
+            nss.iter()
+                .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Cgroup)
+        });
     let image_cfg = image_config(engine, rec);
     let st = &rec.state;
     let active = rec.is_active();
@@ -393,7 +434,7 @@ pub fn container_document(engine: &Engine, rec: &Record) -> Result<Value> {
         .map(|r| r.path().to_string_lossy().into_owned())
         .unwrap_or_default();
 
-    let host_config = host_config(rec, resources.as_ref());
+    let host_config = host_config(rec, resources.as_ref(), own_cgroupns);
     let config = config(rec, process.as_ref(), &image_cfg);
     let mut doc = json!({
         "Id": rec.id,

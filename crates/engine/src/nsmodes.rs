@@ -1,4 +1,5 @@
-//! docker's `--pid`, `--ipc` and `--network container:NAME`: the modes are checked (and a
+//! docker's `--pid`, `--ipc`, `--uts`, `--cgroupns` and `--network container:NAME`: the
+//! modes are checked (and a
 //! named container resolved to its ID, as docker stores it) at `create`, shape the
 //! runtime spec's namespaces and `/dev/shm`, and the donor's namespaces are joined by
 //! path at every `start` (it must be running then).
@@ -52,6 +53,18 @@ pub(crate) fn resolve(engine: &Engine, opts: &CreateOptions) -> Result<CreateOpt
             None => invalid!("--ipc: invalid IPC mode"),
         },
     }
+    match opts.uts.as_deref() {
+        None | Some("") => {}
+        Some("host") if opts.hostname.is_some() => {
+            invalid!("Conflicting options: hostname and the UTS mode")
+        }
+        Some("host") => {}
+        Some(_) => invalid!("--uts: invalid UTS mode"),
+    }
+    match opts.cgroupns.as_deref() {
+        None | Some("" | "host" | "private") => {}
+        Some(m) => invalid!("invalid cgroup namespace mode: {m}"),
+    }
     if let Some(name) = donor(opts.network.as_deref()) {
         if opts.hostname.is_some() {
             invalid!("conflicting options: hostname and the network mode");
@@ -88,8 +101,17 @@ pub(crate) fn shape_spec(spec: &mut Spec, opts: &CreateOptions) {
         nss.retain(|n| match n.typ() {
             LinuxNamespaceType::Pid => opts.pid.as_deref() != Some("host"),
             LinuxNamespaceType::Ipc => ipc != "host",
+            LinuxNamespaceType::Uts => opts.uts.as_deref() != Some("host"),
+            LinuxNamespaceType::Cgroup => opts.cgroupns.as_deref() != Some("host"),
             _ => true,
         });
+        if opts.cgroupns.as_deref() == Some("private")
+            && !nss.iter().any(|n| n.typ() == LinuxNamespaceType::Cgroup)
+        {
+            let mut cg = oci_spec::runtime::LinuxNamespace::default();
+            cg.set_typ(LinuxNamespaceType::Cgroup);
+            nss.push(cg);
+        }
     }
     let shm = Path::new("/dev/shm");
     if let Some(mounts) = spec.mounts_mut() {

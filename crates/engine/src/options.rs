@@ -131,6 +131,27 @@ pub struct CreateOptions {
     /// `container:<id>` (resolved at create).
     #[serde(default)]
     pub ipc: Option<String>,
+    /// `--uts host`: the host's UTS namespace (else a new one).
+    pub uts: Option<String>,
+    /// `--cgroupns host|private` (else docker's default: private on cgroup v2 only).
+    pub cgroupns: Option<String>,
+    /// `--domainname`.
+    pub domainname: Option<String>,
+    /// `--cpu-period` in microseconds.
+    pub cpu_period: Option<i64>,
+    /// `--cpu-quota` in microseconds per period.
+    pub cpu_quota: Option<i64>,
+    /// `--memory-reservation` in bytes (the soft limit).
+    #[serde(deserialize_with = "bytes_or_string")]
+    pub memory_reservation: Option<i64>,
+    /// `--memory-swappiness` (0 to 100; -1 or unset: the host's).
+    pub memory_swappiness: Option<i64>,
+    /// `--oom-kill-disable`.
+    pub oom_kill_disable: bool,
+    /// `--oom-score-adj` (-1000 to 1000).
+    pub oom_score_adj: Option<i32>,
+    /// `--device HOST[:CONTAINER[:PERMISSIONS]]` as given.
+    pub device: Vec<String>,
 }
 
 /// Docker's rule for `--sysctl`: namespaced IPC sysctls, `fs.mqueue.*`, and `net.*`

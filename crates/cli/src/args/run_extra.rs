@@ -41,6 +41,36 @@ pub(crate) struct RunExtraArgs {
     /// IPC mode to use (private, shareable, none, host, container:NAME)
     #[arg(long, value_name = "MODE")]
     pub(crate) ipc: Option<String>,
+    /// UTS namespace to use (host)
+    #[arg(long, value_name = "MODE")]
+    pub(crate) uts: Option<String>,
+    /// Cgroup namespace to use (host|private)
+    #[arg(long, value_name = "MODE")]
+    pub(crate) cgroupns: Option<String>,
+    /// Container NIS domain name
+    #[arg(long, value_name = "NAME")]
+    pub(crate) domainname: Option<String>,
+    /// Limit CPU CFS (Completely Fair Scheduler) period
+    #[arg(long, value_name = "INT")]
+    pub(crate) cpu_period: Option<i64>,
+    /// Limit CPU CFS (Completely Fair Scheduler) quota
+    #[arg(long, value_name = "INT", allow_hyphen_values = true)]
+    pub(crate) cpu_quota: Option<i64>,
+    /// Memory soft limit
+    #[arg(long, value_name = "BYTES")]
+    pub(crate) memory_reservation: Option<String>,
+    /// Tune container memory swappiness (0 to 100)
+    #[arg(long, value_name = "INT", allow_hyphen_values = true)]
+    pub(crate) memory_swappiness: Option<i64>,
+    /// Disable OOM Killer
+    #[arg(long)]
+    pub(crate) oom_kill_disable: bool,
+    /// Tune host's OOM preferences (-1000 to 1000)
+    #[arg(long, value_name = "INT", allow_hyphen_values = true)]
+    pub(crate) oom_score_adj: Option<i32>,
+    /// Add a host device to the container (HOST[:CONTAINER[:PERMISSIONS]])
+    #[arg(long, value_name = "DEVICE")]
+    pub(crate) device: Vec<String>,
 }
 
 impl RunExtraArgs {
@@ -78,6 +108,20 @@ impl RunExtraArgs {
         opts.sysctl = self.sysctl.clone();
         opts.pid = self.pid.clone().filter(|p| !p.is_empty());
         opts.ipc = self.ipc.clone().filter(|p| !p.is_empty());
+        opts.uts = self.uts.clone().filter(|p| !p.is_empty());
+        opts.cgroupns = self.cgroupns.clone().filter(|p| !p.is_empty());
+        opts.domainname = self.domainname.clone().filter(|p| !p.is_empty());
+        opts.cpu_period = self.cpu_period;
+        opts.cpu_quota = self.cpu_quota;
+        opts.memory_reservation = self
+            .memory_reservation
+            .as_deref()
+            .map(engine::options::ram_in_bytes)
+            .transpose()?;
+        opts.memory_swappiness = self.memory_swappiness;
+        opts.oom_kill_disable = self.oom_kill_disable;
+        opts.oom_score_adj = self.oom_score_adj;
+        opts.device = self.device.clone();
         Ok(())
     }
 }

@@ -21,7 +21,7 @@ use crate::options::{CreateOptions, clean_abs, merge_env};
 
 pub use mounts::{EtcFiles, mounts, namespaces};
 pub use resources::{resources, rlimits};
-pub use security::{Security, device_rules, host_devices, security};
+pub use security::{Security, device_rules, host_devices, security, user_device};
 
 /// Docker's default PATH when the image sets none.
 pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -132,7 +132,11 @@ pub fn build(input: &Input<'_>) -> Result<Spec> {
     let opts = input.opts;
     let args = command_line(input.image, opts)?;
     let mut spec = isolate::spec::docker_spec(input.rootfs, &args);
-    spec.set_hostname(Some(input.hostname.to_owned()));
+    // With the host's UTS namespace, the host's names stay as they are.
+    if opts.uts.as_deref() != Some("host") {
+        spec.set_hostname(Some(input.hostname.to_owned()));
+        spec.set_domainname(opts.domainname.clone());
+    }
     if let Some(root) = spec.root_mut() {
         root.set_readonly(Some(opts.read_only));
     }
@@ -146,6 +150,12 @@ pub fn build(input: &Input<'_>) -> Result<Spec> {
         process.set_rlimits(Some(rlimits(opts)?));
         process.set_capabilities(Some(security.capabilities.clone()));
         process.set_no_new_privileges(Some(security.no_new_privileges));
+        if let Some(adj) = opts.oom_score_adj {
+            if !(-1000..=1000).contains(&adj) {
+                invalid!("Invalid value {adj}, range for oom score adj is [-1000, 1000]");
+            }
+            process.set_oom_score_adj(Some(adj));
+        }
     }
     spec.set_mounts(Some(mounts(opts, input.etc)?));
     if let Some(linux) = spec.linux_mut() {
@@ -154,7 +164,14 @@ pub fn build(input: &Input<'_>) -> Result<Spec> {
     crate::nsmodes::shape_spec(&mut spec, opts);
     if let Some(linux) = spec.linux_mut() {
         let mut resources = resources(opts, input.online_cpus)?;
-        resources.set_devices(Some(device_rules(opts.privileged)));
+        let mut rules = device_rules(opts.privileged);
+        let mut nodes = Vec::new();
+        for d in &opts.device {
+            let (node, rule) = user_device(d)?;
+            nodes.push(node);
+            rules.push(rule);
+        }
+        resources.set_devices(Some(rules));
         linux.set_resources(Some(resources));
         linux.set_seccomp(security.seccomp);
         if opts.privileged {
@@ -162,6 +179,12 @@ pub fn build(input: &Input<'_>) -> Result<Spec> {
             linux.set_readonly_paths(None);
             // Every host device, as docker gives a privileged container.
             linux.set_devices(Some(host_devices(Path::new("/dev"))));
+        }
+        if !nodes.is_empty() {
+            let mut devices = linux.devices().clone().unwrap_or_default();
+            devices.retain(|d| !nodes.iter().any(|n| n.path() == d.path()));
+            devices.extend(nodes);
+            linux.set_devices(Some(devices));
         }
         if !opts.sysctl.is_empty() {
             let mut map = std::collections::HashMap::new();

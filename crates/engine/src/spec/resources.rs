@@ -11,8 +11,9 @@ use crate::options::{CreateOptions, cpus_to_quota};
 /// Docker refuses memory limits below this.
 const MIN_MEMORY: i64 = 6 * 1024 * 1024;
 
-/// cgroup resources from `--cpus`, `--cpu-shares`, `--cpuset-*`, `-m`, `--memory-swap`,
-/// `--pids-limit`.
+/// cgroup resources from `--cpus`, `--cpu-period`, `--cpu-quota`, `--cpu-shares`,
+/// `--cpuset-*`, `-m`, `--memory-swap`, `--memory-reservation`, `--memory-swappiness`,
+/// `--oom-kill-disable`, `--pids-limit`.
 ///
 /// # Errors
 /// Docker's messages for out-of-range values.
@@ -23,6 +24,28 @@ pub fn resources(opts: &CreateOptions, online_cpus: usize) -> Result<LinuxResour
     if let Some(c) = opts.cpus {
         let (quota, period) = cpus_to_quota(c, online_cpus)?;
         cpu = cpu.quota(quota).period(period);
+        any_cpu = true;
+    }
+    if opts.cpus.is_some() && opts.cpu_period.is_some_and(|p| p > 0) {
+        invalid!("Conflicting options: Nano CPUs and CPU Period cannot both be set");
+    }
+    if opts.cpus.is_some() && opts.cpu_quota.is_some_and(|q| q > 0) {
+        invalid!("Conflicting options: Nano CPUs and CPU Quota cannot both be set");
+    }
+    if let Some(p) = opts.cpu_period.filter(|p| *p != 0) {
+        if !(1000..=1_000_000).contains(&p) {
+            invalid!(
+                "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)"
+            );
+        }
+        cpu = cpu.period(p as u64);
+        any_cpu = true;
+    }
+    if let Some(q) = opts.cpu_quota.filter(|q| *q != 0) {
+        if q > 0 && q < 1000 {
+            invalid!("CPU cfs quota can not be less than 1ms (i.e. 1000)");
+        }
+        cpu = cpu.quota(q);
         any_cpu = true;
     }
     if let Some(s) = opts.cpu_shares {
@@ -75,7 +98,29 @@ fn memory(opts: &CreateOptions) -> Result<Option<oci_spec::runtime::LinuxMemory>
             Some(_) => Some(total),
         },
     };
-    if limit.is_none() && swap.is_none() {
+    let reservation = opts.memory_reservation.filter(|r| *r > 0);
+    if let Some(r) = reservation {
+        if r < MIN_MEMORY {
+            invalid!("Minimum memory reservation allowed is 6MB");
+        }
+        if limit.is_some_and(|m| m < r) {
+            invalid!(
+                "Minimum memory limit can not be less than memory reservation limit, see usage"
+            );
+        }
+    }
+    // -1 (docker's CLI default) leaves the host's swappiness.
+    let swappiness = match opts.memory_swappiness {
+        None | Some(-1) => None,
+        Some(v @ 0..=100) => Some(v as u64),
+        Some(v) => invalid!("Invalid value: {v}, valid memory swappiness range is 0-100"),
+    };
+    if limit.is_none()
+        && swap.is_none()
+        && reservation.is_none()
+        && swappiness.is_none()
+        && !opts.oom_kill_disable
+    {
         return Ok(None);
     }
     let mut mem = LinuxMemoryBuilder::default();
@@ -84,6 +129,15 @@ fn memory(opts: &CreateOptions) -> Result<Option<oci_spec::runtime::LinuxMemory>
     }
     if let Some(s) = swap {
         mem = mem.swap(s);
+    }
+    if let Some(r) = reservation {
+        mem = mem.reservation(r);
+    }
+    if let Some(v) = swappiness {
+        mem = mem.swappiness(v);
+    }
+    if opts.oom_kill_disable {
+        mem = mem.disable_oom_killer(true);
     }
     Ok(Some(mem.build()?))
 }

@@ -101,7 +101,7 @@ pub fn device_rules(privileged: bool) -> Vec<oci_spec::runtime::LinuxDeviceCgrou
 /// except the directories of pseudo terminals, shared memory, message queues and file
 /// descriptors, `console`, and `ptmx` (the container keeps its own devpts).
 pub fn host_devices(dev: &std::path::Path) -> Vec<oci_spec::runtime::LinuxDevice> {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    use std::os::unix::fs::FileTypeExt;
     let mut out = Vec::new();
     let mut stack = vec![dev.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -136,19 +136,84 @@ pub fn host_devices(dev: &std::path::Path) -> Vec<oci_spec::runtime::LinuxDevice
             let Ok(rel) = e.path().strip_prefix(dev).map(std::path::Path::to_path_buf) else {
                 continue;
             };
-            let mut d = oci_spec::runtime::LinuxDevice::default();
-            d.set_path(std::path::Path::new("/dev").join(rel));
-            d.set_typ(typ);
-            d.set_major(i64::from(rustix::fs::major(m.rdev())));
-            d.set_minor(i64::from(rustix::fs::minor(m.rdev())));
-            d.set_file_mode(Some(m.mode() & 0o7777));
-            d.set_uid(Some(m.uid()));
-            d.set_gid(Some(m.gid()));
-            out.push(d);
+            out.push(device_node(std::path::Path::new("/dev").join(rel), typ, &m));
         }
     }
     out.sort_by(|a, b| a.path().cmp(b.path()));
     out
+}
+
+/// The spec's entry for a host device node of `meta`, made at `path` in the container.
+fn device_node(
+    path: std::path::PathBuf,
+    typ: oci_spec::runtime::LinuxDeviceType,
+    meta: &std::fs::Metadata,
+) -> oci_spec::runtime::LinuxDevice {
+    use std::os::unix::fs::MetadataExt;
+    let mut d = oci_spec::runtime::LinuxDevice::default();
+    d.set_path(path);
+    d.set_typ(typ);
+    d.set_major(i64::from(rustix::fs::major(meta.rdev())));
+    d.set_minor(i64::from(rustix::fs::minor(meta.rdev())));
+    d.set_file_mode(Some(meta.mode() & 0o7777));
+    d.set_uid(Some(meta.uid()));
+    d.set_gid(Some(meta.gid()));
+    d
+}
+
+/// One `--device HOST[:CONTAINER][:PERMISSIONS]` (docker's syntax: the container path
+/// defaults to the host's, the permissions, a subset of `rwm`, to `rwm`): the node to
+/// make in the container and the cgroup rule that allows it.
+///
+/// # Errors
+/// docker's messages for a bad format or a host path that is not a device node.
+pub fn user_device(
+    arg: &str,
+) -> Result<(
+    oci_spec::runtime::LinuxDevice,
+    oci_spec::runtime::LinuxDeviceCgroup,
+)> {
+    use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
+    use std::os::unix::fs::FileTypeExt;
+    let valid_perms =
+        |p: &str| !p.is_empty() && p.len() <= 3 && p.chars().all(|c| "rwm".contains(c));
+    let parts: Vec<&str> = arg.split(':').collect();
+    let (host, container, perms) = match parts[..] {
+        [h] => (h, h, "rwm"),
+        [h, p] if valid_perms(p) => (h, h, p),
+        [h, c] => (h, c, "rwm"),
+        [h, c, p] if valid_perms(p) => (h, c, p),
+        _ => invalid!("invalid device specification: {arg}"),
+    };
+    if !container.starts_with('/') {
+        invalid!("bad format for path: {container}");
+    }
+    let gathering = |why: &str| {
+        Error::Invalid(format!(
+            "error gathering device information while adding custom device \"{host}\": {why}"
+        ))
+    };
+    let meta = std::fs::metadata(host).map_err(|e| {
+        gathering(&match e.kind() {
+            std::io::ErrorKind::NotFound => "no such file or directory".to_owned(),
+            _ => e.to_string(),
+        })
+    })?;
+    let typ = if meta.file_type().is_char_device() {
+        LinuxDeviceType::C
+    } else if meta.file_type().is_block_device() {
+        LinuxDeviceType::B
+    } else {
+        return Err(gathering("not a device node"));
+    };
+    let node = device_node(std::path::PathBuf::from(container), typ, &meta);
+    let mut rule = LinuxDeviceCgroup::default();
+    rule.set_allow(true);
+    rule.set_typ(Some(typ));
+    rule.set_major(Some(node.major()));
+    rule.set_minor(Some(node.minor()));
+    rule.set_access(Some(perms.to_owned()));
+    Ok((node, rule))
 }
 
 #[cfg(test)]
