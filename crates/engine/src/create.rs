@@ -102,6 +102,7 @@ impl Engine {
             ));
         }
         let resolved = crate::nsmodes::resolve(self, opts)?;
+        let resolved = self.add_volumes_from(&resolved)?;
         let opts = &resolved;
         let image = self.image_for(&opts.image, source, progress)?;
         self.mark("create: image found");

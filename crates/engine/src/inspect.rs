@@ -292,6 +292,9 @@ fn host_config(rec: &Record, resources: Option<&LinuxResources>, own_cgroupns: b
         "CpusetMems": cpu.as_ref().and_then(|c| c.mems().clone()).unwrap_or_default(),
         "PidsLimit": pids_limit,
         "Ulimits": list(&o.ulimit),
+        "VolumesFrom": if o.volumes_from.is_empty() { Value::Null } else { json!(o.volumes_from) },
+        "DeviceCgroupRules": if o.device_cgroup_rule.is_empty() { Value::Null } else { json!(o.device_cgroup_rule) },
+        "BlkioWeight": o.blkio_weight.unwrap_or(0),
     });
     if let (Some(out), Value::Object(rest)) = (out.as_object_mut(), rest) {
         out.extend(rest);

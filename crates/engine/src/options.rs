@@ -152,6 +152,22 @@ pub struct CreateOptions {
     pub oom_score_adj: Option<i32>,
     /// `--device HOST[:CONTAINER[:PERMISSIONS]]` as given.
     pub device: Vec<String>,
+    /// `--device-cgroup-rule 'TYPE MAJOR:MINOR PERMISSIONS'` as given.
+    pub device_cgroup_rule: Vec<String>,
+    /// `--volumes-from CONTAINER[:ro|rw]` as given (their mounts are added at create).
+    pub volumes_from: Vec<String>,
+    /// `--blkio-weight` (10 to 1000).
+    pub blkio_weight: Option<u16>,
+    /// `--blkio-weight-device DEVICE:WEIGHT` as given.
+    pub blkio_weight_device: Vec<String>,
+    /// `--device-read-bps DEVICE:RATE` as given.
+    pub device_read_bps: Vec<String>,
+    /// `--device-write-bps DEVICE:RATE` as given.
+    pub device_write_bps: Vec<String>,
+    /// `--device-read-iops DEVICE:RATE` as given.
+    pub device_read_iops: Vec<String>,
+    /// `--device-write-iops DEVICE:RATE` as given.
+    pub device_write_iops: Vec<String>,
 }
 
 /// Docker's rule for `--sysctl`: namespaced IPC sysctls, `fs.mqueue.*`, and `net.*`

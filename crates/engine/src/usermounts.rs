@@ -577,6 +577,63 @@ impl Engine {
         Ok(())
     }
 
+    /// `--volumes-from CONTAINER[:ro|rw]` (docker's): the donors' bind and volume mounts
+    /// become `-v` options (their volumes shared, not copied), read-only as the donor has
+    /// them unless `:ro` or `:rw` says otherwise; a destination the options mount
+    /// themselves keeps their mount. Tmpfs mounts are not shared (as docker's).
+    ///
+    /// # Errors
+    /// No such container, or a mode other than `ro`/`rw` (docker's messages).
+    pub(crate) fn add_volumes_from(&self, opts: &CreateOptions) -> Result<CreateOptions> {
+        let mut out = opts.clone();
+        if opts.volumes_from.is_empty() {
+            return Ok(out);
+        }
+        let mut taken: std::collections::HashSet<PathBuf> = opts
+            .volume
+            .iter()
+            .map(|v| {
+                let parts: Vec<&str> = v.split(':').collect();
+                let target = if parts.len() == 1 { parts[0] } else { parts[1] };
+                clean_abs(Path::new(target))
+            })
+            .collect();
+        for m in &opts.mount {
+            taken.insert(clean_abs(&MountSpec::parse(m)?.target));
+        }
+        let containers = crate::containers::Containers::new(&self.config.root);
+        for from in &opts.volumes_from {
+            let (name, mode) = match from.rsplit_once(':') {
+                Some((n, m)) => (n, Some(m)),
+                None => (from.as_str(), None),
+            };
+            let rw = match mode {
+                None => None,
+                Some("rw") => Some(true),
+                Some("ro") => Some(false),
+                Some(m) => invalid!("invalid mode for volumes-from: {m}"),
+            };
+            let donor = containers.resolve(name)?;
+            for m in self.container_mounts(&donor.id) {
+                if !taken.insert(m.destination.clone()) {
+                    continue;
+                }
+                let source = match (m.typ.as_str(), &m.name) {
+                    ("volume", Some(n)) => n.clone(),
+                    ("bind", _) => m.source.to_string_lossy().into_owned(),
+                    _ => continue,
+                };
+                let ro = !rw.unwrap_or(m.rw);
+                out.volume.push(format!(
+                    "{source}:{}{}",
+                    m.destination.display(),
+                    if ro { ":ro" } else { "" }
+                ));
+            }
+        }
+        Ok(out)
+    }
+
     /// The mounts of a container (`ps --filter volume=`, `ps` columns).
     pub fn container_mounts(&self, id: &str) -> Vec<MountPoint> {
         load(&crate::containers::Containers::new(&self.config.root).dir(id))

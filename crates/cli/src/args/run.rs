@@ -143,6 +143,8 @@ pub(crate) struct RunArgs {
     pub(crate) extra: super::RunExtraArgs,
     #[command(flatten)]
     pub(crate) policy: super::RunPolicyArgs,
+    #[command(flatten)]
+    pub(crate) more: super::RunMoreArgs,
     /// Image to run
     #[arg(value_name = "IMAGE")]
     pub(crate) image: String,
@@ -220,6 +222,7 @@ impl RunArgs {
         };
         self.extra.apply(&mut opts)?;
         self.policy.apply(&mut opts)?;
+        self.more.apply(&mut opts)?;
         Ok(opts)
     }
 }

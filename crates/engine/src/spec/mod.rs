@@ -21,7 +21,9 @@ use crate::options::{CreateOptions, clean_abs, merge_env};
 
 pub use mounts::{EtcFiles, mounts, namespaces};
 pub use resources::{resources, rlimits};
-pub use security::{Security, device_rules, host_devices, security, user_device};
+pub use security::{
+    Security, device_cgroup_rule, device_rules, host_devices, security, user_device,
+};
 
 /// Docker's default PATH when the image sets none.
 pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -170,6 +172,9 @@ pub fn build(input: &Input<'_>) -> Result<Spec> {
             let (node, rule) = user_device(d)?;
             nodes.push(node);
             rules.push(rule);
+        }
+        for r in &opts.device_cgroup_rule {
+            rules.push(device_cgroup_rule(r)?);
         }
         resources.set_devices(Some(rules));
         linux.set_resources(Some(resources));

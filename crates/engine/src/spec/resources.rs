@@ -1,8 +1,9 @@
 //! cgroup resources and rlimits from the options.
 
 use oci_spec::runtime::{
-    LinuxCpuBuilder, LinuxMemoryBuilder, LinuxPidsBuilder, LinuxResources, LinuxResourcesBuilder,
-    PosixRlimit, PosixRlimitBuilder, PosixRlimitType,
+    LinuxBlockIo, LinuxBlockIoBuilder, LinuxCpuBuilder, LinuxMemoryBuilder, LinuxPidsBuilder,
+    LinuxResources, LinuxResourcesBuilder, LinuxThrottleDevice, LinuxThrottleDeviceBuilder,
+    LinuxWeightDeviceBuilder, PosixRlimit, PosixRlimitBuilder, PosixRlimitType,
 };
 
 use crate::error::{Error, Result, invalid};
@@ -75,7 +76,113 @@ pub fn resources(opts: &CreateOptions, online_cpus: usize) -> Result<LinuxResour
         let limit = if p <= 0 { -1 } else { p };
         res = res.pids(LinuxPidsBuilder::default().limit(limit).build()?);
     }
+    if let Some(io) = block_io(opts)? {
+        res = res.block_io(io);
+    }
     Ok(res.build()?)
+}
+
+/// The major and minor numbers of block device `path` (`--blkio-weight-device` and
+/// `--device-*-bps/iops` name devices by path).
+fn block_device(path: &str) -> Result<(i64, i64)> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let meta = std::fs::metadata(path)
+        .map_err(|e| Error::Invalid(format!("invalid device {path}: {e}")))?;
+    if !meta.file_type().is_block_device() {
+        invalid!("{path} is not a block device");
+    }
+    Ok((
+        i64::from(rustix::fs::major(meta.rdev())),
+        i64::from(rustix::fs::minor(meta.rdev())),
+    ))
+}
+
+/// `DEVICE:VALUE` with the value parsed by `value`.
+fn device_value<T>(
+    arg: &str,
+    what: &str,
+    value: impl Fn(&str) -> Option<T>,
+) -> Result<((i64, i64), T)> {
+    let (dev, v) = arg
+        .rsplit_once(':')
+        .ok_or_else(|| Error::Invalid(format!("bad format: {arg}")))?;
+    if !dev.starts_with("/dev/") {
+        invalid!("bad format for device path: {arg}");
+    }
+    let v = value(v).ok_or_else(|| Error::Invalid(format!("invalid {what} for device: {arg}")))?;
+    Ok((block_device(dev)?, v))
+}
+
+/// Block I/O from `--blkio-weight`, `--blkio-weight-device` and `--device-read/write-
+/// bps/iops` (docker's ranges: weights 10 to 1000, rates in bytes with units or IO counts).
+fn block_io(opts: &CreateOptions) -> Result<Option<LinuxBlockIo>> {
+    let weight_ok = |w: u16| (10..=1000).contains(&w);
+    let mut io = LinuxBlockIoBuilder::default();
+    let mut any = false;
+    if let Some(w) = opts.blkio_weight {
+        if !weight_ok(w) {
+            invalid!("Range of blkio weight is from 10 to 1000");
+        }
+        io = io.weight(w);
+        any = true;
+    }
+    let mut weights = Vec::new();
+    for arg in &opts.blkio_weight_device {
+        let ((major, minor), w) = device_value(arg, "weight", |v| v.parse::<u16>().ok())?;
+        if !weight_ok(w) {
+            invalid!("invalid weight for device: {arg}");
+        }
+        weights.push(
+            LinuxWeightDeviceBuilder::default()
+                .major(major)
+                .minor(minor)
+                .weight(w)
+                .build()?,
+        );
+    }
+    if !weights.is_empty() {
+        io = io.weight_device(weights);
+        any = true;
+    }
+    let bytes = |v: &str| {
+        crate::options::ram_in_bytes(v)
+            .ok()
+            .and_then(|b| u64::try_from(b).ok())
+    };
+    let count = |v: &str| v.parse::<u64>().ok();
+    let throttles = |args: &[String], what: &str, parse: &dyn Fn(&str) -> Option<u64>| {
+        args.iter()
+            .map(|arg| {
+                let ((major, minor), rate) = device_value(arg, what, parse)?;
+                Ok(LinuxThrottleDeviceBuilder::default()
+                    .major(major)
+                    .minor(minor)
+                    .rate(rate)
+                    .build()?)
+            })
+            .collect::<Result<Vec<LinuxThrottleDevice>>>()
+    };
+    let rb = throttles(&opts.device_read_bps, "rate", &bytes)?;
+    let wb = throttles(&opts.device_write_bps, "rate", &bytes)?;
+    let ri = throttles(&opts.device_read_iops, "rate", &count)?;
+    let wi = throttles(&opts.device_write_iops, "rate", &count)?;
+    any |= !(rb.is_empty() && wb.is_empty() && ri.is_empty() && wi.is_empty());
+    if !any {
+        return Ok(None);
+    }
+    if !rb.is_empty() {
+        io = io.throttle_read_bps_device(rb);
+    }
+    if !wb.is_empty() {
+        io = io.throttle_write_bps_device(wb);
+    }
+    if !ri.is_empty() {
+        io = io.throttle_read_iops_device(ri);
+    }
+    if !wi.is_empty() {
+        io = io.throttle_write_iops_device(wi);
+    }
+    Ok(Some(io.build()?))
 }
 
 fn memory(opts: &CreateOptions) -> Result<Option<oci_spec::runtime::LinuxMemory>> {

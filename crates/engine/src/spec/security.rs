@@ -216,6 +216,43 @@ pub fn user_device(
     Ok((node, rule))
 }
 
+/// One `--device-cgroup-rule` (docker's syntax `TYPE MAJOR:MINOR PERMISSIONS`, `a`, `b`
+/// or `c`, numbers or `*`, a subset of `rwm`) as an allow rule.
+///
+/// # Errors
+/// docker's message for a malformed rule.
+pub fn device_cgroup_rule(arg: &str) -> Result<oci_spec::runtime::LinuxDeviceCgroup> {
+    use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
+    let bad = || Error::Invalid(format!("invalid device cgroup format '{arg}'"));
+    let fields: Vec<&str> = arg.split_whitespace().collect();
+    let [typ, numbers, perms] = fields[..] else {
+        return Err(bad());
+    };
+    let typ = match typ {
+        "a" => LinuxDeviceType::A,
+        "b" => LinuxDeviceType::B,
+        "c" => LinuxDeviceType::C,
+        _ => return Err(bad()),
+    };
+    let (major, minor) = numbers.split_once(':').ok_or_else(bad)?;
+    let number = |n: &str| -> Result<Option<i64>> {
+        match n {
+            "*" => Ok(None),
+            n => n.parse().map(Some).map_err(|_| bad()),
+        }
+    };
+    if perms.is_empty() || perms.len() > 3 || !perms.chars().all(|c| "rwm".contains(c)) {
+        return Err(bad());
+    }
+    let mut rule = LinuxDeviceCgroup::default();
+    rule.set_allow(true);
+    rule.set_typ(Some(typ));
+    rule.set_major(number(major)?);
+    rule.set_minor(number(minor)?);
+    rule.set_access(Some(perms.to_owned()));
+    Ok(rule)
+}
+
 #[cfg(test)]
 mod host_device_tests {
     #[test]
@@ -232,5 +269,16 @@ mod host_device_tests {
                 .iter()
                 .any(|d| d.path() == std::path::Path::new("/dev/ptmx"))
         );
+    }
+
+    #[test]
+    fn device_cgroup_rules_as_docker_writes_them() {
+        let r = super::device_cgroup_rule("c 42:* rmw").unwrap();
+        assert_eq!((r.major(), r.minor()), (Some(42), None));
+        assert_eq!(r.access().as_deref(), Some("rmw"));
+        for bad in ["c 42 rwm", "x 1:3 r", "c 1:3 rwx", "c a:3 r", "c 1:3"] {
+            let e = super::device_cgroup_rule(bad).unwrap_err().to_string();
+            assert_eq!(e, format!("invalid device cgroup format '{bad}'"));
+        }
     }
 }
