@@ -62,11 +62,13 @@ pub enum Controller {
     Freezer,
     /// Device access rules (v1 `devices.*`; needs eBPF on v2, not implemented).
     Devices,
+    /// Block I/O weight and throttling (v1 `blkio.*`; v2's `io` controller, `io.*`).
+    Blkio,
 }
 
 impl Controller {
     /// Every controller, in the order they are set up.
-    pub const ALL: [Controller; 7] = [
+    pub const ALL: [Controller; 8] = [
         Controller::Cpu,
         Controller::Cpuacct,
         Controller::Cpuset,
@@ -74,9 +76,10 @@ impl Controller {
         Controller::Pids,
         Controller::Freezer,
         Controller::Devices,
+        Controller::Blkio,
     ];
 
-    /// The kernel's name for the controller.
+    /// The kernel's (v1) name for the controller.
     pub fn name(self) -> &'static str {
         match self {
             Self::Cpu => "cpu",
@@ -86,12 +89,25 @@ impl Controller {
             Self::Pids => "pids",
             Self::Freezer => "freezer",
             Self::Devices => "devices",
+            Self::Blkio => "blkio",
         }
     }
 
-    /// The controller with the kernel name `name`.
+    /// The kernel's name for the controller in cgroup v2's `cgroup.controllers` and
+    /// `cgroup.subtree_control`: the same as [`name`](Self::name) except `io` for
+    /// [`Controller::Blkio`].
+    pub fn v2_name(self) -> &'static str {
+        match self {
+            Self::Blkio => "io",
+            other => other.name(),
+        }
+    }
+
+    /// The controller with the kernel name `name`, its v1 or its v2 name.
     pub fn from_name(name: &str) -> Option<Controller> {
-        Self::ALL.into_iter().find(|c| c.name() == name)
+        Self::ALL
+            .into_iter()
+            .find(|c| c.name() == name || c.v2_name() == name)
     }
 }
 
@@ -344,6 +360,7 @@ mod tests {
             (Controller::Pids, "pids"),
             (Controller::Freezer, "freezer"),
             (Controller::Devices, "devices"),
+            (Controller::Blkio, "blkio"),
         ] {
             assert_eq!(
                 fs.v1_mount(controller),

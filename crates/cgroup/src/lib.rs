@@ -1,5 +1,6 @@
 //! cgroup v1, v2 and hybrid detection, and one manager trait with v1 and v2
-//! implementations for the cpu, cpuset, memory, pids, freezer and (v1) devices controllers.
+//! implementations for the cpu, cpuset, memory, pids, freezer, blkio (v2's io) and (v1)
+//! devices controllers.
 //!
 //! [`CgroupFs::detect`] finds out how cgroups are mounted ([`Layout::V1`], [`Layout::V2`] or
 //! [`Layout::Hybrid`], which is driven as v1). [`CgroupFs::manager`] then gives the

@@ -218,6 +218,7 @@ pub(crate) fn missing_controller(
         Controller::Pids => "process counts will not be reported",
         Controller::Freezer => "pause and unpause will not work",
         Controller::Devices => "device access rules cannot be set",
+        Controller::Blkio => "block I/O weights and limits cannot be set",
     };
     Ok(Some(Warning::ControllerMissing {
         controller,

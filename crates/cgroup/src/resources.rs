@@ -1,7 +1,7 @@
 //! Reading `LinuxResources` the same way for v1 and v2: which controllers a request needs,
 //! which values mean "unset", and the conversions between v1 and v2 units.
 
-use oci_spec::runtime::{LinuxCpu, LinuxMemory, LinuxResources};
+use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxResources};
 
 use crate::Controller;
 use crate::error::{Error, Result};
@@ -27,7 +27,28 @@ pub(crate) fn requested(
             .devices()
             .as_ref()
             .and_then(|d| (!d.is_empty()).then_some("device access rules")),
+        Controller::Blkio => resources.block_io().as_ref().and_then(block_io_requested),
         Controller::Cpuacct | Controller::Freezer => None,
+    }
+}
+
+fn listed<T>(devices: &Option<Vec<T>>) -> bool {
+    devices.as_ref().is_some_and(|d| !d.is_empty())
+}
+
+fn block_io_requested(block_io: &LinuxBlockIo) -> Option<&'static str> {
+    if block_io.weight().is_some_and(|w| w > 0) {
+        Some("blkio weight")
+    } else if listed(block_io.weight_device()) {
+        Some("blkio weight device")
+    } else if listed(block_io.throttle_read_bps_device())
+        || listed(block_io.throttle_write_bps_device())
+        || listed(block_io.throttle_read_iops_device())
+        || listed(block_io.throttle_write_iops_device())
+    {
+        Some("blkio throttling")
+    } else {
+        None
     }
 }
 
@@ -131,6 +152,138 @@ impl MemoryRequest {
     }
 }
 
+/// The lowest and highest blkio weight (v1 `blkio.weight`, Docker's `--blkio-weight`).
+const BLKIO_WEIGHT_RANGE: std::ops::RangeInclusive<u16> = 10..=1000;
+
+/// Docker's message for a weight outside [`BLKIO_WEIGHT_RANGE`].
+const BLKIO_WEIGHT_REASON: &str = "range of blkio weight is from 10 to 1000";
+
+/// One of the four per-device throttles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Throttle {
+    ReadBps,
+    WriteBps,
+    ReadIops,
+    WriteIops,
+}
+
+impl Throttle {
+    /// The v1 file of this throttle.
+    pub(crate) fn v1_file(self) -> &'static str {
+        match self {
+            Self::ReadBps => "blkio.throttle.read_bps_device",
+            Self::WriteBps => "blkio.throttle.write_bps_device",
+            Self::ReadIops => "blkio.throttle.read_iops_device",
+            Self::WriteIops => "blkio.throttle.write_iops_device",
+        }
+    }
+
+    /// The key of this throttle in v2's `io.max`.
+    pub(crate) fn v2_key(self) -> &'static str {
+        match self {
+            Self::ReadBps => "rbps",
+            Self::WriteBps => "wbps",
+            Self::ReadIops => "riops",
+            Self::WriteIops => "wiops",
+        }
+    }
+}
+
+/// A block device as `MAJ:MIN`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DeviceNumber {
+    pub(crate) major: u64,
+    pub(crate) minor: u64,
+}
+
+impl std::fmt::Display for DeviceNumber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.major, self.minor)
+    }
+}
+
+fn device_number(resource: &'static str, major: i64, minor: i64) -> Result<DeviceNumber> {
+    match (u64::try_from(major), u64::try_from(minor)) {
+        (Ok(major), Ok(minor)) => Ok(DeviceNumber { major, minor }),
+        _ => Err(Error::InvalidResource {
+            resource,
+            value: format!("{major}:{minor}"),
+            reason: "device numbers cannot be negative",
+        }),
+    }
+}
+
+/// The block I/O settings of a request, validated once for both versions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct BlockIoRequest {
+    /// The cgroup's weight, 10 to 1000 (unset when absent or 0).
+    pub(crate) weight: Option<u16>,
+    /// Per-device weights, 10 to 1000, or 0 to drop the device's own weight.
+    pub(crate) weight_devices: Vec<(DeviceNumber, u16)>,
+    /// Per-device throttles: a rate, 0 to remove the limit.
+    pub(crate) throttles: Vec<(Throttle, DeviceNumber, u64)>,
+    /// A leaf weight was asked for (CFQ only, gone since Linux 5.0): ignored.
+    pub(crate) leaf_weight: bool,
+}
+
+impl BlockIoRequest {
+    pub(crate) fn from_spec(block_io: &LinuxBlockIo) -> Result<BlockIoRequest> {
+        let weight = block_io.weight().filter(|w| *w != 0);
+        if let Some(w) = weight.filter(|w| !BLKIO_WEIGHT_RANGE.contains(w)) {
+            return Err(Error::InvalidResource {
+                resource: "blkio weight",
+                value: w.to_string(),
+                reason: BLKIO_WEIGHT_REASON,
+            });
+        }
+        let mut leaf_weight = block_io.leaf_weight().is_some();
+        let mut weight_devices = Vec::new();
+        for device in block_io.weight_device().iter().flatten() {
+            let number = device_number("blkio weight device", device.major(), device.minor())?;
+            leaf_weight |= device.leaf_weight().is_some();
+            let Some(w) = device.weight() else {
+                continue;
+            };
+            if w != 0 && !BLKIO_WEIGHT_RANGE.contains(&w) {
+                return Err(Error::InvalidResource {
+                    resource: "blkio weight device",
+                    value: format!("{number} {w}"),
+                    reason: BLKIO_WEIGHT_REASON,
+                });
+            }
+            weight_devices.push((number, w));
+        }
+        let mut throttles = Vec::new();
+        for (throttle, devices) in [
+            (Throttle::ReadBps, block_io.throttle_read_bps_device()),
+            (Throttle::WriteBps, block_io.throttle_write_bps_device()),
+            (Throttle::ReadIops, block_io.throttle_read_iops_device()),
+            (Throttle::WriteIops, block_io.throttle_write_iops_device()),
+        ] {
+            for device in devices.iter().flatten() {
+                let number =
+                    device_number("blkio throttle device", device.major(), device.minor())?;
+                throttles.push((throttle, number, device.rate()));
+            }
+        }
+        Ok(BlockIoRequest {
+            weight,
+            weight_devices,
+            throttles,
+            leaf_weight,
+        })
+    }
+}
+
+/// Converts a blkio weight ([10, 1000]) to v2's `io.weight` ([1, 10000]) linearly, as
+/// runc does; 0 (unset) stays 0.
+pub(crate) fn blkio_weight_to_io_weight(weight: u16) -> u64 {
+    if weight == 0 {
+        return 0;
+    }
+    1 + (u64::from(weight).saturating_sub(10)) * 9999 / 990
+}
+
 /// Converts v1 `cpu.shares` ([2, 262144], default 1024) to v2 `cpu.weight` ([1, 10000],
 /// default 100) with the log-quadratic mapping that runc 1.3.2+, crun and Kubernetes
 /// adopted in 2025 (the older linear formula turned the default 1024 into 39). The curve
@@ -231,6 +384,55 @@ mod tests {
         assert_eq!(requested(Controller::Memory, &r), Some("memory limit"));
         assert_eq!(requested(Controller::Pids, &r), Some("pids limit"));
         assert_eq!(requested(Controller::Freezer, &r), None);
+    }
+
+    #[test]
+    fn blkio_weights_map_onto_io_weights_as_runc_does() {
+        assert_eq!(blkio_weight_to_io_weight(0), 0);
+        assert_eq!(blkio_weight_to_io_weight(10), 1);
+        assert_eq!(blkio_weight_to_io_weight(500), 4950);
+        assert_eq!(blkio_weight_to_io_weight(1000), 10_000);
+    }
+
+    #[test]
+    fn block_io_requests_need_the_blkio_controller() {
+        use oci_spec::runtime::{LinuxBlockIoBuilder, LinuxThrottleDeviceBuilder};
+        let with = |b: LinuxBlockIoBuilder| {
+            LinuxResourcesBuilder::default()
+                .block_io(b.build().unwrap())
+                .build()
+                .unwrap()
+        };
+        let unset = with(LinuxBlockIoBuilder::default().weight(0u16));
+        assert_eq!(requested(Controller::Blkio, &unset), None);
+        let weight = with(LinuxBlockIoBuilder::default().weight(10u16));
+        assert_eq!(requested(Controller::Blkio, &weight), Some("blkio weight"));
+        let device = LinuxThrottleDeviceBuilder::default()
+            .major(8i64)
+            .minor(0i64)
+            .rate(1u64)
+            .build()
+            .unwrap();
+        let throttle =
+            with(LinuxBlockIoBuilder::default().throttle_write_iops_device(vec![device]));
+        assert_eq!(
+            requested(Controller::Blkio, &throttle),
+            Some("blkio throttling")
+        );
+        let request = BlockIoRequest::from_spec(throttle.block_io().as_ref().unwrap()).unwrap();
+        assert_eq!(
+            request.throttles,
+            vec![(Throttle::WriteIops, DeviceNumber { major: 8, minor: 0 }, 1)]
+        );
+        let err = BlockIoRequest::from_spec(
+            &LinuxBlockIoBuilder::default()
+                .weight(1001u16)
+                .build()
+                .unwrap(),
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("1001"), "{err}");
     }
 
     fn mem(limit: Option<i64>, swap: Option<i64>) -> Result<MemoryRequest> {

@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 
 use cgroup::{AnyManager, CgroupFs, CgroupPath, Controller, FreezerState, Layout, Warning};
 use oci_spec::runtime::{
-    LinuxCpuBuilder, LinuxMemoryBuilder, LinuxPidsBuilder, LinuxResources, LinuxResourcesBuilder,
+    LinuxBlockIoBuilder, LinuxCpuBuilder, LinuxMemoryBuilder, LinuxPidsBuilder, LinuxResources,
+    LinuxResourcesBuilder, LinuxThrottleDeviceBuilder,
 };
 
 const MIB: i64 = 1 << 20;
@@ -665,4 +666,134 @@ fn an_empty_parent_is_removed_and_a_used_one_kept() {
     t.fs.remove_if_empty(&t.parent).unwrap(); // gone already: fine
     t.cgroup.create(&none).unwrap();
     assert!(parents.iter().all(|p| p.exists()));
+}
+
+/// `MAJ:MIN` of a whole block device of this machine: the root filesystem's when it is
+/// one (not a partition), else the first of `/sys/block/*/dev`.
+fn a_whole_block_device() -> Option<(u32, u32)> {
+    let dev = rustix::fs::stat("/").ok()?.st_dev;
+    let (major, minor) = (rustix::fs::major(dev), rustix::fs::minor(dev));
+    let sys = PathBuf::from(format!("/sys/dev/block/{major}:{minor}"));
+    if sys.is_dir() && !sys.join("partition").exists() {
+        return Some((major, minor));
+    }
+    let mut devs: Vec<PathBuf> = fs::read_dir("/sys/block")
+        .ok()?
+        .filter_map(|e| Some(e.ok()?.path().join("dev")))
+        .filter(|p| p.exists())
+        .collect();
+    devs.sort();
+    let text = fs::read_to_string(devs.first()?).ok()?;
+    let (major, minor) = text.trim().split_once(':')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
+fn block_io(weight: Option<u16>, read_bps: Option<(u32, u32, u64)>) -> LinuxResources {
+    let mut b = LinuxBlockIoBuilder::default();
+    if let Some(weight) = weight {
+        b = b.weight(weight);
+    }
+    if let Some((major, minor, rate)) = read_bps {
+        b = b.throttle_read_bps_device(vec![
+            LinuxThrottleDeviceBuilder::default()
+                .major(i64::from(major))
+                .minor(i64::from(minor))
+                .rate(rate)
+                .build()
+                .unwrap(),
+        ]);
+    }
+    LinuxResourcesBuilder::default()
+        .block_io(b.build().unwrap())
+        .build()
+        .unwrap()
+}
+
+/// A read throttle on a whole disk reaches `blkio.throttle.read_bps_device` (v1) or
+/// `io.max` (v2), and a rate of 0 removes it; a weight is written where the kernel has
+/// a proportional I/O scheduler's file, and is a warning where it has none.
+#[test]
+fn a_read_throttle_reaches_the_blkio_files() {
+    let Some(t) = setup() else { return };
+    let present = match t.fs.layout() {
+        Layout::V2 => {
+            let root = t.fs.unified_mount().unwrap();
+            fs::read_to_string(root.join("cgroup.controllers"))
+                .unwrap()
+                .split_whitespace()
+                .any(|c| c == "io")
+        }
+        Layout::V1 | Layout::Hybrid => t.fs.v1_mount(Controller::Blkio).is_some(),
+    };
+    if !present {
+        eprintln!("skipped: no blkio (v2: io) controller");
+        return;
+    }
+    let Some((major, minor)) = a_whole_block_device() else {
+        eprintln!("skipped: no whole block device found");
+        return;
+    };
+    let warnings = t
+        .cgroup
+        .create(&block_io(None, Some((major, minor, 1 << 20))))
+        .unwrap();
+    if let Some(w) = warnings.iter().find(|w| {
+        matches!(
+            w,
+            Warning::Ignored {
+                resource: "blkio throttling",
+                ..
+            }
+        )
+    }) {
+        eprintln!("skipped: {w}");
+        return;
+    }
+    let (file, line) = match t.fs.layout() {
+        Layout::V2 => ("io.max", format!("{major}:{minor} rbps=1048576")),
+        _ => (
+            "blkio.throttle.read_bps_device",
+            format!("{major}:{minor} 1048576"),
+        ),
+    };
+    let content = t.read(Controller::Blkio, file);
+    assert!(
+        content.lines().any(|l| l.starts_with(&line)),
+        "{line:?} not in {file}: {content:?}"
+    );
+    // A rate of 0 removes the limit.
+    t.cgroup
+        .apply(&block_io(None, Some((major, minor, 0))))
+        .unwrap();
+    let content = t.read(Controller::Blkio, file);
+    assert!(
+        !content.contains("1048576"),
+        "limit left in {file}: {content:?}"
+    );
+    // A weight: written where the kernel has the file, a warning where it has none.
+    let warnings = t.cgroup.apply(&block_io(Some(500), None)).unwrap();
+    let ignored = warnings.iter().any(|w| {
+        matches!(
+            w,
+            Warning::Ignored {
+                resource: "blkio weight",
+                ..
+            }
+        )
+    });
+    if !ignored {
+        let dir = t.dir(Controller::Blkio);
+        let weights = [
+            "blkio.weight",
+            "blkio.bfq.weight",
+            "io.weight",
+            "io.bfq.weight",
+        ];
+        let file = weights.iter().find(|f| dir.join(f).exists()).unwrap();
+        let value = t.read(Controller::Blkio, file);
+        assert!(
+            value.contains("500") || value.contains("4950"),
+            "{file}: {value:?}"
+        );
+    }
 }

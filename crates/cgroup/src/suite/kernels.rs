@@ -69,6 +69,14 @@ fn v1_files(controller: Controller, root: bool) -> Vec<(&'static str, &'static s
             ("devices.deny", ""),
             ("devices.list", "a *:* rwm\n"),
         ],
+        Controller::Blkio => vec![
+            ("blkio.weight", "500\n"),
+            ("blkio.weight_device", ""),
+            ("blkio.throttle.read_bps_device", ""),
+            ("blkio.throttle.write_bps_device", ""),
+            ("blkio.throttle.read_iops_device", ""),
+            ("blkio.throttle.write_iops_device", ""),
+        ],
     });
     files
 }
@@ -118,6 +126,12 @@ impl Kernel for V1 {
             ("memory/mydocker/ctr", "memory.limit_in_bytes", mib32),
             ("memory/mydocker/ctr", "memory.memsw.limit_in_bytes", mib64),
             ("pids/mydocker/ctr", "pids.max", "20".into()),
+            ("blkio/mydocker/ctr", "blkio.weight", "300".into()),
+            (
+                "blkio/mydocker/ctr",
+                "blkio.throttle.read_bps_device",
+                "8:0 1048576".into(),
+            ),
         ]
     }
 
@@ -175,9 +189,10 @@ impl Kernel for V1 {
 }
 
 /// The controllers a v2 kernel offers in `cgroup.controllers`, of those this crate uses.
-const V2_CONTROLLERS: [Controller; 4] = [
+const V2_CONTROLLERS: [Controller; 5] = [
     Controller::Cpuset,
     Controller::Cpu,
+    Controller::Blkio,
     Controller::Memory,
     Controller::Pids,
 ];
@@ -196,6 +211,7 @@ fn v2_files(controller: Controller) -> &'static [(&'static str, &'static str)] {
             ("memory.events", "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n"),
         ],
         Controller::Pids => &[("pids.max", "max\n"), ("pids.current", "0\n")],
+        Controller::Blkio => &[("io.weight", "default 100\n"), ("io.max", "")],
         _ => &[],
     }
 }
@@ -209,6 +225,7 @@ impl Kernel for V2 {
         Controller::Cpuset,
         Controller::Memory,
         Controller::Pids,
+        Controller::Blkio,
         Controller::Freezer,
     ];
 
@@ -219,7 +236,7 @@ impl Kernel for V2 {
             .into_iter()
             .filter(|c| present.contains(c))
             .collect();
-        let names: Vec<&str> = offered.iter().map(|c| c.name()).collect();
+        let names: Vec<&str> = offered.iter().map(|c| c.v2_name()).collect();
         let controllers = format!("{}\n", names.join(" "));
         set_fixture(root, "cgroup.controllers", &controllers);
         set_fixture(root, "cgroup.subtree_control", "");
@@ -255,7 +272,7 @@ impl Kernel for V2 {
     }
 
     fn limit_files() -> Vec<(&'static str, &'static str, String)> {
-        let enabled = "+cpu +cpuset +memory +pids";
+        let enabled = "+cpu +cpuset +memory +pids +io";
         vec![
             // Enabled in every ancestor; the leaf holds processes, its subtree stays empty.
             ("", "cgroup.subtree_control", enabled.into()),
@@ -268,6 +285,9 @@ impl Kernel for V2 {
             ("mydocker/ctr", "memory.max", (32u64 << 20).to_string()),
             ("mydocker/ctr", "memory.swap.max", (32u64 << 20).to_string()),
             ("mydocker/ctr", "pids.max", "20".into()),
+            // Blkio weight 300 is io.weight 2930; the last io.max line written stays.
+            ("mydocker/ctr", "io.weight", "default 2930".into()),
+            ("mydocker/ctr", "io.max", "8:0 rbps=1048576".into()),
         ]
     }
 

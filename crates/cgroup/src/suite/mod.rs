@@ -16,7 +16,8 @@ use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
-    LinuxCpuBuilder, LinuxMemoryBuilder, LinuxPidsBuilder, LinuxResources, LinuxResourcesBuilder,
+    LinuxBlockIoBuilder, LinuxCpuBuilder, LinuxMemoryBuilder, LinuxPidsBuilder, LinuxResources,
+    LinuxResourcesBuilder, LinuxThrottleDeviceBuilder,
 };
 
 use crate::{AnyManager, CgroupFs, CgroupPath, Controller, Layout};
@@ -173,7 +174,7 @@ impl<K: Kernel> Fake<K> {
 }
 
 /// What `docker run --cpu-shares 512 --cpus 0.5 --cpuset-cpus 1 -m 32m --memory-swap 64m
-/// --pids-limit 20` asks for.
+/// --pids-limit 20 --blkio-weight 300 --device-read-bps /dev/sda:1mb` asks for.
 pub(crate) fn docker_like() -> LinuxResources {
     LinuxResourcesBuilder::default()
         .cpu(
@@ -193,6 +194,20 @@ pub(crate) fn docker_like() -> LinuxResources {
                 .unwrap(),
         )
         .pids(LinuxPidsBuilder::default().limit(20i64).build().unwrap())
+        .block_io(
+            LinuxBlockIoBuilder::default()
+                .weight(300u16)
+                .throttle_read_bps_device(vec![
+                    LinuxThrottleDeviceBuilder::default()
+                        .major(8i64)
+                        .minor(0i64)
+                        .rate(1u64 << 20)
+                        .build()
+                        .unwrap(),
+                ])
+                .build()
+                .unwrap(),
+        )
         .build()
         .unwrap()
 }

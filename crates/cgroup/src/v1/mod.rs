@@ -1,6 +1,7 @@
 //! The cgroup v1 (and hybrid) manager: one directory per hierarchy, at the same relative
 //! path in each.
 
+mod blkio;
 mod cpu;
 mod cpuacct;
 mod cpuset;
@@ -31,16 +32,17 @@ pub(crate) trait V1Controller {
 type ApplyFn = fn(&LinuxResources, &Path) -> Result<Vec<Warning>>;
 
 /// The controllers that take settings, in the order they are applied.
-const SETTERS: [(Controller, ApplyFn); 5] = [
+const SETTERS: [(Controller, ApplyFn); 6] = [
     (cpu::Cpu::CONTROLLER, cpu::Cpu::apply),
     (cpuset::Cpuset::CONTROLLER, cpuset::Cpuset::apply),
     (memory::Memory::CONTROLLER, memory::Memory::apply),
     (pids::Pids::CONTROLLER, pids::Pids::apply),
     (devices::Devices::CONTROLLER, devices::Devices::apply),
+    (blkio::Blkio::CONTROLLER, blkio::Blkio::apply),
 ];
 
 /// Which hierarchy to read the member processes from, best first.
-const PROCS_FROM: [Controller; 7] = [
+const PROCS_FROM: [Controller; 8] = [
     Controller::Pids,
     Controller::Freezer,
     Controller::Memory,
@@ -48,6 +50,7 @@ const PROCS_FROM: [Controller; 7] = [
     Controller::Cpuacct,
     Controller::Cpuset,
     Controller::Devices,
+    Controller::Blkio,
 ];
 
 /// The v1 manager of one cgroup.

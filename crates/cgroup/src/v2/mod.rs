@@ -7,6 +7,7 @@ mod devices;
 pub(crate) use devices::apply as apply_device_rules;
 mod cpuset;
 mod freezer;
+mod io;
 mod memory;
 mod pids;
 
@@ -33,11 +34,12 @@ type ApplyFn = fn(&LinuxResources, &Path) -> Result<Vec<Warning>>;
 
 /// The controllers that take settings, in the order they are applied. These are also the
 /// controllers enabled in the ancestors' `cgroup.subtree_control`.
-const SETTERS: [(Controller, ApplyFn); 4] = [
+const SETTERS: [(Controller, ApplyFn); 5] = [
     (cpu::Cpu::CONTROLLER, cpu::Cpu::apply),
     (cpuset::Cpuset::CONTROLLER, cpuset::Cpuset::apply),
     (memory::Memory::CONTROLLER, memory::Memory::apply),
     (pids::Pids::CONTROLLER, pids::Pids::apply),
+    (io::Io::CONTROLLER, io::Io::apply),
 ];
 
 const CONTROLLERS: &str = "cgroup.controllers";
@@ -93,7 +95,7 @@ impl V2Manager {
             let to_enable: Vec<String> = wanted
                 .iter()
                 .filter(|c| offered_here.contains(c) && !enabled.contains(c))
-                .map(|c| format!("+{c}"))
+                .map(|c| format!("+{}", c.v2_name()))
                 .collect();
             if !to_enable.is_empty() {
                 fs::write_file(&level, SUBTREE_CONTROL, &to_enable.join(" "))?;
