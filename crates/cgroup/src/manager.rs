@@ -199,7 +199,8 @@ pub struct PidsStats {
 }
 
 /// What a missing `controller` means for `resources`: an error when they ask it for
-/// something, else a warning saying what will not work.
+/// something, else a warning saying what will not work (none for `blkio`, which only
+/// sets limits).
 pub(crate) fn missing_controller(
     controller: Controller,
     resources: &LinuxResources,
@@ -211,6 +212,8 @@ pub(crate) fn missing_controller(
         });
     }
     let consequence = match controller {
+        // Nothing is reported from it: without a request, nothing is lost.
+        Controller::Blkio => return Ok(None),
         Controller::Cpu => "CPU shares and quotas cannot be set",
         Controller::Cpuacct => "CPU usage will not be reported",
         Controller::Cpuset => "CPUs and memory nodes cannot be pinned",
@@ -218,7 +221,6 @@ pub(crate) fn missing_controller(
         Controller::Pids => "process counts will not be reported",
         Controller::Freezer => "pause and unpause will not work",
         Controller::Devices => "device access rules cannot be set",
-        Controller::Blkio => "block I/O weights and limits cannot be set",
     };
     Ok(Some(Warning::ControllerMissing {
         controller,

@@ -181,7 +181,42 @@ fn block_io_flags_are_checked_and_shown() {
     .unwrap();
     let t = &spec["linux"]["resources"]["blockIO"]["throttleReadBpsDevice"][0];
     assert_eq!(t["rate"], 1 << 20, "{spec}");
+    let (major, minor) = (t["major"].clone(), t["minor"].clone());
+    // Started, the limit is in the kernel's files (v1 blkio, or v2 io).
     env.md.ok(&["rm", &id]);
+    let cg = env.cg.name.clone();
+    let id = env
+        .md
+        .ok(&[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--cgroup-parent",
+            &cg,
+            "--device-read-bps",
+            &rate,
+            &env.image,
+            "sleep",
+            "1000",
+        ])
+        .trim()
+        .to_owned();
+    let mut found = None;
+    for d in env.cg.dirs() {
+        for f in ["blkio.throttle.read_bps_device", "io.max"] {
+            if let Ok(text) = std::fs::read_to_string(d.join(&id).join(f)) {
+                found = Some(text);
+            }
+        }
+    }
+    let text = found.expect("a blkio or io cgroup file");
+    assert!(
+        text.contains(&format!("{major}:{minor} 1048576"))
+            || text.contains(&format!("{major}:{minor} rbps=1048576")),
+        "{text}"
+    );
+    env.md.ok(&["rm", "-f", &id]);
     env.assert_clean();
 }
 
