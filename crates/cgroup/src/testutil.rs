@@ -55,3 +55,41 @@ pub(crate) fn pids_resources(limit: i64) -> LinuxResources {
         .build()
         .unwrap()
 }
+
+/// Resources with only `block_io`.
+pub(crate) fn block_io_resources(
+    block_io: oci_spec::runtime::LinuxBlockIoBuilder,
+) -> LinuxResources {
+    oci_spec::runtime::LinuxResourcesBuilder::default()
+        .block_io(block_io.build().unwrap())
+        .build()
+        .unwrap()
+}
+
+/// A throttle entry of device `major:minor`.
+pub(crate) fn throttle(
+    major: i64,
+    minor: i64,
+    rate: u64,
+) -> oci_spec::runtime::LinuxThrottleDevice {
+    oci_spec::runtime::LinuxThrottleDeviceBuilder::default()
+        .major(major)
+        .minor(minor)
+        .rate(rate)
+        .build()
+        .unwrap()
+}
+
+/// A weight entry of device `major:minor`.
+pub(crate) fn weight_device(
+    major: i64,
+    minor: i64,
+    weight: u16,
+) -> oci_spec::runtime::LinuxWeightDevice {
+    oci_spec::runtime::LinuxWeightDeviceBuilder::default()
+        .major(major)
+        .minor(minor)
+        .weight(weight)
+        .build()
+        .unwrap()
+}

@@ -202,14 +202,7 @@ fn block_io_flags_are_checked_and_shown() {
         ])
         .trim()
         .to_owned();
-    let mut found = None;
-    for d in env.cg.dirs() {
-        for f in ["blkio.throttle.read_bps_device", "io.max"] {
-            if let Ok(text) = std::fs::read_to_string(d.join(&id).join(f)) {
-                found = Some(text);
-            }
-        }
-    }
+    let found = env.cg_file(&id, &["blkio.throttle.read_bps_device", "io.max"]);
     let text = found.expect("a blkio or io cgroup file");
     assert!(
         text.contains(&format!("{major}:{minor} 1048576"))

@@ -221,18 +221,6 @@ fn stop_signal_and_timeout() {
     env.assert_clean();
 }
 
-/// The first of `files` found in container `id`'s cgroup directories (v1 or v2 names).
-fn cg_file(env: &Env, id: &str, files: &[&str]) -> Option<String> {
-    for d in env.cg.dirs() {
-        for f in files {
-            if let Ok(s) = std::fs::read_to_string(d.join(id).join(f)) {
-                return Some(s.trim().to_owned());
-            }
-        }
-    }
-    None
-}
-
 #[test]
 fn cfs_memory_and_oom_options_reach_the_cgroup_and_inspect() {
     let env = Env::new("runcfs");
@@ -263,24 +251,27 @@ fn cfs_memory_and_oom_options_reach_the_cgroup_and_inspect() {
         ])
         .trim()
         .to_owned();
-    match cg_file(&env, &id, &["cpu.cfs_quota_us"]) {
+    match env.cg_file(&id, &["cpu.cfs_quota_us"]) {
         Some(q) => {
             assert_eq!(q, "25000");
             assert_eq!(
-                cg_file(&env, &id, &["cpu.cfs_period_us"]).as_deref(),
+                env.cg_file(&id, &["cpu.cfs_period_us"]).as_deref(),
                 Some("50000")
             );
             // v1 only: cgroup v2 cannot disable the OOM killer (a warning says so).
-            let oom = cg_file(&env, &id, &["memory.oom_control"]).unwrap_or_default();
+            let oom = env
+                .cg_file(&id, &["memory.oom_control"])
+                .unwrap_or_default();
             assert!(oom.contains("oom_kill_disable 1"), "{oom}");
         }
         None => assert_eq!(
-            cg_file(&env, &id, &["cpu.max"]).as_deref(),
+            env.cg_file(&id, &["cpu.max"]).as_deref(),
             Some("25000 50000")
         ),
     }
     assert_eq!(
-        cg_file(&env, &id, &["memory.soft_limit_in_bytes", "memory.low"]).as_deref(),
+        env.cg_file(&id, &["memory.soft_limit_in_bytes", "memory.low"])
+            .as_deref(),
         Some("33554432")
     );
     assert_eq!(

@@ -13,18 +13,6 @@ fn monitor_of(env: &Env, id: &str) -> u32 {
         .unwrap_or_default() as u32
 }
 
-/// The first of `files` found in the container's cgroup directories (v1 or v2 names).
-fn cg_file(env: &Env, id: &str, files: &[&str]) -> Option<String> {
-    for d in env.cg.dirs() {
-        for f in files {
-            if let Ok(s) = std::fs::read_to_string(d.join(id).join(f)) {
-                return Some(s.trim().to_owned());
-            }
-        }
-    }
-    None
-}
-
 fn clean_up(env: &Env, monitors: &[u32]) {
     for id in env.md.ok(&["ps", "-aq"]).split_whitespace() {
         env.md.ok(&["rm", "-f", id]);
@@ -79,22 +67,23 @@ fn update_changes_a_running_containers_cgroup_and_inspect() {
     ]);
     assert_eq!(out.trim(), "svc");
     assert_eq!(
-        cg_file(&env, &id, &["memory.limit_in_bytes", "memory.max"]).as_deref(),
+        env.cg_file(&id, &["memory.limit_in_bytes", "memory.max"])
+            .as_deref(),
         Some("134217728")
     );
-    assert_eq!(cg_file(&env, &id, &["pids.max"]).as_deref(), Some("200"));
-    if let Some(shares) = cg_file(&env, &id, &["cpu.shares"]) {
+    assert_eq!(env.cg_file(&id, &["pids.max"]).as_deref(), Some("200"));
+    if let Some(shares) = env.cg_file(&id, &["cpu.shares"]) {
         assert_eq!(shares, "1024");
     }
     match (
-        cg_file(&env, &id, &["cpu.cfs_quota_us"]),
-        cg_file(&env, &id, &["cpu.max"]),
+        env.cg_file(&id, &["cpu.cfs_quota_us"]),
+        env.cg_file(&id, &["cpu.max"]),
     ) {
         (Some(q), _) => assert_eq!(q, "50000"),
         (None, Some(m)) => assert_eq!(m, "50000 100000"),
         (None, None) => panic!("no cpu quota file for {id}"),
     }
-    assert_eq!(cg_file(&env, &id, &["cpuset.cpus"]).as_deref(), Some("0"));
+    assert_eq!(env.cg_file(&id, &["cpuset.cpus"]).as_deref(), Some("0"));
     assert_eq!(
         env.inspect(
             "svc",
@@ -106,7 +95,7 @@ fn update_changes_a_running_containers_cgroup_and_inspect() {
     assert_eq!(env.inspect("svc", "{{.State.Status}}"), "running");
     env.md.ok(&["stop", "-t", "0", "svc"]);
     env.md.ok(&["start", "svc"]);
-    assert_eq!(cg_file(&env, &id, &["pids.max"]).as_deref(), Some("200"));
+    assert_eq!(env.cg_file(&id, &["pids.max"]).as_deref(), Some("200"));
     let mut monitors = monitors.to_vec();
     monitors.push(monitor_of(&env, &id));
     clean_up(&env, &monitors);
@@ -140,10 +129,11 @@ fn update_of_a_stopped_container_applies_at_its_start() {
     env.md.ok(&["start", "later"]);
     let monitors = [monitor_of(&env, &id)];
     assert_eq!(
-        cg_file(&env, &id, &["memory.limit_in_bytes", "memory.max"]).as_deref(),
+        env.cg_file(&id, &["memory.limit_in_bytes", "memory.max"])
+            .as_deref(),
         Some("100663296")
     );
-    assert_eq!(cg_file(&env, &id, &["pids.max"]).as_deref(), Some("50"));
+    assert_eq!(env.cg_file(&id, &["pids.max"]).as_deref(), Some("50"));
     clean_up(&env, &monitors);
 }
 

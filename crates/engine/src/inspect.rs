@@ -194,15 +194,8 @@ fn mounts(rec: &Record) -> Value {
 fn devices(args: &[String]) -> Value {
     let list: Vec<Value> = args
         .iter()
-        .map(|d| {
-            let mut parts = d.splitn(3, ':');
-            let host = parts.next().unwrap_or_default();
-            let (container, perms) = match (parts.next(), parts.next()) {
-                (Some(c), Some(p)) => (c, p),
-                (Some(p), None) if !p.starts_with('/') => (host, p),
-                (Some(c), None) => (c, "rwm"),
-                _ => (host, "rwm"),
-            };
+        .filter_map(|d| crate::spec::device_paths(d).ok())
+        .map(|(host, container, perms)| {
             json!({"PathOnHost": host, "PathInContainer": container, "CgroupPermissions": perms})
         })
         .collect();

@@ -222,8 +222,12 @@ run_test() { # id manifest_dir exe [libtest args...]
     # A suite that outlives its limit by a minute was not ended by the KILL: a task stuck
     # in the kernel (or I/O of the 9p shares that stopped). Say so on the console with
     # the kernel's view of blocked tasks and of every CPU, for the host to show.
+    # Its sleep goes with it: TERM while waiting runs the trap.
     (
-        sleep $((TEST_TIMEOUT + 60))
+        sleep $((TEST_TIMEOUT + 60)) &
+        nap=$!
+        trap 'kill "$nap" 2>/dev/null; exit 0' TERM
+        wait "$nap" || exit 0
         echo "vmtest: HUNG: $id outlived its ${TEST_TIMEOUT}s limit; blocked tasks and CPUs:"
         echo 8 >/proc/sys/kernel/printk
         echo w >/proc/sysrq-trigger

@@ -83,16 +83,13 @@ impl V1Controller for Blkio {
 
 #[cfg(test)]
 mod tests {
-    use oci_spec::runtime::{
-        LinuxBlockIoBuilder, LinuxResourcesBuilder, LinuxThrottleDeviceBuilder,
-        LinuxWeightDeviceBuilder,
-    };
+    use oci_spec::runtime::LinuxBlockIoBuilder;
 
     use super::*;
     use crate::ErrorKind;
     use crate::fs::read_file;
     use crate::resources::Throttle;
-    use crate::testutil::set_fixture;
+    use crate::testutil::{block_io_resources, set_fixture, throttle, weight_device};
 
     const THROTTLES: [Throttle; 4] = [
         Throttle::ReadBps,
@@ -100,31 +97,6 @@ mod tests {
         Throttle::ReadIops,
         Throttle::WriteIops,
     ];
-
-    fn resources(block_io: LinuxBlockIoBuilder) -> LinuxResources {
-        LinuxResourcesBuilder::default()
-            .block_io(block_io.build().unwrap())
-            .build()
-            .unwrap()
-    }
-
-    fn throttle(major: i64, minor: i64, rate: u64) -> oci_spec::runtime::LinuxThrottleDevice {
-        LinuxThrottleDeviceBuilder::default()
-            .major(major)
-            .minor(minor)
-            .rate(rate)
-            .build()
-            .unwrap()
-    }
-
-    fn weight_device(major: i64, minor: i64, weight: u16) -> oci_spec::runtime::LinuxWeightDevice {
-        LinuxWeightDeviceBuilder::default()
-            .major(major)
-            .minor(minor)
-            .weight(weight)
-            .build()
-            .unwrap()
-    }
 
     /// A CFQ kernel's blkio cgroup (`bfq`: BFQ's files instead of CFQ's).
     fn fixture(bfq: bool) -> tempfile::TempDir {
@@ -147,7 +119,7 @@ mod tests {
     fn weights_and_throttles_are_written() {
         let tmp = fixture(false);
         let dir = tmp.path();
-        let r = resources(
+        let r = block_io_resources(
             LinuxBlockIoBuilder::default()
                 .weight(300u16)
                 .weight_device(vec![weight_device(8, 0, 700)])
@@ -183,7 +155,7 @@ mod tests {
     fn bfq_files_stand_in_for_cfq_ones() {
         let tmp = fixture(true);
         let dir = tmp.path();
-        let r = resources(
+        let r = block_io_resources(
             LinuxBlockIoBuilder::default()
                 .weight(10u16)
                 .weight_device(vec![weight_device(254, 0, 1000)]),
@@ -198,7 +170,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
         set_fixture(dir, "blkio.throttle.read_bps_device", "");
-        let r = resources(
+        let r = block_io_resources(
             LinuxBlockIoBuilder::default()
                 .weight(500u16)
                 .weight_device(vec![weight_device(8, 0, 200)])
@@ -233,7 +205,7 @@ mod tests {
         let tmp = fixture(false);
         let dir = tmp.path();
         for bad in [5u16, 1001] {
-            let r = resources(
+            let r = block_io_resources(
                 LinuxBlockIoBuilder::default()
                     .weight(bad)
                     .throttle_read_bps_device(vec![throttle(8, 0, 1)]),
@@ -241,13 +213,13 @@ mod tests {
             let err = Blkio::apply(&r, dir).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
             assert!(err.to_string().contains(&bad.to_string()), "{err}");
-            let r = resources(
+            let r = block_io_resources(
                 LinuxBlockIoBuilder::default().weight_device(vec![weight_device(8, 0, bad)]),
             );
             let err = Blkio::apply(&r, dir).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
         }
-        let r = resources(
+        let r = block_io_resources(
             LinuxBlockIoBuilder::default().throttle_read_bps_device(vec![throttle(-1, 0, 1)]),
         );
         assert_eq!(
@@ -260,7 +232,7 @@ mod tests {
             ""
         );
         // 0 is unset: nothing is written.
-        let r = resources(LinuxBlockIoBuilder::default().weight(0u16));
+        let r = block_io_resources(LinuxBlockIoBuilder::default().weight(0u16));
         assert!(Blkio::apply(&r, dir).unwrap().is_empty());
         assert_eq!(read_file(dir, WEIGHT).unwrap(), "500\n");
     }
@@ -268,7 +240,7 @@ mod tests {
     #[test]
     fn missing_throttle_files_and_leaf_weights_are_warnings() {
         let tmp = tempfile::tempdir().unwrap();
-        let r = resources(
+        let r = block_io_resources(
             LinuxBlockIoBuilder::default()
                 .leaf_weight(100u16)
                 .throttle_write_bps_device(vec![throttle(8, 0, 1)]),

@@ -126,44 +126,16 @@ impl V2Controller for Io {
 
 #[cfg(test)]
 mod tests {
-    use oci_spec::runtime::{
-        LinuxBlockIoBuilder, LinuxResourcesBuilder, LinuxThrottleDeviceBuilder,
-        LinuxWeightDeviceBuilder,
-    };
+    use oci_spec::runtime::LinuxBlockIoBuilder;
 
     use super::*;
     use crate::ErrorKind;
     use crate::fs::read_file;
-    use crate::testutil::set_fixture;
-
-    fn resources(block_io: LinuxBlockIoBuilder) -> LinuxResources {
-        LinuxResourcesBuilder::default()
-            .block_io(block_io.build().unwrap())
-            .build()
-            .unwrap()
-    }
-
-    fn throttle(major: i64, minor: i64, rate: u64) -> oci_spec::runtime::LinuxThrottleDevice {
-        LinuxThrottleDeviceBuilder::default()
-            .major(major)
-            .minor(minor)
-            .rate(rate)
-            .build()
-            .unwrap()
-    }
-
-    fn weight_device(major: i64, minor: i64, weight: u16) -> oci_spec::runtime::LinuxWeightDevice {
-        LinuxWeightDeviceBuilder::default()
-            .major(major)
-            .minor(minor)
-            .weight(weight)
-            .build()
-            .unwrap()
-    }
+    use crate::testutil::{block_io_resources, set_fixture, throttle, weight_device};
 
     /// The temp dir's files record the last write only: one request per check.
     fn apply_one(dir: &Path, block_io: LinuxBlockIoBuilder) -> Vec<Warning> {
-        Io::apply(&resources(block_io), dir).unwrap()
+        Io::apply(&block_io_resources(block_io), dir).unwrap()
     }
 
     #[test]
@@ -253,8 +225,11 @@ mod tests {
             ["blkio weight", "blkio weight device", "blkio throttling"]
         );
         set_fixture(dir, WEIGHT, "default 100\n");
-        let err =
-            Io::apply(&resources(LinuxBlockIoBuilder::default().weight(9u16)), dir).unwrap_err();
+        let err = Io::apply(
+            &block_io_resources(LinuxBlockIoBuilder::default().weight(9u16)),
+            dir,
+        )
+        .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
         assert_eq!(read_file(dir, WEIGHT).unwrap(), "default 100\n");
     }

@@ -351,6 +351,19 @@ impl Env {
             .unwrap_or_default()
     }
 
+    /// The first of `files` found in container `id`'s cgroup directories under the test's
+    /// parent (v1 or v2 names), trimmed.
+    pub(crate) fn cg_file(&self, id: &str, files: &[&str]) -> Option<String> {
+        for d in self.cg.dirs() {
+            for f in files {
+                if let Ok(s) = std::fs::read_to_string(d.join(id).join(f)) {
+                    return Some(s.trim().to_owned());
+                }
+            }
+        }
+        None
+    }
+
     /// The `ps -a` line of the container named `name` (empty when there is none).
     pub(crate) fn ps_line(&self, name: &str) -> String {
         self.md

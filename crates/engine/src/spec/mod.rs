@@ -22,7 +22,7 @@ use crate::options::{CreateOptions, clean_abs, merge_env};
 pub use mounts::{EtcFiles, mounts, namespaces};
 pub use resources::{resources, rlimits};
 pub use security::{
-    Security, device_cgroup_rule, device_rules, host_devices, security, user_device,
+    Security, device_cgroup_rule, device_paths, device_rules, host_devices, security, user_device,
 };
 
 /// Docker's default PATH when the image sets none.

@@ -161,6 +161,24 @@ fn device_node(
     d
 }
 
+/// The parts of `--device HOST[:CONTAINER][:PERMISSIONS]` (the container path defaults
+/// to the host's, the permissions to `rwm`); no file is looked at.
+///
+/// # Errors
+/// A malformed specification.
+pub fn device_paths(arg: &str) -> Result<(&str, &str, &str)> {
+    let valid_perms =
+        |p: &str| !p.is_empty() && p.len() <= 3 && p.chars().all(|c| "rwm".contains(c));
+    let parts: Vec<&str> = arg.split(':').collect();
+    Ok(match parts[..] {
+        [h] => (h, h, "rwm"),
+        [h, p] if valid_perms(p) => (h, h, p),
+        [h, c] => (h, c, "rwm"),
+        [h, c, p] if valid_perms(p) => (h, c, p),
+        _ => invalid!("invalid device specification: {arg}"),
+    })
+}
+
 /// One `--device HOST[:CONTAINER][:PERMISSIONS]` (docker's syntax: the container path
 /// defaults to the host's, the permissions, a subset of `rwm`, to `rwm`): the node to
 /// make in the container and the cgroup rule that allows it.
@@ -175,16 +193,7 @@ pub fn user_device(
 )> {
     use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
     use std::os::unix::fs::FileTypeExt;
-    let valid_perms =
-        |p: &str| !p.is_empty() && p.len() <= 3 && p.chars().all(|c| "rwm".contains(c));
-    let parts: Vec<&str> = arg.split(':').collect();
-    let (host, container, perms) = match parts[..] {
-        [h] => (h, h, "rwm"),
-        [h, p] if valid_perms(p) => (h, h, p),
-        [h, c] => (h, c, "rwm"),
-        [h, c, p] if valid_perms(p) => (h, c, p),
-        _ => invalid!("invalid device specification: {arg}"),
-    };
+    let (host, container, perms) = device_paths(arg)?;
     if !container.starts_with('/') {
         invalid!("bad format for path: {container}");
     }
