@@ -290,3 +290,47 @@ fn attach_to_a_terminal_types_into_it_and_detaches_with_the_keys() {
     env.md.ok(&["rm", "-f", "term"]);
     env.assert_clean();
 }
+
+#[test]
+fn a_monitor_that_cannot_serve_the_input_ends_its_container() {
+    let env = Env::new("attfail");
+    let _c = Cleanup(&env, &["nosock"]);
+    let cg = env.cg.name.as_str();
+    let id = env
+        .md
+        .ok(&[
+            "create",
+            "-i",
+            "--name",
+            "nosock",
+            "--cgroup-parent",
+            cg,
+            &env.image,
+            "sleep",
+            "1000",
+        ])
+        .trim()
+        .to_owned();
+    // A non-empty directory where the input socket goes: the monitor cannot bind it
+    // once the container runs.
+    let sock = env
+        .md
+        .root()
+        .join("containers")
+        .join(&id)
+        .join("attach.sock");
+    std::fs::create_dir_all(sock.join("in-the-way")).unwrap();
+    // (`start` has its answer before the monitor serves the input, so it succeeds.)
+    let _ = env.md.run(&["start", "nosock"]);
+    // The monitor ends the container itself and records why (recovery would have said
+    // that the monitor died).
+    common::eventually("the container ends", || {
+        env.inspect("nosock", "{{.State.Status}}") == "exited"
+    });
+    let error = env.inspect("nosock", "{{.State.Error}}");
+    assert!(error.contains("attach.sock"), "{error}");
+    assert_eq!(env.inspect("nosock", "{{.State.ExitCode}}"), "137");
+    std::fs::remove_dir_all(&sock).unwrap();
+    env.md.ok(&["rm", "nosock"]);
+    env.assert_clean();
+}

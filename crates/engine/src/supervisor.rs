@@ -213,16 +213,32 @@ impl Supervisor {
             cgroup,
         } = started;
         let pid = running.pid();
-        let forwarder = match &attach {
-            Some(a) if a.forward_signals => Some(
-                isolate::SignalForwarder::start(pid)
-                    .map_err(|e| Error::os("forwarding signals", e))?,
-            ),
-            _ => None,
-        };
         let may_restart = attach.is_none();
         let input_dir = serve_input.then(|| Containers::new(&engine.config.root).dir(&id));
-        let streams = Streams::start(&mut running, log, attach, input_dir.as_deref())?;
+        let serving = match &attach {
+            Some(a) if a.forward_signals => isolate::SignalForwarder::start(pid)
+                .map(Some)
+                .map_err(|e| Error::os("forwarding signals", e)),
+            _ => Ok(None),
+        }
+        .and_then(|forwarder| {
+            Streams::start(&mut running, log, attach, input_dir.as_deref())
+                .map(|streams| (forwarder, streams))
+        });
+        let (forwarder, streams) = match serving {
+            Ok(s) => s,
+            Err(e) => {
+                // The container is recorded running: end it here, as an exit, rather than
+                // leave it to recovery's sweep of containers whose monitor is gone.
+                if let Some(p) = prober {
+                    p.stop();
+                }
+                let _ = running.signal(libc::SIGKILL);
+                let code = running.wait().map_or(255, |s| s.code());
+                let _ = finish_owned(&engine, &id, owner, code, false, Err(e.to_string()));
+                return Err(e);
+            }
+        };
         engine.mark("run: output copiers started");
         let code = running.wait().map_or(255, |s| s.code());
         let ran = since.elapsed();
@@ -234,7 +250,7 @@ impl Supervisor {
         streams.finish();
         drop(forwarder);
         engine.mark("run: output drained, threads joined");
-        let restarting = finish_owned(&engine, &id, owner, code, oom, may_restart)?;
+        let restarting = finish_owned(&engine, &id, owner, code, oom, Ok(may_restart))?;
         Ok(Run {
             exit: Exit { code, oom },
             ran,
@@ -404,16 +420,17 @@ impl Streams {
 }
 
 /// Records the end of a container this process owns, unless someone else already did
-/// (the container was removed, or recovered). With `may_restart` (a detached container)
+/// (the container was removed, or recovered). With `Ok(true)` (a detached container)
 /// and a restart policy that restarts it, it is recorded as `restarting` and true is
-/// returned.
+/// returned; `Err(error)` records a container its monitor had to end (never restarted),
+/// with the error in its state.
 pub(crate) fn finish_owned(
     engine: &Engine,
     id: &str,
     owner: (u32, u64),
     code: i32,
     oom: bool,
-    may_restart: bool,
+    may_restart: std::result::Result<bool, String>,
 ) -> Result<bool> {
     let containers = Containers::new(&engine.config.root);
     let Ok(_lock) = containers.lock(id) else {
@@ -425,6 +442,13 @@ pub(crate) fn finish_owned(
     if !rec.is_active() || (rec.state.monitor_pid, rec.state.monitor_start) != owner {
         return Ok(false);
     }
+    let may_restart = match may_restart {
+        Ok(may) => may,
+        Err(error) => {
+            rec.state.error = error;
+            false
+        }
+    };
     let policy = rec.options.restart;
     if may_restart
         && policy.should_restart(code, rec.state.restart_count, rec.state.stopped_by_user)

@@ -461,6 +461,9 @@ impl Env {
     }
 }
 
+/// mydocker's host-wide lock directory (the network crate's default).
+const HOST_LOCK_DIR: &str = "/run/lock/mydocker";
+
 impl Drop for Env {
     fn drop(&mut self) {
         self.remove_containers();
@@ -474,11 +477,19 @@ impl Drop for Env {
             if Path::new("/sys/class/net").join(&bridge).exists() {
                 let _ = quiet(Command::new("ip").args(["link", "del", &bridge]));
             }
+            // mydocker removes a bridge's host-wide lock file only when it deletes the
+            // bridge itself; this one was deleted behind its back.
+            let _ = std::fs::remove_file(
+                Path::new(HOST_LOCK_DIR).join(format!("bridge-{bridge}.lock")),
+            );
         }
         let _ = Command::new("nft")
             .args(["delete", "table", "ip", &self.nft_table])
             .stderr(Stdio::null())
             .status();
+        let _ = std::fs::remove_file(
+            Path::new(HOST_LOCK_DIR).join(format!("nft-{}.lock", self.nft_table)),
+        );
         self.registry.stop();
     }
 }
