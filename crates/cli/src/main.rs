@@ -25,8 +25,9 @@ fn main() -> ExitCode {
     // re-executed by the engine.
     engine::helper_main();
     let argv: Vec<OsString> = std::env::args_os().collect();
-    let argv = rewrite_seed_syntax(argv);
-    let matches = match args::Cli::command().try_get_matches_from(argv) {
+    let command = args::Cli::command();
+    let argv = rewrite_seed_syntax(&command, argv);
+    let matches = match command.try_get_matches_from(argv) {
         Ok(m) => m,
         Err(e) => {
             let code = if e.use_stderr() { 125 } else { 0 };
@@ -55,8 +56,7 @@ fn main() -> ExitCode {
 
 /// Applies [`seed::rewrite`] to the words after the subcommand name, using clap's own
 /// definition of the subcommand to know which options take a value.
-fn rewrite_seed_syntax(argv: Vec<OsString>) -> Vec<OsString> {
-    let command = args::Cli::command();
+fn rewrite_seed_syntax(command: &clap::Command, argv: Vec<OsString>) -> Vec<OsString> {
     // Find the subcommand word: the first word that names one (skipping global options).
     let Some(pos) = argv.iter().skip(1).position(|a| {
         a.to_str()
@@ -68,7 +68,15 @@ fn rewrite_seed_syntax(argv: Vec<OsString>) -> Vec<OsString> {
     let Some(sub) = argv[pos].to_str().and_then(|s| command.find_subcommand(s)) else {
         return argv;
     };
+    // The subcommands are deferred (see `args::Command`): this one's arguments are built
+    // here, and only when a flag is looked up.
+    let built = std::cell::OnceCell::new();
     let takes_value = |flag: &str| {
+        let sub = built.get_or_init(|| {
+            let mut sub = sub.clone();
+            sub.build();
+            sub
+        });
         sub.get_arguments().any(|a| {
             let long = flag.strip_prefix("--").filter(|_| flag.starts_with("--"));
             let matches = match long {

@@ -82,9 +82,11 @@ impl Engine {
     ) -> Result<Option<Exit>> {
         let rec = lookup(self, name)?;
         rec.state.status.can_exec(&rec.id)?;
+        self.mark("exec: container looked up");
         let dir = Containers::new(&self.config.root).dir(&rec.id);
         let spec = load_spec(&dir, &rec.id)?;
         let process = process_for(opts, &spec)?;
+        self.mark("exec: spec loaded, process made");
         let seccomp = if opts.privileged {
             None
         } else {
@@ -107,6 +109,7 @@ impl Engine {
         let mut running =
             isolate::Container::exec(rec.state.pid as i32, &process, seccomp.as_ref(), io)
                 .map_err(crate::error::from_isolate)?;
+        self.mark("exec: process started in the container");
         let Some(attach) = attach else {
             // The process is reparented to the container's init when we exit.
             return Ok(None);
@@ -120,9 +123,12 @@ impl Engine {
             None
         };
         let streams = ExecStreams::start(&mut running, attach, opts.interactive)?;
+        self.mark("exec: output copiers started");
         let status = running.wait()?;
+        self.mark("exec: process exited (reaped)");
         streams.finish();
         drop(forwarder);
+        self.mark("exec: output drained, threads joined");
         Ok(Some(Exit {
             code: status.code(),
             oom: false,

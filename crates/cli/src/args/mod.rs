@@ -59,7 +59,10 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
+// Deferred: only the subcommand being run builds its arguments (building all of them,
+// the `run` flags thrice, was most of the CLI's start-up).
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub(crate) enum Command {
     /// Create and run a new container from an image
     Run(Box<RunArgs>),
@@ -257,7 +260,8 @@ pub(crate) enum SystemCommand {
     Info(FormatArgs),
 }
 
-/// `--format` of `info` and `version`.
+// `--format` of `info` and `version` (no doc comment: with deferred subcommands, it
+// would replace their `about`).
 #[derive(Debug, Args)]
 pub(crate) struct FormatArgs {
     /// Format the output using the given Go template (or `json`)

@@ -55,8 +55,9 @@ pub(crate) struct RunMoreArgs {
     pub(crate) refused: RefusedArgs,
 }
 
-/// docker flags mydocker does not support: accepted by the parser so that the error
-/// says why, instead of "unexpected argument".
+// docker flags mydocker does not support: accepted by the parser so that the error
+// says why, instead of "unexpected argument". (No doc comment: with deferred
+// subcommands, it would replace `run`'s `about`.)
 #[derive(Debug, Args)]
 pub(crate) struct RefusedArgs {
     #[arg(long, hide = true)]

@@ -302,6 +302,32 @@ mod tests {
         }
     }
 
+    /// The subcommands build their arguments only when used (`defer`): a doc comment on a
+    /// flattened argument struct would then replace the subcommand's own `about`.
+    #[test]
+    fn deferred_subcommands_keep_their_about() {
+        use clap::CommandFactory;
+        let before: Vec<(String, String)> = crate::args::Cli::command()
+            .get_subcommands()
+            .map(|c| {
+                let about = c.get_about().map(|a| a.to_string()).unwrap_or_default();
+                (c.get_name().to_owned(), about)
+            })
+            .collect();
+        assert!(before.iter().any(|(n, _)| n == "run"));
+        let mut built = crate::args::Cli::command();
+        built.build();
+        for (name, about) in before {
+            let sub = built.find_subcommand(&name).unwrap();
+            assert!(
+                sub.get_arguments().next().is_some(),
+                "{name}: no arguments built"
+            );
+            let after = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
+            assert_eq!(after, about, "{name}");
+        }
+    }
+
     #[test]
     fn causes_are_printed_once() {
         let io = std::io::Error::other("disk on fire");
