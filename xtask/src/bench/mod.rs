@@ -14,6 +14,7 @@
 //! is interrupted with Ctrl-C.
 
 mod build;
+mod exec;
 pub(crate) mod fixture;
 mod jail;
 mod lifecycle;
@@ -42,6 +43,7 @@ Sections (default: all of them, in this order):
   copy       a container rootfs of the big image with the copy driver (create + rm), beside cp -a
   overlay    run `true` in the 125-layer image beside the 1-layer busybox (overlay mount cost)
   lifecycle  create, start, exec, stop, rm of a busybox container beside podman's
+  exec       exec true in a running busybox container beside crun exec and runc exec
   build      a 6-step Dockerfile (COPY of 1,000 files, two RUNs), cold and cached, beside podman build
   network    bridge vs none on run --rm; network connect/disconnect; TCP throughput
   all        every section
@@ -59,6 +61,7 @@ const ALL: &[&str] = &[
     "copy",
     "overlay",
     "lifecycle",
+    "exec",
     "build",
     "network",
 ];
@@ -153,6 +156,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             "copy" => storage::copy(&mut env),
             "overlay" => storage::overlay(&mut env),
             "lifecycle" => lifecycle::run(&mut env),
+            "exec" => exec::run(&mut env),
             "build" => build::run(&mut env),
             "network" => network::run(&mut env),
             other => bail!("no section {other}"),

@@ -14,7 +14,7 @@ pub(crate) fn run(env: &mut Env) -> Result<String> {
     let root = env.md_root();
     let podman_root = env.podman_root();
     quiet(env.md(&root).args(["pull", "-q", &env.busybox]))?;
-    let bundle = oci_bundle(env, "run")?;
+    let bundle = oci_bundle(env, "run", &["true"])?;
     let podman = podman_ready(env, &podman_root);
     let crun_na = env.jail().err();
     let crun_state = env.path("run-crun-state");
@@ -111,8 +111,9 @@ pub(crate) fn podman_ready(env: &Env, root: &Path) -> Option<String> {
 }
 
 /// An OCI bundle of busybox made with `skopeo copy` + `umoci unpack`, its config set to
-/// run `true` without a terminal in a cgroup under the benchmark's parent.
-pub(crate) fn oci_bundle(env: &Env, tag: &str) -> Result<PathBuf> {
+/// run `args` without a terminal in a cgroup of its own (named `tag`) under the
+/// benchmark's parent.
+pub(crate) fn oci_bundle(env: &Env, tag: &str, args: &[&str]) -> Result<PathBuf> {
     let layout = env.path(&format!("{tag}-oci-layout"));
     let bundle = env.path(&format!("{tag}-bundle"));
     quiet(
@@ -130,21 +131,22 @@ pub(crate) fn oci_bundle(env: &Env, tag: &str) -> Result<PathBuf> {
     let path = bundle.join("config.json");
     let config =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let config = edit_config(&config, &format!("/{}-oci/busybox", env.cgroup_parent))?;
+    let config = edit_config(&config, &format!("/{}-oci/{tag}", env.cgroup_parent), args)?;
     std::fs::write(&path, config).with_context(|| format!("writing {}", path.display()))?;
     Ok(bundle)
 }
 
-/// Sets `process.args` to `["true"]`, `process.terminal` to false and
-/// `linux.cgroupsPath`, by editing umoci's (Go-indented) JSON text.
-fn edit_config(config: &str, cgroups_path: &str) -> Result<String> {
+/// Sets `process.args` to `args`, `process.terminal` to false and `linux.cgroupsPath`,
+/// by editing umoci's (Go-indented) JSON text.
+fn edit_config(config: &str, cgroups_path: &str, args: &[&str]) -> Result<String> {
     let mut s = config.to_owned();
     let args_at = s
         .find("\"args\"")
         .context("config.json has no process args")?;
     let open = args_at + s[args_at..].find('[').context("args is not an array")?;
     let close = open + s[open..].find(']').context("args array not closed")?;
-    s.replace_range(open..=close, "[\"true\"]");
+    let quoted: Vec<String> = args.iter().map(|a| format!("{a:?}")).collect();
+    s.replace_range(open..=close, &format!("[{}]", quoted.join(", ")));
     if let Some(t) = s.find("\"terminal\": true") {
         s.replace_range(t..t + "\"terminal\": true".len(), "\"terminal\": false");
     }
@@ -166,13 +168,15 @@ mod tests {
     #[test]
     fn config_edit_sets_args_terminal_and_cgroups_path() {
         let c = "{\n\t\"process\": {\n\t\t\"terminal\": true,\n\t\t\"args\": [\n\t\t\t\"sh\"\n\t\t],\n\t\t\"cwd\": \"/\"\n\t},\n\t\"linux\": {\n\t\t\"namespaces\": []\n\t}\n}";
-        let e = edit_config(c, "/x/y").unwrap();
+        let e = edit_config(c, "/x/y", &["true"]).unwrap();
         assert!(e.contains("\"args\": [\"true\"]"), "{e}");
         assert!(e.contains("\"terminal\": false"), "{e}");
         assert!(
             e.contains("\"linux\": {\n\t\t\"cgroupsPath\": \"/x/y\",\n\t\t\"namespaces\""),
             "{e}"
         );
-        assert!(edit_config(&e, "/x/y").is_err());
+        assert!(edit_config(&e, "/x/y", &["true"]).is_err());
+        let e = edit_config(c, "/x/y", &["sleep", "600"]).unwrap();
+        assert!(e.contains("\"args\": [\"sleep\", \"600\"]"), "{e}");
     }
 }
