@@ -102,6 +102,75 @@ fn update_changes_a_running_containers_cgroup_and_inspect() {
 }
 
 #[test]
+fn update_sets_the_cfs_period_and_quota_memory_reservation_and_blkio_weight() {
+    let env = Env::new("upd-cfs");
+    let id = env
+        .md
+        .ok(&[
+            "run",
+            "-d",
+            "--name",
+            "cfs",
+            "--network",
+            "none",
+            "--cgroup-parent",
+            &env.cg.name,
+            &env.image,
+            "sleep",
+            "1000",
+        ])
+        .trim()
+        .to_owned();
+    let monitors = [monitor_of(&env, &id)];
+    let out = env.md.run(&[
+        "update",
+        "--cpu-period",
+        "50000",
+        "--cpu-quota",
+        "25000",
+        "--memory-reservation",
+        "32m",
+        "--blkio-weight",
+        "300",
+        "cfs",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "cfs");
+    match (
+        env.cg_file(&id, &["cpu.cfs_period_us"]),
+        env.cg_file(&id, &["cpu.cfs_quota_us"]),
+        env.cg_file(&id, &["cpu.max"]),
+    ) {
+        (Some(p), Some(q), _) => assert_eq!((p.as_str(), q.as_str()), ("50000", "25000")),
+        (None, None, Some(m)) => assert_eq!(m, "25000 50000"),
+        other => panic!("no cfs files for {id}: {other:?}"),
+    }
+    assert_eq!(
+        env.cg_file(&id, &["memory.soft_limit_in_bytes", "memory.low"])
+            .as_deref(),
+        Some("33554432")
+    );
+    // The weight reaches a v1 weight file where the I/O scheduler has one; otherwise the
+    // cgroup crate warns that it was ignored.
+    match env.cg_file(&id, &["blkio.weight", "blkio.bfq.weight"]) {
+        Some(w) => assert_eq!(w, "300"),
+        None if env.cg_file(&id, &["io.weight", "io.bfq.weight"]).is_none() => {
+            assert!(stderr.contains("blkio weight"), "{stderr}")
+        }
+        None => {}
+    }
+    assert_eq!(
+        env.inspect(
+            "cfs",
+            "{{.HostConfig.CpuPeriod}} {{.HostConfig.CpuQuota}} {{.HostConfig.MemoryReservation}} {{.HostConfig.BlkioWeight}}"
+        ),
+        "50000 25000 33554432 300"
+    );
+    clean_up(&env, &monitors);
+}
+
+#[test]
 fn update_of_a_stopped_container_applies_at_its_start() {
     let env = Env::new("upd-stop");
     let id = env
@@ -208,6 +277,18 @@ fn bad_updates_are_refused_with_dockers_messages() {
         (
             &["update", "-m", "64m", "nosuch"][..],
             "No such container: nosuch",
+        ),
+        (
+            &["update", "--cpus", "0.5", "--cpu-period", "50000", "lim"][..],
+            "Conflicting options: Nano CPUs and CPU Period cannot both be set",
+        ),
+        (
+            &["update", "--cpu-quota", "500", "lim"][..],
+            "CPU cfs quota can not be less than 1ms (i.e. 1000)",
+        ),
+        (
+            &["update", "--blkio-weight", "5", "lim"][..],
+            "Range of blkio weight is from 10 to 1000",
         ),
     ] {
         let (code, err) = env.md.fails(args);

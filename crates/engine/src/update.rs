@@ -23,6 +23,10 @@ fn set<T: Clone>(dst: &mut Option<T>, src: &Option<T>) {
 pub struct Update {
     /// `--cpus`.
     pub cpus: Option<f64>,
+    /// `--cpu-period` (0 clears it).
+    pub cpu_period: Option<i64>,
+    /// `--cpu-quota` (0 clears it).
+    pub cpu_quota: Option<i64>,
     /// `--cpu-shares`.
     pub cpu_shares: Option<u64>,
     /// `--cpuset-cpus`.
@@ -33,6 +37,10 @@ pub struct Update {
     pub memory: Option<i64>,
     /// `--memory-swap` in bytes, -1 for unlimited.
     pub memory_swap: Option<i64>,
+    /// `--memory-reservation` in bytes (0 clears it).
+    pub memory_reservation: Option<i64>,
+    /// `--blkio-weight` (0 keeps the current weight, as in docker).
+    pub blkio_weight: Option<u16>,
     /// `--pids-limit` (0 or less: unlimited).
     pub pids_limit: Option<i64>,
     /// `--restart`.
@@ -85,7 +93,14 @@ impl Engine {
         }
         set(&mut opts.memory_swap, &update.memory_swap);
         set(&mut opts.cpus, &update.cpus);
+        set(&mut opts.cpu_period, &update.cpu_period);
+        set(&mut opts.cpu_quota, &update.cpu_quota);
         set(&mut opts.cpu_shares, &update.cpu_shares);
+        set(&mut opts.memory_reservation, &update.memory_reservation);
+        set(
+            &mut opts.blkio_weight,
+            &update.blkio_weight.filter(|w| *w != 0),
+        );
         set(&mut opts.cpuset_cpus, &update.cpuset_cpus);
         set(&mut opts.cpuset_mems, &update.cpuset_mems);
         set(&mut opts.pids_limit, &update.pids_limit);
@@ -100,6 +115,7 @@ impl Engine {
             res.set_cpu(new.cpu().clone());
             res.set_memory(*new.memory());
             res.set_pids(*new.pids());
+            res.set_block_io(new.block_io().clone());
             linux.set_resources(Some(res));
         }
         // A container waiting for its restart has no cgroup: its next start applies them.

@@ -4,6 +4,15 @@ use clap::Args;
 
 #[derive(Debug, Args)]
 pub(crate) struct UpdateArgs {
+    /// Block IO (relative weight), between 10 and 1000, or 0 to disable
+    #[arg(long, value_name = "WEIGHT")]
+    pub(crate) blkio_weight: Option<u16>,
+    /// Limit CPU CFS (Completely Fair Scheduler) period
+    #[arg(long, value_name = "INT")]
+    pub(crate) cpu_period: Option<i64>,
+    /// Limit CPU CFS (Completely Fair Scheduler) quota
+    #[arg(long, value_name = "INT", allow_hyphen_values = true)]
+    pub(crate) cpu_quota: Option<i64>,
     /// Number of CPUs
     #[arg(long, value_name = "DECIMAL")]
     pub(crate) cpus: Option<String>,
@@ -19,6 +28,9 @@ pub(crate) struct UpdateArgs {
     /// Memory limit
     #[arg(short = 'm', long, value_name = "BYTES")]
     pub(crate) memory: Option<String>,
+    /// Memory soft limit
+    #[arg(long, value_name = "BYTES")]
+    pub(crate) memory_reservation: Option<String>,
     /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
     #[arg(long, value_name = "BYTES", allow_hyphen_values = true)]
     pub(crate) memory_swap: Option<String>,

@@ -22,11 +22,15 @@ fn update_of(args: &UpdateArgs) -> Result<engine::Update> {
             .as_deref()
             .map(|c| engine::options::parse_cpus(c, online_cpus))
             .transpose()?,
+        cpu_period: args.cpu_period,
+        cpu_quota: args.cpu_quota,
         cpu_shares: args.cpu_shares,
         cpuset_cpus: args.cpuset_cpus.clone(),
         cpuset_mems: args.cpuset_mems.clone(),
         memory: bytes(&args.memory)?,
         memory_swap: bytes(&args.memory_swap)?,
+        memory_reservation: bytes(&args.memory_reservation)?,
+        blkio_weight: args.blkio_weight,
         pids_limit: args.pids_limit,
         restart: args
             .restart
