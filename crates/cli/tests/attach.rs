@@ -320,13 +320,14 @@ fn a_monitor_that_cannot_serve_the_input_ends_its_container() {
         .join(&id)
         .join("attach.sock");
     std::fs::create_dir_all(sock.join("in-the-way")).unwrap();
-    // (`start` has its answer before the monitor serves the input, so it succeeds.)
-    let _ = env.md.run(&["start", "nosock"]);
-    // The monitor ends the container itself and records why (recovery would have said
+    // `start` answers once the monitor serves the container's streams: here, with why
+    // it could not.
+    let (code, err) = env.md.fails(&["start", "nosock"]);
+    assert_ne!(code, 0, "{err}");
+    assert!(err.contains("attach.sock"), "{err}");
+    // The monitor ended the container itself and recorded why (recovery would have said
     // that the monitor died).
-    common::eventually("the container ends", || {
-        env.inspect("nosock", "{{.State.Status}}") == "exited"
-    });
+    assert_eq!(env.inspect("nosock", "{{.State.Status}}"), "exited");
     let error = env.inspect("nosock", "{{.State.Error}}");
     assert!(error.contains("attach.sock"), "{error}");
     assert_eq!(env.inspect("nosock", "{{.State.ExitCode}}"), "137");

@@ -226,7 +226,7 @@ fn monitor(sock: UnixStream) -> Result<()> {
     let say = |writer: &mut UnixStream, frame: Frame| {
         let _ = send(writer, &frame);
     };
-    let sup = match Supervisor::start_counting(&engine, &id, None, restarted) {
+    let mut sup = match Supervisor::start_counting(&engine, &id, None, restarted) {
         Ok(Begun::Started(s)) => s,
         Ok(Begun::AlreadyRunning) => {
             say(&mut writer, Frame::AlreadyRunning);
@@ -243,12 +243,23 @@ fn monitor(sock: UnixStream) -> Result<()> {
             return Ok(());
         }
     };
-    say(&mut writer, Frame::Started);
-    if let Ok(mut guard) = reporter.0.lock() {
-        guard.take();
-    }
-    drop(writer);
-    drop(reader);
+    // The starter gets its answer once the container serves its streams: a failure to
+    // (say, to listen for `attach` input) is then the start's error, not a silent exit.
+    sup.when_serving(move |serving| {
+        let frame = match serving {
+            Ok(()) => Frame::Started,
+            Err(e) => Frame::Failed {
+                code: e.exit_code(),
+                error: e.to_string(),
+            },
+        };
+        say(&mut writer, frame);
+        if let Ok(mut guard) = reporter.0.lock() {
+            guard.take();
+        }
+        drop(writer);
+        drop(reader);
+    });
     sup.supervise()
 }
 

@@ -86,6 +86,21 @@ pub(crate) struct Supervisor {
     attach: Option<Attach>,
     /// A detached `-i` container: `attach` clients may feed its input.
     serve_input: bool,
+    /// Told once the first run serves the container's streams, or why it could not.
+    on_serving: Option<OnServing>,
+}
+
+/// What a monitor does once the container it started serves its streams (answer its
+/// starter), or with the error that ended it instead.
+pub(crate) struct OnServing(Box<ServingFn>);
+
+/// [`OnServing`]'s function: `Ok` once the streams are served, or the error.
+type ServingFn = dyn FnOnce(std::result::Result<(), &Error>) + Send;
+
+impl std::fmt::Debug for OnServing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnServing")
+    }
 }
 
 impl Supervisor {
@@ -186,7 +201,17 @@ impl Supervisor {
             log,
             serve_input: rec.open_stdin && attach.is_none(),
             attach,
+            on_serving: None,
         })
+    }
+
+    /// Calls `f` once the container serves its streams (output copiers, input socket,
+    /// signal forwarding), or with the error that ended it before.
+    pub(crate) fn when_serving(
+        &mut self,
+        f: impl FnOnce(std::result::Result<(), &Error>) + Send + 'static,
+    ) {
+        self.on_serving = Some(OnServing(Box::new(f)));
     }
 
     /// Copies the container's streams until it exits, then records the end.
@@ -207,6 +232,7 @@ impl Supervisor {
             log,
             attach,
             serve_input,
+            on_serving,
         } = self;
         let Started {
             mut running,
@@ -236,9 +262,15 @@ impl Supervisor {
                 let _ = running.signal(libc::SIGKILL);
                 let code = running.wait().map_or(255, |s| s.code());
                 let _ = finish_owned(&engine, &id, owner, code, false, Err(e.to_string()));
+                if let Some(OnServing(f)) = on_serving {
+                    f(Err(&e));
+                }
                 return Err(e);
             }
         };
+        if let Some(OnServing(f)) = on_serving {
+            f(Ok(()));
+        }
         engine.mark("run: output copiers started");
         let code = running.wait().map_or(255, |s| s.code());
         let ran = since.elapsed();
