@@ -320,6 +320,66 @@ fn cfs_memory_and_oom_options_reach_the_cgroup_and_inspect() {
     env.assert_clean();
 }
 
+/// `--device DIR[:CONTAINER_DIR]`: every device node under the directory, at the same
+/// place under the container's directory; other files and symbolic links are skipped.
+#[test]
+fn a_device_directory_gives_every_node_under_it() {
+    let env = Env::new("rundevdir");
+    let dir = tempfile::tempdir().unwrap();
+    let host = dir.path().join("devs");
+    std::fs::create_dir_all(host.join("sub")).unwrap();
+    let mknod = |path: &std::path::Path, major: u32, minor: u32| {
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            path,
+            rustix::fs::FileType::CharacterDevice,
+            rustix::fs::Mode::from_raw_mode(0o666),
+            rustix::fs::makedev(major, minor),
+        )
+        .unwrap();
+    };
+    mknod(&host.join("null"), 1, 3);
+    mknod(&host.join("sub/zero"), 1, 5);
+    std::fs::write(host.join("file"), "not a device").unwrap();
+    std::os::unix::fs::symlink("/dev/null", host.join("link")).unwrap();
+    let spec = format!("{}:/devs", host.display());
+    let out = env.stdout(
+        &["--network", "none", "--device", &spec],
+        &[
+            "sh",
+            "-c",
+            "echo x > /devs/null && head -c 3 /devs/sub/zero | wc -c; \
+             ls /devs/file /devs/link 2>/dev/null | wc -l",
+        ],
+    );
+    assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["3", "0"]);
+    // Without a container path, the nodes keep the host's paths.
+    let out = env.stdout(
+        &["--network", "none", "--device", &host.display().to_string()],
+        &[
+            "sh",
+            "-c",
+            &format!("head -c 2 {}/sub/zero | wc -c", host.display()),
+        ],
+    );
+    assert_eq!(out.trim(), "2");
+    // A directory without device nodes is docker's "not a device node".
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let (code, err) = env.md.fails(&env.args(
+        &[
+            "--network",
+            "none",
+            "--device",
+            &empty.display().to_string(),
+        ],
+        &["true"],
+    ));
+    assert_eq!(code, 125, "{err}");
+    assert!(err.contains("not a device node"), "{err}");
+    env.assert_clean();
+}
+
 #[test]
 fn uts_cgroupns_domainname_and_devices() {
     let env = Env::new("runuts");

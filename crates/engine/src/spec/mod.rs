@@ -22,7 +22,7 @@ use crate::options::{CreateOptions, clean_abs, merge_env};
 pub use mounts::{EtcFiles, mounts, namespaces};
 pub use resources::{resources, rlimits};
 pub use security::{
-    Security, device_cgroup_rule, device_paths, device_rules, host_devices, security, user_device,
+    Security, device_cgroup_rule, device_paths, device_rules, host_devices, security, user_devices,
 };
 
 /// Docker's default PATH when the image sets none.
@@ -169,9 +169,10 @@ pub fn build(input: &Input<'_>) -> Result<Spec> {
         let mut rules = device_rules(opts.privileged);
         let mut nodes = Vec::new();
         for d in &opts.device {
-            let (node, rule) = user_device(d)?;
-            nodes.push(node);
-            rules.push(rule);
+            for (node, rule) in user_devices(d)? {
+                nodes.push(node);
+                rules.push(rule);
+            }
         }
         for r in &opts.device_cgroup_rule {
             rules.push(device_cgroup_rule(r)?);

@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result, invalid};
 use crate::options::CreateOptions;
+use std::path::Path;
 
 /// The security settings of `--cap-add`, `--cap-drop`, `--privileged` and
 /// `--security-opt` (`seccomp=unconfined|PROFILE.json`, `no-new-privileges[=true|false]`).
@@ -179,20 +180,22 @@ pub fn device_paths(arg: &str) -> Result<(&str, &str, &str)> {
     })
 }
 
-/// One `--device HOST[:CONTAINER][:PERMISSIONS]` (docker's syntax: the container path
-/// defaults to the host's, the permissions, a subset of `rwm`, to `rwm`): the node to
-/// make in the container and the cgroup rule that allows it.
-///
-/// # Errors
-/// docker's messages for a bad format or a host path that is not a device node.
-pub fn user_device(
-    arg: &str,
-) -> Result<(
+/// A device node to make in the container and the cgroup rule that allows it.
+pub(crate) type UserDevice = (
     oci_spec::runtime::LinuxDevice,
     oci_spec::runtime::LinuxDeviceCgroup,
-)> {
-    use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
-    use std::os::unix::fs::FileTypeExt;
+);
+
+/// One `--device HOST[:CONTAINER][:PERMISSIONS]` (docker's syntax: the container path
+/// defaults to the host's, the permissions, a subset of `rwm`, to `rwm`): the nodes to
+/// make in the container and the cgroup rules that allow them. A directory gives every
+/// device node under it (as docker: recursively, symbolic links and other files skipped),
+/// at the same place under the container path; a symbolic link is followed first.
+///
+/// # Errors
+/// docker's messages for a bad format, or a host path that is neither a device node nor
+/// a directory holding some.
+pub fn user_devices(arg: &str) -> Result<Vec<UserDevice>> {
     let (host, container, perms) = device_paths(arg)?;
     if !container.starts_with('/') {
         invalid!("bad format for path: {container}");
@@ -208,21 +211,63 @@ pub fn user_device(
             _ => e.to_string(),
         })
     })?;
+    if let Some(dev) = device_of(Path::new(container), &meta, perms) {
+        return Ok(vec![dev]);
+    }
+    let mut out = Vec::new();
+    if meta.is_dir() {
+        // The directory as the link (if any) names it, so that the nodes keep their
+        // place under it.
+        let root = std::fs::canonicalize(host).map_err(|e| gathering(&e.to_string()))?;
+        devices_under(&root, Path::new(container), perms, &mut out);
+    }
+    if out.is_empty() {
+        return Err(gathering("not a device node"));
+    }
+    Ok(out)
+}
+
+/// The node and cgroup rule of a device whose metadata is `meta`, to appear at `path`;
+/// `None` when it is not a character or block device.
+fn device_of(path: &Path, meta: &std::fs::Metadata, perms: &str) -> Option<UserDevice> {
+    use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
+    use std::os::unix::fs::FileTypeExt;
     let typ = if meta.file_type().is_char_device() {
         LinuxDeviceType::C
     } else if meta.file_type().is_block_device() {
         LinuxDeviceType::B
     } else {
-        return Err(gathering("not a device node"));
+        return None;
     };
-    let node = device_node(std::path::PathBuf::from(container), typ, &meta);
+    let node = device_node(path.to_path_buf(), typ, meta);
     let mut rule = LinuxDeviceCgroup::default();
     rule.set_allow(true);
     rule.set_typ(Some(typ));
     rule.set_major(Some(node.major()));
     rule.set_minor(Some(node.minor()));
     rule.set_access(Some(perms.to_owned()));
-    Ok((node, rule))
+    Some((node, rule))
+}
+
+/// Every device node under host directory `dir` (symbolic links not followed), placed
+/// under `target`; entries that cannot be read are skipped, as docker's walk does.
+fn devices_under(dir: &Path, target: &Path, perms: &str, out: &mut Vec<UserDevice>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<_> = entries.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let Ok(meta) = std::fs::symlink_metadata(e.path()) else {
+            continue;
+        };
+        let at = target.join(e.file_name());
+        if meta.is_dir() {
+            devices_under(&e.path(), &at, perms, out);
+        } else if let Some(dev) = device_of(&at, &meta, perms) {
+            out.push(dev);
+        }
+    }
 }
 
 /// One `--device-cgroup-rule` (docker's syntax `TYPE MAJOR:MINOR PERMISSIONS`, `a`, `b`
