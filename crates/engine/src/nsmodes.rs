@@ -151,6 +151,11 @@ fn running_donor(
     Ok(rec)
 }
 
+/// `/proc/PID/ns/KIND` of a running donor container's init.
+fn ns_path(donor: &Record, kind: &str) -> PathBuf {
+    format!("/proc/{}/ns/{kind}", donor.state.pid).into()
+}
+
 /// Points the spec's namespaces of `container:` modes at the donors' (which must be
 /// running), and gives a container-network container the donor's /etc files.
 pub(crate) fn join(engine: &Engine, rec: &Record, spec: &mut Spec, dir: &Path) -> Result<Joined> {
@@ -164,24 +169,21 @@ pub(crate) fn join(engine: &Engine, rec: &Record, spec: &mut Spec, dir: &Path) -
         let d = running_donor(engine, id, |id| {
             format!("cannot join network of a non running container: {id}")
         })?;
-        paths.push((
-            LinuxNamespaceType::Network,
-            format!("/proc/{}/ns/net", d.state.pid).into(),
-        ));
+        paths.push((LinuxNamespaceType::Network, ns_path(&d, "net")));
+        // The donor's name and resolver files, each replaced whole (never seen half
+        // copied).
         let donor_dir = Containers::new(&engine.config.root).dir(&d.id);
         for f in ["hostname", "hosts", "resolv.conf"] {
             let from = donor_dir.join(f);
             if from.exists() {
-                std::fs::copy(&from, dir.join(f)).map_err(|e| Error::io("copying", &from, e))?;
+                let bytes = std::fs::read(&from).map_err(|e| Error::io("reading", &from, e))?;
+                fsutil::write_atomic(&dir.join(f), &bytes)?;
             }
         }
     }
     if let Some(id) = donor(opts.pid.as_deref()) {
         let d = running_donor(engine, id, |id| format!("container {id} is not running"))?;
-        paths.push((
-            LinuxNamespaceType::Pid,
-            format!("/proc/{}/ns/pid", d.state.pid).into(),
-        ));
+        paths.push((LinuxNamespaceType::Pid, ns_path(&d, "pid")));
     }
     if let Some(id) = donor(opts.ipc.as_deref()) {
         let d = running_donor(engine, id, |id| format!("container {id} is not running"))?;
@@ -192,11 +194,8 @@ pub(crate) fn join(engine: &Engine, rec: &Record, spec: &mut Spec, dir: &Path) -
                 "container {id}: non-shareable IPC (hint: use IpcMode:shareable for the donor container)"
             );
         }
-        paths.push((
-            LinuxNamespaceType::Ipc,
-            format!("/proc/{}/ns/ipc", d.state.pid).into(),
-        ));
-        joined.shm_from = Some(format!("/proc/{}/ns/mnt", d.state.pid).into());
+        paths.push((LinuxNamespaceType::Ipc, ns_path(&d, "ipc")));
+        joined.shm_from = Some(ns_path(&d, "mnt"));
         if let Some(mounts) = spec.mounts_mut() {
             mounts.retain(|m| m.destination() != Path::new("/dev/shm"));
         }
