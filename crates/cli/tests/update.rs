@@ -13,6 +13,26 @@ fn monitor_of(env: &Env, id: &str) -> u32 {
         .unwrap_or_default() as u32
 }
 
+/// `run -d` of a sleeping container named `name` with `flags`, in the test's cgroup
+/// parent; its ID and its monitor's pid.
+fn run_sleeper(env: &Env, name: &str, flags: &[&str]) -> (String, u32) {
+    let mut args = vec![
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--network",
+        "none",
+        "--cgroup-parent",
+        &env.cg.name,
+    ];
+    args.extend_from_slice(flags);
+    args.extend_from_slice(&[&env.image, "sleep", "1000"]);
+    let id = env.md.ok(&args).trim().to_owned();
+    let monitor = monitor_of(env, &id);
+    (id, monitor)
+}
+
 fn clean_up(env: &Env, monitors: &[u32]) {
     for id in env.md.ok(&["ps", "-aq"]).split_whitespace() {
         env.md.ok(&["rm", "-f", id]);
@@ -25,30 +45,12 @@ fn clean_up(env: &Env, monitors: &[u32]) {
 #[test]
 fn update_changes_a_running_containers_cgroup_and_inspect() {
     let env = Env::new("upd-run");
-    let id = env
-        .md
-        .ok(&[
-            "run",
-            "-d",
-            "--name",
-            "svc",
-            "--network",
-            "none",
-            "--cgroup-parent",
-            &env.cg.name,
-            "-m",
-            "64m",
-            "--pids-limit",
-            "100",
-            "--cpu-shares",
-            "512",
-            &env.image,
-            "sleep",
-            "1000",
-        ])
-        .trim()
-        .to_owned();
-    let monitors = [monitor_of(&env, &id)];
+    let (id, monitor) = run_sleeper(
+        &env,
+        "svc",
+        &["-m", "64m", "--pids-limit", "100", "--cpu-shares", "512"],
+    );
+    let monitors = [monitor];
     let out = env.md.ok(&[
         "update",
         "-m",
@@ -104,24 +106,8 @@ fn update_changes_a_running_containers_cgroup_and_inspect() {
 #[test]
 fn update_sets_the_cfs_period_and_quota_memory_reservation_and_blkio_weight() {
     let env = Env::new("upd-cfs");
-    let id = env
-        .md
-        .ok(&[
-            "run",
-            "-d",
-            "--name",
-            "cfs",
-            "--network",
-            "none",
-            "--cgroup-parent",
-            &env.cg.name,
-            &env.image,
-            "sleep",
-            "1000",
-        ])
-        .trim()
-        .to_owned();
-    let monitors = [monitor_of(&env, &id)];
+    let (id, monitor) = run_sleeper(&env, "cfs", &[]);
+    let monitors = [monitor];
     let out = env.md.run(&[
         "update",
         "--cpu-period",
