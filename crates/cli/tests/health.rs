@@ -9,29 +9,7 @@ use common::{Env, alive, eventually};
 
 /// Starts a detached container; returns its monitor's PID.
 fn run_d(env: &Env, name: &str, flags: &[&str], image: &str) -> u32 {
-    let mut args = vec![
-        "run",
-        "-d",
-        "--name",
-        name,
-        "--network",
-        "none",
-        "--cgroup-parent",
-        &env.cg.name,
-    ];
-    args.extend_from_slice(flags);
-    args.push(image);
-    args.extend_from_slice(&["sleep", "1000"]);
-    let id = env.md.ok(&args).trim().to_owned();
-    let p = env
-        .md
-        .root()
-        .join("containers")
-        .join(&id)
-        .join("container.json");
-    let rec: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(p).expect("record")).expect("json");
-    rec["state"]["monitor_pid"].as_u64().expect("monitor") as u32
+    env.run_sleeper(name, flags, image).1
 }
 
 fn health(env: &Env, name: &str) -> serde_json::Value {

@@ -7,32 +7,6 @@ mod common;
 
 use common::{Env, alive, eventually};
 
-fn monitor_of(env: &Env, id: &str) -> u32 {
-    env.record(id)["state"]["monitor_pid"]
-        .as_u64()
-        .unwrap_or_default() as u32
-}
-
-/// `run -d` of a sleeping container named `name` with `flags`, in the test's cgroup
-/// parent; its ID and its monitor's pid.
-fn run_sleeper(env: &Env, name: &str, flags: &[&str]) -> (String, u32) {
-    let mut args = vec![
-        "run",
-        "-d",
-        "--name",
-        name,
-        "--network",
-        "none",
-        "--cgroup-parent",
-        &env.cg.name,
-    ];
-    args.extend_from_slice(flags);
-    args.extend_from_slice(&[&env.image, "sleep", "1000"]);
-    let id = env.md.ok(&args).trim().to_owned();
-    let monitor = monitor_of(env, &id);
-    (id, monitor)
-}
-
 fn clean_up(env: &Env, monitors: &[u32]) {
     for id in env.md.ok(&["ps", "-aq"]).split_whitespace() {
         env.md.ok(&["rm", "-f", id]);
@@ -45,10 +19,10 @@ fn clean_up(env: &Env, monitors: &[u32]) {
 #[test]
 fn update_changes_a_running_containers_cgroup_and_inspect() {
     let env = Env::new("upd-run");
-    let (id, monitor) = run_sleeper(
-        &env,
+    let (id, monitor) = env.run_sleeper(
         "svc",
         &["-m", "64m", "--pids-limit", "100", "--cpu-shares", "512"],
+        &env.image,
     );
     let monitors = [monitor];
     let out = env.md.ok(&[
@@ -99,14 +73,14 @@ fn update_changes_a_running_containers_cgroup_and_inspect() {
     env.md.ok(&["start", "svc"]);
     assert_eq!(env.cg_file(&id, &["pids.max"]).as_deref(), Some("200"));
     let mut monitors = monitors.to_vec();
-    monitors.push(monitor_of(&env, &id));
+    monitors.push(env.monitor_of(&id));
     clean_up(&env, &monitors);
 }
 
 #[test]
 fn update_sets_the_cfs_period_and_quota_memory_reservation_and_blkio_weight() {
     let env = Env::new("upd-cfs");
-    let (id, monitor) = run_sleeper(&env, "cfs", &[]);
+    let (id, monitor) = env.run_sleeper("cfs", &[], &env.image);
     let monitors = [monitor];
     let out = env.md.run(&[
         "update",
@@ -182,7 +156,7 @@ fn update_of_a_stopped_container_applies_at_its_start() {
         "100663296 50"
     );
     env.md.ok(&["start", "later"]);
-    let monitors = [monitor_of(&env, &id)];
+    let monitors = [env.monitor_of(&id)];
     assert_eq!(
         env.cg_file(&id, &["memory.limit_in_bytes", "memory.max"])
             .as_deref(),
@@ -213,7 +187,7 @@ fn an_updated_restart_policy_applies_at_the_next_exit() {
         ])
         .trim()
         .to_owned();
-    let monitors = [monitor_of(&env, &id)];
+    let monitors = [env.monitor_of(&id)];
     env.md
         .ok(&["update", "--restart", "on-failure:1", "waiter"]);
     env.md.ok(&["exec", "waiter", "touch", "/go"]);

@@ -337,6 +337,33 @@ impl Env {
             .to_owned()
     }
 
+    /// `run -d` of a container named `name` that sleeps, with `flags`, in the test's
+    /// cgroup parent and no network; its ID and its monitor's pid.
+    pub(crate) fn run_sleeper(&self, name: &str, flags: &[&str], image: &str) -> (String, u32) {
+        let mut args = vec![
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            "none",
+            "--cgroup-parent",
+            &self.cg.name,
+        ];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&[image, "sleep", "1000"]);
+        let id = self.md.ok(&args).trim().to_owned();
+        let monitor = self.monitor_of(&id);
+        (id, monitor)
+    }
+
+    /// The pid of container `id`'s monitor, as recorded (0 when there is none).
+    pub(crate) fn monitor_of(&self, id: &str) -> u32 {
+        self.record(id)["state"]["monitor_pid"]
+            .as_u64()
+            .unwrap_or_default() as u32
+    }
+
     /// The container's record as stored (`Null` when there is none).
     pub(crate) fn record(&self, id: &str) -> serde_json::Value {
         let p = self
