@@ -140,8 +140,16 @@ impl Base {
         Ok((dir, f))
     }
 
-    /// Writes `layer.json` into the staging dir and renames it to the layer's final place.
+    /// Makes the staged files durable, writes `layer.json` into the staging dir and
+    /// renames it to the layer's final place. The files are written without `fsync`s; one
+    /// `syncfs` of the store's filesystem before `layer.json` exists makes them durable
+    /// together, so that a crash of the machine cannot leave a committed layer with
+    /// files whose data was never written (delayed allocation would leave them empty).
     pub(crate) fn install(&self, staging: &Path, info: &LayerInfo) -> Result<()> {
+        let dir = fs::File::open(staging).ctx("open", staging)?;
+        rustix::fs::syncfs(&dir)
+            .map_err(std::io::Error::from)
+            .ctx("syncfs", staging)?;
         write_json(&self.tmp, &staging.join("layer.json"), info)?;
         let dest = self.layer_dir(&info.chain_id)?;
         // A leftover without layer.json (e.g. a crash mid-removal) is replaced.
