@@ -259,6 +259,8 @@ impl Supervisor {
                 if let Some(p) = prober {
                     p.stop();
                 }
+                // Every process of it (with `--pid host`, killing the init is not enough).
+                let _ = cgroup.kill_all();
                 let _ = running.signal(libc::SIGKILL);
                 let code = running.wait().map_or(255, |s| s.code());
                 let _ = finish_owned(&engine, &id, owner, code, false, Err(e.to_string()));
