@@ -6,6 +6,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -94,6 +95,7 @@ impl BlobStore {
             out: Some(HashingWriter::new(file)),
             path,
             dir: self.dir.clone(),
+            unflushed: 0,
         })
     }
 
@@ -165,7 +167,13 @@ pub struct BlobWriter {
     out: Option<HashingWriter<File>>,
     path: PathBuf,
     dir: PathBuf,
+    /// Bytes written since the writeback was last started.
+    unflushed: u64,
 }
+
+/// How much a blob writer writes before it starts that part's writeback (the `fsync` at
+/// commit then finds it written).
+const WRITEBACK_CHUNK: u64 = 8 << 20;
 
 impl BlobWriter {
     /// Bytes written so far.
@@ -227,10 +235,20 @@ impl BlobWriter {
 
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self.out.as_mut() {
-            Some(o) => o.write(buf),
-            None => Err(io::Error::other("blob writer already finished")),
+        let Some(o) = self.out.as_mut() else {
+            return Err(io::Error::other("blob writer already finished"));
+        };
+        let n = o.write(buf)?;
+        self.unflushed += n as u64;
+        if self.unflushed >= WRITEBACK_CHUNK {
+            let _ = crate::sys::start_writeback(
+                o.inner.as_fd(),
+                o.count - self.unflushed,
+                self.unflushed,
+            );
+            self.unflushed = 0;
         }
+        Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
         match self.out.as_mut() {

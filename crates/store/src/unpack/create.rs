@@ -15,6 +15,9 @@ use super::{
 };
 use crate::error::UnpackReason;
 
+/// Files from this size on get their writeback started as soon as they are written.
+const EARLY_WRITEBACK: u64 = 1 << 20;
+
 impl Unpacker {
     pub(super) fn directory(
         &mut self,
@@ -129,6 +132,10 @@ impl Unpacker {
             written += n as u64;
         }
         let fd = OwnedFd::from(file);
+        if size >= EARLY_WRITEBACK {
+            // The layer's `syncfs` at commit makes it durable; start writing it now.
+            let _ = crate::sys::start_writeback(fd.as_fd(), 0, 0);
+        }
         self.fd_meta(&fd, meta)?;
         rustix::fs::futimens(&fd, &meta.mtime).map_err(uerr("utimes"))?;
         self.files.insert(key.to_vec());
