@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 const PACKAGES: &[&str] = &[
     "qemu-system-x86",
@@ -154,12 +154,55 @@ pub(crate) struct VmSpec {
     pub(crate) smp: u32,
     pub(crate) timeout: Duration,
     pub(crate) kvm: bool,
+    pub(crate) watch: Watch,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How the host tells a wedged guest from a slow one while it runs. Under TCG a guest can
+/// stop scheduling on a vCPU for good (seen in CI: the kernel reported its RCU kthread starved
+/// on CPU 1 every minute while no test, timeout or watchdog of the guest ran again), and
+/// the whole VM timeout would be spent waiting for it.
+#[derive(Debug, Clone)]
+pub(crate) struct Watch {
+    /// Directories the guest writes to as it makes progress (status, test logs; the 9p
+    /// share is uncached, so each write shows on the host).
+    pub(crate) progress: Vec<PathBuf>,
+    /// Quiet time that makes a guest wedged once its kernel has reported a stall.
+    pub(crate) after_stall: Duration,
+    /// Quiet time that makes a guest wedged in any case: longer than the guest's own test
+    /// timeout and watchdog, which would have written something by then.
+    pub(crate) quiet: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum VmEnd {
     Exited(ExitStatus),
     TimedOut,
+    /// Killed by the host: no progress for `quiet`; `stall` is the kernel's stall report
+    /// if it printed one.
+    Wedged {
+        stall: Option<String>,
+        quiet: Duration,
+    },
+}
+
+impl Watch {
+    /// The newest modification time of a file directly in one of the progress directories.
+    fn last_progress(&self) -> Option<SystemTime> {
+        self.progress
+            .iter()
+            .filter_map(|d| fs::read_dir(d).ok())
+            .flatten()
+            .filter_map(|e| {
+                let meta = e.ok()?.metadata().ok()?;
+                meta.is_file().then(|| meta.modified().ok())?
+            })
+            .max()
+    }
+
+    /// Whether a guest quiet for `quiet` is wedged, given the stall its kernel reported.
+    fn wedged(&self, quiet: Duration, stall: Option<&str>) -> bool {
+        quiet >= self.quiet || (stall.is_some() && quiet >= self.after_stall)
+    }
 }
 
 pub(crate) fn args(spec: &VmSpec) -> Vec<String> {
@@ -231,17 +274,41 @@ pub(crate) fn boot(q: &Qemu, spec: &VmSpec) -> Result<(VmEnd, Duration)> {
         .stdout(log.try_clone()?)
         .stderr(log);
     let start = Instant::now();
+    let booted = SystemTime::now();
     let mut child = cmd
         .spawn()
         .with_context(|| format!("starting {}", q.bin.display()))?;
+    let mut stall: Option<String> = None;
+    let mut checked = Instant::now();
     loop {
         if let Some(status) = child.try_wait()? {
             return Ok((VmEnd::Exited(status), start.elapsed()));
         }
-        if start.elapsed() >= spec.timeout {
+        let end = if start.elapsed() >= spec.timeout {
+            Some(VmEnd::TimedOut)
+        } else if checked.elapsed() >= Duration::from_secs(5) {
+            checked = Instant::now();
+            if stall.is_none() {
+                // The console is small (kernel warnings and a line per suite).
+                stall = super::report::kernel_stall(&String::from_utf8_lossy(
+                    &fs::read(&spec.console_log).unwrap_or_default(),
+                ));
+            }
+            let last = spec.watch.last_progress().map_or(booted, |t| t.max(booted));
+            let quiet = SystemTime::now().duration_since(last).unwrap_or_default();
+            spec.watch
+                .wedged(quiet, stall.as_deref())
+                .then(|| VmEnd::Wedged {
+                    stall: stall.clone(),
+                    quiet,
+                })
+        } else {
+            None
+        };
+        if let Some(end) = end {
             let _ = child.kill();
             let _ = child.wait();
-            return Ok((VmEnd::TimedOut, start.elapsed()));
+            return Ok((end, start.elapsed()));
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -269,6 +336,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_quiet_guest_is_wedged_sooner_once_its_kernel_reported_a_stall() {
+        let dir = std::env::temp_dir().join(format!("xtask-watch-{}", std::process::id()));
+        fs::create_dir_all(dir.join("tests")).unwrap();
+        let w = Watch {
+            progress: vec![dir.clone(), dir.join("tests")],
+            after_stall: Duration::from_secs(180),
+            quiet: Duration::from_secs(1080),
+        };
+        assert_eq!(w.last_progress(), None, "no file written yet");
+        fs::write(dir.join("tests/a.log"), "test x ... ok\n").unwrap();
+        let seen = w.last_progress().expect("a file in a progress directory");
+        assert!(SystemTime::now().duration_since(seen).unwrap() < Duration::from_secs(60));
+        let stall = Some("rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:");
+        assert!(!w.wedged(Duration::from_secs(179), stall));
+        assert!(w.wedged(Duration::from_secs(180), stall));
+        assert!(!w.wedged(Duration::from_secs(1000), None));
+        assert!(w.wedged(Duration::from_secs(1080), None));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn command_line_has_no_network_and_both_serial_ports() {
         let spec = VmSpec {
             kernel: "/c/vmlinux".into(),
@@ -294,6 +382,11 @@ mod tests {
             smp: 2,
             timeout: Duration::from_secs(1),
             kvm: false,
+            watch: Watch {
+                progress: vec!["/c/v2/out".into()],
+                after_stall: Duration::from_secs(180),
+                quiet: Duration::from_secs(1080),
+            },
         };
         let a = args(&spec).join(" ");
         assert!(a.contains("-nic none"), "{a}");

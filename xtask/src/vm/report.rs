@@ -225,6 +225,20 @@ pub(crate) fn guest_fatal(console: &str) -> Option<String> {
         .map(|l| l.trim().to_owned())
 }
 
+/// The guest kernel's first report that a CPU or a kernel thread stopped making progress
+/// (an RCU stall, a soft lockup), if it printed one.
+pub(crate) fn kernel_stall(console: &str) -> Option<String> {
+    console
+        .lines()
+        .find(|l| {
+            l.contains("rcu: INFO:")
+                || l.contains("kthread starved")
+                || l.contains("soft lockup")
+                || l.contains("self-detected stall")
+        })
+        .map(|l| l.trim().to_owned())
+}
+
 /// Kernel warnings worth showing even when the run passed (oopses, BUGs, warnings).
 pub(crate) fn kernel_trouble(console: &str) -> Vec<String> {
     console
@@ -432,6 +446,16 @@ test result: FAILED. 2 passed; 1 failed; 1 ignored; 0 measured; 0 filtered out; 
         assert_eq!(
             kernel_trouble("[ 3.0] BUG: unable to handle page fault\n").len(),
             1
+        );
+        // The CI run that wedged under TCG: CPU 1 never ran its RCU kthread again.
+        let wedged = "vmtest: build-292af0d65dcc3b71\n[ 1538.310792] rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:\n[ 1538.310792] rcu: rcu_preempt kthread starved for 383420 jiffies! g24589 f0x2 RCU_GP_WAIT_FQS(5) ->state=0x0 ->cpu=1\n";
+        assert_eq!(
+            kernel_stall(wedged).as_deref(),
+            Some("[ 1538.310792] rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:")
+        );
+        assert_eq!(
+            kernel_stall("[ 1.0] rcu: Hierarchical RCU implementation.\n"),
+            None
         );
         let st = parse_status("mydocker-abc 0 10.5 12.0\nxtask-1 101 12.0 12.25\nbroken\n");
         assert_eq!(st.len(), 2);

@@ -14,6 +14,15 @@ use std::time::Duration;
 /// Size of the (sparse) scratch disk the guest mounts on /tmp.
 const DISK_BYTES: u64 = 8 << 30;
 
+/// How long a guest whose kernel reported a stall may stay without progress before the host
+/// ends it: a stall report is 21 s after the stall began, and a slow but live guest finishes
+/// a test or a suite well within this.
+const STALL_QUIET: Duration = Duration::from_secs(180);
+
+/// How long past the test timeout a guest may stay without progress: its own watchdog
+/// reports a suite at the timeout plus 60 s.
+const WATCHDOG_GRACE: Duration = Duration::from_secs(180);
+
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Outcome {
     Passed,
@@ -23,6 +32,8 @@ pub(crate) enum Outcome {
     /// The guest died or stopped without reporting (kernel panic, init failure).
     Crashed(String),
     TimedOut(Duration),
+    /// Ended by the host: the guest made no progress (see `qemu::Watch`).
+    Wedged(String),
 }
 
 impl Outcome {
@@ -33,7 +44,7 @@ impl Outcome {
             Outcome::TestsFailed => 1,
             Outcome::BrokenEnvironment(_) => 2,
             Outcome::Crashed(_) => 3,
-            Outcome::TimedOut(_) => 4,
+            Outcome::TimedOut(_) | Outcome::Wedged(_) => 4,
         }
     }
 }
@@ -86,6 +97,11 @@ impl LayoutResult {
                 self.layout,
                 console.display()
             )),
+            Outcome::Wedged(why) => Some(format!(
+                "vm({}): ended by the host: {why} (see {})",
+                self.layout,
+                console.display()
+            )),
             Outcome::TimedOut(t) => Some(format!(
                 "vm({}): timed out after {}s (see {})",
                 self.layout,
@@ -101,7 +117,7 @@ impl LayoutResult {
         }
         // A guest that never finished: the end of its console says where it stood (the
         // suite that ran, the kernel's blocked tasks if its watchdog fired).
-        if matches!(self.outcome, Outcome::TimedOut(_)) {
+        if matches!(self.outcome, Outcome::TimedOut(_) | Outcome::Wedged(_)) {
             let console = std::fs::read_to_string(self.dir.join("console.log")).unwrap_or_default();
             let lines: Vec<&str> = console.lines().collect();
             eprintln!("xtask: vm({}): the end of its console:", self.layout);
@@ -168,6 +184,7 @@ pub(crate) fn run_layout(ctx: &Ctx, layout: Layout) -> Result<LayoutResult> {
     if out.exists() {
         fs::remove_dir_all(&out).with_context(|| format!("removing {}", out.display()))?;
     }
+    let _ = fs::remove_file(dir.join("console-stalled.log"));
     fs::create_dir_all(out.join("tests"))?;
 
     // What the guest reads from the output share.
@@ -206,25 +223,8 @@ pub(crate) fn run_layout(ctx: &Ctx, layout: Layout) -> Result<LayoutResult> {
         });
     }
     fs::write(out.join("shares"), share_list)?;
-    let mut script = String::new();
-    for b in &suites {
-        write!(
-            script,
-            "run_test {} {} {}",
-            sq(&b.id),
-            sq(path_str(&b.manifest_dir)?),
-            sq(path_str(&b.exe)?)
-        )?;
-        for f in &ctx.opts.filters {
-            write!(script, " {}", sq(f))?;
-        }
-        script.push('\n');
-    }
-    fs::write(out.join("payload.sh"), script)?;
 
     let disk = dir.join("scratch.img");
-    make_disk(&disk)?;
-
     let cmdline = [
         "console=ttyS0",
         "panic=-1",
@@ -251,6 +251,11 @@ pub(crate) fn run_layout(ctx: &Ctx, layout: Layout) -> Result<LayoutResult> {
         smp: ctx.opts.smp,
         timeout: ctx.opts.timeout,
         kvm: ctx.kvm,
+        watch: qemu::Watch {
+            progress: vec![out.clone(), out.join("tests")],
+            after_stall: STALL_QUIET,
+            quiet: Duration::from_secs(ctx.opts.test_timeout) + WATCHDOG_GRACE,
+        },
     };
     eprintln!(
         "xtask: vm({layout}): booting {} with {} of {} test binaries",
@@ -261,8 +266,64 @@ pub(crate) fn run_layout(ctx: &Ctx, layout: Layout) -> Result<LayoutResult> {
         suites.len(),
         ctx.binaries.len()
     );
-    let (end, wall) = qemu::boot(&ctx.qemu, &spec)?;
+    // A guest whose kernel stalled (a vCPU that TCG stopped running) is booted once more
+    // for the suites that had not finished; the suite it stalled in starts over.
+    let mut pending: Vec<&TestBinary> = suites.clone();
+    let mut wall = Duration::ZERO;
+    let mut notes = Vec::new();
+    let end = loop {
+        write_payload(ctx, &out, &pending)?;
+        make_disk(&disk)?;
+        let (end, took) = qemu::boot(&ctx.qemu, &spec)?;
+        wall += took;
+        let qemu::VmEnd::Wedged {
+            stall: Some(stall),
+            quiet,
+        } = &end
+        else {
+            break end;
+        };
+        if !notes.is_empty() {
+            break end;
+        }
+        let done = report::parse_status(&read(&out.join("status")));
+        pending.retain(|b| !done.iter().any(|s| s.id == b.id));
+        let saved = dir.join("console-stalled.log");
+        fs::rename(&spec.console_log, &saved)?;
+        for b in &pending {
+            let log = out.join("tests").join(format!("{}.log", b.id));
+            if log.exists() {
+                fs::rename(
+                    &log,
+                    out.join("tests").join(format!("{}.stalled.log", b.id)),
+                )?;
+            }
+        }
+        // What the next boot writes again.
+        for f in [
+            "timings",
+            "preflight",
+            "cgroup-mounts",
+            "cgroup-controllers",
+        ] {
+            let _ = fs::remove_file(out.join(f));
+        }
+        let note = format!(
+            "the guest kernel stalled (\"{stall}\"; no progress for {}s, {:.0}s into the boot) with {} of {} suites left; booted again for them (console: {})",
+            quiet.as_secs(),
+            took.as_secs_f64(),
+            pending.len(),
+            suites.len(),
+            saved.display()
+        );
+        eprintln!(
+            "xtask: vm({layout}): the guest kernel stalled; booting again for the {} suites left",
+            pending.len()
+        );
+        notes.push(note);
+    };
     let mut result = analyze(ctx, &suites, layout, &dir, end, wall);
+    result.notes.extend(notes);
     result.left_out = ctx.binaries.len() - suites.len();
     let clean = matches!(result.outcome, Outcome::Passed);
     if !ctx.opts.keep {
@@ -272,6 +333,26 @@ pub(crate) fn run_layout(ctx: &Ctx, layout: Layout) -> Result<LayoutResult> {
         }
     }
     Ok(result)
+}
+
+/// The guest's payload: one `run_test` line per suite.
+fn write_payload(ctx: &Ctx, out: &Path, suites: &[&TestBinary]) -> Result<()> {
+    let mut script = String::new();
+    for b in suites {
+        write!(
+            script,
+            "run_test {} {} {}",
+            sq(&b.id),
+            sq(path_str(&b.manifest_dir)?),
+            sq(path_str(&b.exe)?)
+        )?;
+        for f in &ctx.opts.filters {
+            write!(script, " {}", sq(f))?;
+        }
+        script.push('\n');
+    }
+    fs::write(out.join("payload.sh"), script)?;
+    Ok(())
 }
 
 fn make_disk(disk: &Path) -> Result<()> {
@@ -386,6 +467,16 @@ fn analyze(
 
     r.outcome = match end {
         qemu::VmEnd::TimedOut => Outcome::TimedOut(wall),
+        qemu::VmEnd::Wedged { stall, quiet } => Outcome::Wedged(match stall {
+            Some(stall) => format!(
+                "the guest kernel stalled again (\"{stall}\") and made no progress for {}s",
+                quiet.as_secs()
+            ),
+            None => format!(
+                "no progress for {}s, past its own test timeout and watchdog",
+                quiet.as_secs()
+            ),
+        }),
         qemu::VmEnd::Exited(status) => match marker {
             None => Outcome::Crashed(if let Some(p) = report::kernel_panic(&console) {
                 p
