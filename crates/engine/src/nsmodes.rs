@@ -171,13 +171,13 @@ pub(crate) fn join(engine: &Engine, rec: &Record, spec: &mut Spec, dir: &Path) -
         })?;
         paths.push((LinuxNamespaceType::Network, ns_path(&d, "net")));
         // The donor's name and resolver files, each replaced whole (never seen half
-        // copied).
+        // copied); copied again at every start, so not synced (as `net::write_etc`).
         let donor_dir = Containers::new(&engine.config.root).dir(&d.id);
         for f in ["hostname", "hosts", "resolv.conf"] {
             let from = donor_dir.join(f);
             if from.exists() {
                 let bytes = std::fs::read(&from).map_err(|e| Error::io("reading", &from, e))?;
-                fsutil::write_atomic(&dir.join(f), &bytes)?;
+                fsutil::write_atomic_unsynced(&dir.join(f), &bytes)?;
             }
         }
     }

@@ -21,9 +21,11 @@ pub(crate) fn run(env: &mut Env) -> Result<String> {
     let mut run_args = vec!["-d", "--network", "none", "--name", &name, &env.busybox];
     run_args.extend_from_slice(&MAIN);
     quiet(&mut env.md_run(&root, &run_args))?;
-    let _md = Remove(Box::new(|| {
-        let _ = quiet(env.md(&root).args(["rm", "-f", &name]));
-    }));
+    let _md = MdContainer {
+        env,
+        root: &root,
+        name: &name,
+    };
 
     let crun = Oci::start(env, "crun", || env.crun());
     let runc = Oci::start(env, "runc", || Command::new("runc"));
@@ -47,12 +49,16 @@ pub(crate) fn run(env: &mut Env) -> Result<String> {
     Ok(out)
 }
 
-/// Runs its closure when dropped (the section's clean-up, also on failure).
-struct Remove<'a>(Box<dyn Fn() + 'a>);
+/// mydocker's container of the section, removed on drop (also on failure).
+struct MdContainer<'a> {
+    env: &'a Env,
+    root: &'a Path,
+    name: &'a str,
+}
 
-impl Drop for Remove<'_> {
+impl Drop for MdContainer<'_> {
     fn drop(&mut self) {
-        (self.0)()
+        let _ = quiet(self.env.md(self.root).args(["rm", "-f", self.name]));
     }
 }
 
