@@ -59,6 +59,39 @@ fn volumes_from_shares_a_donors_volumes_and_binds() {
         &["ls", "/data"],
     );
     assert_eq!(out, "");
+    // inspect: `Binds` are the container's own `-v`, the donors are `VolumesFrom` (docker's);
+    // `Mounts` has both.
+    env.md.ok(&[
+        "create",
+        "--name",
+        "taker",
+        "--network",
+        "none",
+        "--volumes-from",
+        "donor:ro",
+        "-v",
+        "vf-other:/data",
+        &env.image,
+        "true",
+    ]);
+    assert_eq!(
+        env.inspect(
+            "taker",
+            "{{json .HostConfig.Binds}} {{json .HostConfig.VolumesFrom}}"
+        ),
+        r#"["vf-other:/data"] ["donor:ro"]"#
+    );
+    let mut dests: Vec<String> = env
+        .inspect(
+            "taker",
+            "{{range .Mounts}}{{.Destination}} {{.RW}}\n{{end}}",
+        )
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    dests.sort();
+    assert_eq!(dests, ["/anon false", "/b false", "/data true"]);
+    env.md.ok(&["rm", "taker"]);
     for (flags, msg) in [
         (&["--volumes-from", "nope"][..], "No such container: nope"),
         (

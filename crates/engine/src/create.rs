@@ -102,6 +102,9 @@ impl Engine {
             ));
         }
         let resolved = crate::nsmodes::resolve(self, opts)?;
+        // The record keeps the `-v` list as given (docker's `Binds`); the donors' mounts
+        // are planned with it and saved with the container's mounts.
+        let recorded = resolved.clone();
         let resolved = self.add_volumes_from(&resolved)?;
         let opts = &resolved;
         let image = self.image_for(&opts.image, source, progress)?;
@@ -212,7 +215,7 @@ impl Engine {
             log_opts: opts.log_opt.clone(),
             user: spec::user(image_cfg, opts),
             labels: labels(image_cfg, opts),
-            options: opts.clone(),
+            options: recorded,
             state: State::default(),
         };
         self.save_mounts(&dir, &planned, !opts.rm)?;
