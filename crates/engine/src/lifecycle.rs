@@ -170,7 +170,7 @@ pub(crate) fn finish(engine: &Engine, rec: &mut Record, code: i32, oom: bool) ->
     release(engine, rec);
     engine.mark("finish: network, cgroup released");
     if rec.auto_remove {
-        let removed = remove(engine, rec);
+        let removed = remove_released(engine, rec);
         engine.mark("finish: removed (--rm)");
         return removed;
     }
@@ -256,6 +256,11 @@ pub(crate) fn release(engine: &Engine, rec: &Record) {
 /// Removes a container entirely: runtime resources, writable layer, name, state.
 pub(crate) fn remove(engine: &Engine, rec: &Record) -> Result<()> {
     release(engine, rec);
+    remove_released(engine, rec)
+}
+
+/// [`remove`] of a container whose runtime resources were released already.
+fn remove_released(engine: &Engine, rec: &Record) -> Result<()> {
     let store = engine.store()?;
     let driver = engine.driver_named(&store, &rec.driver)?;
     driver
