@@ -63,8 +63,8 @@ Environment: MYDOCKER_VMTEST_SELFTEST_FAIL=1 is passed into the guest (makes the
 Exit status (the worst over the layouts): 0 all passed, 1 tests failed, 2 the guest was not
 what the tests need (cgroup layout, environment checks), 3 the guest crashed (kernel panic,
 init failure), 4 a VM timed out or made no progress (a guest whose kernel reports a stall
-is booted once more for the suites left); the per-layout lines above the error tell which
-layout.
+is booted again for the suites left, three boots at most); the per-layout lines above the
+error tell which layout.
 ";
 
 /// Debian packages the host needs to build the guest image and its scratch disk.
