@@ -276,8 +276,14 @@ pub(crate) fn compare(runs: usize, mut cases: Vec<Case<'_>>) -> Vec<Row> {
             failed: c.unavailable.clone(),
         })
         .collect();
+    let n = cases.len();
     for i in 0..runs {
-        for (case, state) in cases.iter_mut().zip(states.iter_mut()) {
+        // Each round starts one case later, so that every case follows each of the others
+        // equally often: a case run right after a heavy one (podman) finds the CPU caches
+        // cold, and a fixed order charged that to the same case every time.
+        for k in 0..n {
+            let j = (i + k) % n;
+            let (case, state) = (&mut cases[j], &mut states[j]);
             if state.failed.is_some() {
                 continue;
             }
@@ -579,7 +585,7 @@ mod tests {
     }
 
     #[test]
-    fn compare_interleaves_cases_and_turns_failures_into_na_rows() {
+    fn compare_interleaves_and_rotates_cases_and_turns_failures_into_na_rows() {
         let order = std::cell::RefCell::new(Vec::new());
         let rows = compare(
             2,
@@ -598,7 +604,8 @@ mod tests {
                 Case::new("d", |_| Command::new("true")).unavailable_if(Some("not here".into())),
             ],
         );
-        assert_eq!(*order.borrow(), ["a0", "c0", "a1", "c1"]);
+        // Round 1 starts one case later (b, c, d, a): c before a.
+        assert_eq!(*order.borrow(), ["a0", "c0", "c1", "a1"]);
         assert!(matches!(rows[0].outcome, Outcome::Measured { runs: 2, .. }));
         assert!(matches!(&rows[1].outcome, Outcome::Unavailable(r) if r.starts_with("failed")));
         assert!(matches!(&rows[3].outcome, Outcome::Unavailable(r) if r == "not here"));
