@@ -1,9 +1,8 @@
 //! Container records on disk: `ROOT/containers/<id>/container.json` (written atomically),
-//! names reserved in `ROOT/containers/names/<name>` (created with O_EXCL, so two processes
-//! never take the same name), a per-container lock that serialises operations on one
+//! names reserved as symbolic links `ROOT/containers/names/<name>` -> `<id>` (`symlink(2)`
+//! fails when the name exists, so two processes never take the same name), a per-container lock that serialises operations on one
 //! container, and the lock that tells a directory being created from one left by a crash.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use fsutil::FileLock;
@@ -19,6 +18,25 @@ pub(crate) fn has_record(dir: &Path) -> bool {
 
 fn to_json(rec: &Record) -> Result<Vec<u8>> {
     serde_json::to_vec_pretty(rec).map_err(|e| Error::json("encoding a container record", e))
+}
+
+/// The owner (a container ID) of the name reservation at `path`: the target of its
+/// symbolic link, or, as older versions wrote it, the content of a regular file.
+fn owner_of(path: &Path) -> Option<String> {
+    match std::fs::read_link(path) {
+        Ok(target) => target.into_os_string().into_string().ok(),
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {
+            std::fs::read_to_string(path)
+                .ok()
+                .map(|s| s.trim().to_owned())
+        }
+        Err(_) => None,
+    }
+}
+
+/// Whether `s` is a container ID (64 lowercase hex digits).
+fn is_id(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// The lock file of `create`s in progress, in the containers directory.
@@ -102,8 +120,8 @@ impl Containers {
         if needle.is_empty() {
             return Err(Error::NoSuchContainer(name_or_id.to_owned()));
         }
-        if let Ok(id) = std::fs::read_to_string(self.names_dir().join(needle))
-            && let Ok(rec) = self.load(id.trim())
+        if let Some(id) = owner_of(&self.names_dir().join(needle))
+            && let Ok(rec) = self.load(&id)
             && rec.name == needle
         {
             return Ok(rec);
@@ -123,33 +141,36 @@ impl Containers {
     }
 
     /// Reserves `name` for `id`; fails with docker's message when it is taken.
-    pub fn reserve_name(&self, name: &str, id: &str) -> Result<()> {
+    ///
+    /// The reservation is a symbolic link `names/<name>` -> `<id>`: `symlink(2)` creates
+    /// the entry and its content in one step (and fails when the name exists), so no
+    /// reader ever sees a reservation without its owner. A `durable` one (a container
+    /// that outlives its run) is on disk when this returns (fsync of the directory); a
+    /// `--rm` container's is not: after a crash of the machine its name is either free
+    /// or names a container whose directory [`Containers::orphans`] lists.
+    pub fn reserve_name(&self, name: &str, id: &str, durable: bool) -> Result<()> {
         let dir = self.names_dir();
         std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
         let path = dir.join(name);
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            Ok(mut f) => f
-                .write_all(id.as_bytes())
-                .and_then(|()| f.sync_all())
-                .map_err(|e| Error::io("writing", &path, e)),
+        match std::os::unix::fs::symlink(id, &path) {
+            Ok(()) if durable => Ok(fsutil::fsync_dir(&dir)?),
+            Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let owner = std::fs::read_to_string(&path).unwrap_or_default();
-                // A reservation whose container directory is gone (crash between reserving
-                // and creating) is stale: take it over.
-                // So is one whose owner now has another name (a crash in the middle of
-                // a rename).
-                let renamed = self.load(owner.trim()).is_ok_and(|r| r.name != name);
-                if !owner.is_empty() && (!self.dir(owner.trim()).exists() || renamed) {
+                let owner = owner_of(&path).unwrap_or_default();
+                // A reservation is stale, and taken over, when:
+                // - its owner's directory is gone (a crash between reserving and creating);
+                // - its owner now has another name (a crash in the middle of a rename);
+                // - it names no container at all: an empty file is what a crash of the
+                //   machine could leave of the regular files older versions wrote.
+                let stale = !is_id(&owner)
+                    || !self.dir(&owner).exists()
+                    || self.load(&owner).is_ok_and(|r| r.name != name);
+                if stale {
                     std::fs::remove_file(&path).map_err(|e| Error::io("removing", &path, e))?;
-                    return self.reserve_name(name, id);
+                    return self.reserve_name(name, id, durable);
                 }
                 Err(Error::Conflict(format!(
-                    "Conflict. The container name \"/{name}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
-                    owner.trim()
+                    "Conflict. The container name \"/{name}\" is already in use by container \"{owner}\". You have to remove (or rename) that container to be able to reuse that name."
                 )))
             }
             Err(e) => Err(Error::io("creating", &path, e)),
@@ -159,7 +180,7 @@ impl Containers {
     /// Releases `name` if it belongs to `id`.
     pub fn release_name(&self, name: &str, id: &str) {
         let path = self.names_dir().join(name);
-        if std::fs::read_to_string(&path).is_ok_and(|owner| owner.trim() == id) {
+        if owner_of(&path).is_some_and(|owner| owner == id) {
             let _ = std::fs::remove_file(path);
         }
     }
@@ -208,7 +229,7 @@ impl Containers {
             .flatten()
             .flatten()
         {
-            if std::fs::read_to_string(entry.path()).is_ok_and(|owner| owner.trim() == id) {
+            if owner_of(&entry.path()).is_some_and(|owner| owner == id) {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
@@ -272,7 +293,7 @@ mod tests {
         let b = format!("abd{}", "1".repeat(61));
         for (id, name) in [(&a, "web"), (&b, "db")] {
             std::fs::create_dir_all(c.dir(id)).unwrap();
-            c.reserve_name(name, id).unwrap();
+            c.reserve_name(name, id, true).unwrap();
             c.save(&record(id, name)).unwrap();
         }
         assert_eq!(c.resolve("web").unwrap().id, a);
@@ -305,9 +326,9 @@ mod tests {
         let c = Containers::new(root.path());
         let a = "a".repeat(64);
         std::fs::create_dir_all(c.dir(&a)).unwrap();
-        c.reserve_name("web", &a).unwrap();
+        c.reserve_name("web", &a, true).unwrap();
         let err = c
-            .reserve_name("web", &"b".repeat(64))
+            .reserve_name("web", &"b".repeat(64), false)
             .unwrap_err()
             .to_string();
         assert!(err.contains("is already in use by container"), "{err}");
@@ -315,14 +336,48 @@ mod tests {
         std::fs::remove_dir_all(c.dir(&a)).unwrap();
         let b = "b".repeat(64);
         std::fs::create_dir_all(c.dir(&b)).unwrap();
-        c.reserve_name("web", &b).unwrap();
+        c.reserve_name("web", &b, false).unwrap();
         c.release_name("web", &a); // not the owner: no effect
         assert_eq!(
             c.resolve("web").unwrap_err().to_string(),
             "No such container: web"
         );
         c.release_name("web", &b);
-        c.reserve_name("web", &b).unwrap();
+        c.reserve_name("web", &b, false).unwrap();
+    }
+
+    /// A reservation is a symbolic link to its owner. The regular files older versions
+    /// wrote are still honoured, and an empty one (what a crash of the machine could
+    /// leave of them) no longer holds its name forever: it is taken over.
+    #[test]
+    fn reservations_are_links_and_older_files_are_honoured() {
+        let root = tempfile::tempdir().unwrap();
+        let c = Containers::new(root.path());
+        let (a, b) = ("a".repeat(64), "b".repeat(64));
+        for (id, name) in [(&a, "web"), (&b, "db")] {
+            std::fs::create_dir_all(c.dir(id)).unwrap();
+            c.save(&record(id, name)).unwrap();
+        }
+        c.reserve_name("db", &b, false).unwrap();
+        let link = c.names_dir().join("db");
+        assert_eq!(std::fs::read_link(&link).unwrap(), Path::new(&b));
+        assert_eq!(c.resolve("db").unwrap().id, b);
+
+        std::fs::write(c.names_dir().join("web"), format!("{a}\n")).unwrap();
+        assert_eq!(c.resolve("web").unwrap().id, a);
+        let err = c.reserve_name("web", &b, true).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("in use by container \"{a}\"")),
+            "{err}"
+        );
+        c.release_names_of(&a);
+        assert!(!c.names_dir().join("web").exists());
+
+        std::fs::write(c.names_dir().join("web"), "").unwrap();
+        c.reserve_name("web", &a, true).unwrap();
+        assert_eq!(owner_of(&c.names_dir().join("web")).as_deref(), Some(&*a));
+        c.release_name("web", &a);
+        assert!(std::fs::symlink_metadata(c.names_dir().join("web")).is_err());
     }
 
     /// What a crash of the machine can leave of a `--rm` container whose record was

@@ -277,7 +277,7 @@ impl Engine {
         if rec.name == new {
             invalid!("Renaming a container with the same name as its current name");
         }
-        containers.reserve_name(new, &rec.id)?;
+        containers.reserve_name(new, &rec.id, !rec.auto_remove)?;
         let old = std::mem::replace(&mut rec.name, new.to_owned());
         if let Err(e) = containers.save(&rec) {
             containers.release_name(new, &rec.id);

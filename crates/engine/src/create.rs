@@ -240,12 +240,12 @@ impl Engine {
                     "Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
                 );
             }
-            containers.reserve_name(name, id)?;
+            containers.reserve_name(name, id, !opts.rm)?;
             return Ok(name.to_owned());
         }
         for retry in 0..10 {
             let name = names::random_name(retry)?;
-            if containers.reserve_name(&name, id).is_ok() {
+            if containers.reserve_name(&name, id, !opts.rm).is_ok() {
                 return Ok(name);
             }
         }
