@@ -101,11 +101,12 @@ impl Engine {
                 "Conflicting options: --restart and --rm".into(),
             ));
         }
-        let resolved = crate::nsmodes::resolve(self, opts)?;
-        // The record keeps the `-v` list as given (docker's `Binds`); the donors' mounts
-        // are planned with it and saved with the container's mounts.
-        let recorded = resolved.clone();
-        let resolved = self.add_volumes_from(&resolved)?;
+        let mut resolved = crate::nsmodes::resolve(self, opts)?;
+        // The donors' mounts are planned with the `-v` list and saved with the
+        // container's mounts; the record keeps the list as given (docker's `Binds`).
+        let given_volumes = resolved.volume.len();
+        let donated = self.volumes_from(&resolved)?;
+        resolved.volume.extend(donated);
         let opts = &resolved;
         let image = self.image_for(&opts.image, source, progress)?;
         self.mark("create: image found");
@@ -215,10 +216,14 @@ impl Engine {
             log_opts: opts.log_opt.clone(),
             user: spec::user(image_cfg, opts),
             labels: labels(image_cfg, opts),
-            options: recorded,
+            options: {
+                let mut given = resolved;
+                given.volume.truncate(given_volumes);
+                given
+            },
             state: State::default(),
         };
-        self.save_mounts(&dir, &planned, !opts.rm)?;
+        self.save_mounts(&dir, &planned, !record.auto_remove)?;
         containers.save(&record)?;
         planned.disarm();
         undo.disarm();

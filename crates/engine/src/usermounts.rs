@@ -577,15 +577,15 @@ impl Engine {
         Ok(())
     }
 
-    /// `--volumes-from CONTAINER[:ro|rw]` (docker's): the donors' bind and volume mounts
-    /// become `-v` options (their volumes shared, not copied), read-only as the donor has
+    /// `--volumes-from CONTAINER[:ro|rw]` (docker's): the `-v` options the donors' bind
+    /// and volume mounts become (their volumes shared, not copied), read-only as the donor has
     /// them unless `:ro` or `:rw` says otherwise; a destination the options mount
     /// themselves keeps their mount. Tmpfs mounts are not shared (as docker's).
     ///
     /// # Errors
     /// No such container, or a mode other than `ro`/`rw` (docker's messages).
-    pub(crate) fn add_volumes_from(&self, opts: &CreateOptions) -> Result<CreateOptions> {
-        let mut out = opts.clone();
+    pub(crate) fn volumes_from(&self, opts: &CreateOptions) -> Result<Vec<String>> {
+        let mut out = Vec::new();
         if opts.volumes_from.is_empty() {
             return Ok(out);
         }
@@ -624,7 +624,7 @@ impl Engine {
                     _ => continue,
                 };
                 let ro = !rw.unwrap_or(m.rw);
-                out.volume.push(format!(
+                out.push(format!(
                     "{source}:{}{}",
                     m.destination.display(),
                     if ro { ":ro" } else { "" }
