@@ -51,7 +51,10 @@ impl OverlayDriver {
     fn create_rw(&self, id: &str, image_top: Option<&Digest>, disposable: bool) -> Result<()> {
         self.base
             .create_writable(id, image_top, disposable, |staging| {
-                for d in ["upper", "work", "empty", "merged"] {
+                // `empty` stands in for the lower layers of a container on no image layer
+                // (an image `FROM scratch` with nothing in it).
+                let empty = image_top.is_none().then_some("empty");
+                for d in ["upper", "work", "merged"].into_iter().chain(empty) {
                     fs::create_dir(staging.join(d)).ctx("create dir", staging.join(d))?;
                 }
                 Ok(())
