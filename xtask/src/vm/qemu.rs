@@ -157,10 +157,13 @@ pub(crate) struct VmSpec {
     pub(crate) watch: Watch,
 }
 
-/// How the host tells a wedged guest from a slow one while it runs. Under TCG a guest can
-/// stop scheduling on a vCPU for good (seen in CI: the kernel reported its RCU kthread starved
-/// on CPU 1 every minute while no test, timeout or watchdog of the guest ran again), and
-/// the whole VM timeout would be spent waiting for it.
+/// How the host tells a wedged guest from a slow one while it runs. Seen in CI: the guest
+/// kernel reported an RCU stall (`rcu_preempt kthread starved ... ->cpu=1`) and then made no
+/// progress (no test, timeout or watchdog of the guest ran again), which would have spent the
+/// whole VM timeout. The cause is unknown: the stack dumps were not on the console
+/// (loglevel=4), so a vCPU qemu stopped running and a guest kernel that spun are both open.
+/// The stalls began after the guest got a syncfs per committed layer and early writeback
+/// (a suspect, not a finding).
 #[derive(Debug, Clone)]
 pub(crate) struct Watch {
     /// Directories the guest writes to as it makes progress (status, test logs; the 9p
@@ -337,10 +340,11 @@ mod tests {
 
     #[test]
     fn a_quiet_guest_is_wedged_sooner_once_its_kernel_reported_a_stall() {
-        let dir = std::env::temp_dir().join(format!("xtask-watch-{}", std::process::id()));
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         fs::create_dir_all(dir.join("tests")).unwrap();
         let w = Watch {
-            progress: vec![dir.clone(), dir.join("tests")],
+            progress: vec![dir.to_owned(), dir.join("tests")],
             after_stall: Duration::from_secs(180),
             quiet: Duration::from_secs(1080),
         };
@@ -353,7 +357,6 @@ mod tests {
         assert!(w.wedged(Duration::from_secs(180), stall));
         assert!(!w.wedged(Duration::from_secs(1000), None));
         assert!(w.wedged(Duration::from_secs(1080), None));
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

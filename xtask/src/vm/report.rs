@@ -225,32 +225,42 @@ pub(crate) fn guest_fatal(console: &str) -> Option<String> {
         .map(|l| l.trim().to_owned())
 }
 
+/// What the kernel prints when a CPU or a kernel thread stopped making progress (an RCU
+/// stall, a soft lockup).
+const STALL_MARKERS: &[&str] = &[
+    "rcu: INFO:",
+    "kthread starved",
+    "soft lockup",
+    "self-detected stall",
+];
+
+/// What the kernel prints on an oops, a BUG or a warning.
+const TROUBLE_MARKERS: &[&str] = &["BUG:", "Oops", "WARNING: CPU", "general protection"];
+
+/// The console's lines that contain one of `markers`, trimmed, in order.
+fn marked_lines<'a>(
+    console: &'a str,
+    markers: &'static [&'static str],
+) -> impl Iterator<Item = &'a str> {
+    console
+        .lines()
+        .filter(|l| markers.iter().any(|m| l.contains(m)))
+        .map(str::trim)
+}
+
 /// The guest kernel's first report that a CPU or a kernel thread stopped making progress
 /// (an RCU stall, a soft lockup), if it printed one.
 pub(crate) fn kernel_stall(console: &str) -> Option<String> {
-    console
-        .lines()
-        .find(|l| {
-            l.contains("rcu: INFO:")
-                || l.contains("kthread starved")
-                || l.contains("soft lockup")
-                || l.contains("self-detected stall")
-        })
-        .map(|l| l.trim().to_owned())
+    marked_lines(console, STALL_MARKERS)
+        .next()
+        .map(str::to_owned)
 }
 
 /// Kernel warnings worth showing even when the run passed (oopses, BUGs, warnings).
 pub(crate) fn kernel_trouble(console: &str) -> Vec<String> {
-    console
-        .lines()
-        .filter(|l| {
-            l.contains("BUG:")
-                || l.contains("Oops")
-                || l.contains("WARNING: CPU")
-                || l.contains("general protection")
-        })
-        .map(|l| l.trim().to_owned())
+    marked_lines(console, TROUBLE_MARKERS)
         .take(10)
+        .map(str::to_owned)
         .collect()
 }
 
@@ -425,6 +435,23 @@ test result: FAILED. 2 passed; 1 failed; 1 ignored; 0 measured; 0 filtered out; 
     }
 
     #[test]
+    fn each_kernel_marker_is_caught_by_its_own_filter() {
+        for m in STALL_MARKERS {
+            let line = format!("[ 7.5] {m} x");
+            let console = format!("[ 1.0] fine\n  {line}  \n[ 8.0] {m} again\n");
+            assert_eq!(kernel_stall(&console), Some(line), "{m}");
+            assert!(kernel_trouble(&console).is_empty(), "{m}");
+        }
+        for m in TROUBLE_MARKERS {
+            let console = format!("[ 1.0] fine\n[ 7.5] {m} x\n");
+            assert_eq!(kernel_trouble(&console), [format!("[ 7.5] {m} x")], "{m}");
+            assert_eq!(kernel_stall(&console), None, "{m}");
+        }
+        let many = "[ 1.0] Oops: 0000\n".repeat(12);
+        assert_eq!(kernel_trouble(&many).len(), 10);
+    }
+
+    #[test]
     fn markers_panics_status_and_timings() {
         assert_eq!(exit_marker("junk\r\nVMTEST-EXIT 1\r\n"), Some(1));
         assert_eq!(exit_marker("VMTEST-EXIT \n"), None);
@@ -447,7 +474,7 @@ test result: FAILED. 2 passed; 1 failed; 1 ignored; 0 measured; 0 filtered out; 
             kernel_trouble("[ 3.0] BUG: unable to handle page fault\n").len(),
             1
         );
-        // The CI run that wedged under TCG: CPU 1 never ran its RCU kthread again.
+        // The console of a CI run that made no progress after this report.
         let wedged = "vmtest: build-292af0d65dcc3b71\n[ 1538.310792] rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:\n[ 1538.310792] rcu: rcu_preempt kthread starved for 383420 jiffies! g24589 f0x2 RCU_GP_WAIT_FQS(5) ->state=0x0 ->cpu=1\n";
         assert_eq!(
             kernel_stall(wedged).as_deref(),

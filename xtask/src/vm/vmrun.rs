@@ -20,8 +20,8 @@ const DISK_BYTES: u64 = 8 << 30;
 const STALL_QUIET: Duration = Duration::from_secs(120);
 
 /// Boots of one layout at most: a guest whose kernel stalled is booted again for the suites
-/// it had left. Under TCG here a stall came about once in 3 to 6 guest runs (two of the last
-/// two full runs had one), so a second one in the same layout is not rare enough to fail on.
+/// it had left. Stalls of unknown cause (see `qemu::Watch`) came in most recent full runs,
+/// so a second one in the same layout is not rare enough to fail on.
 const MAX_BOOTS: usize = 3;
 
 /// How long past the test timeout a guest may stay without progress: its own watchdog
@@ -66,6 +66,7 @@ pub(crate) struct LayoutResult {
     /// What to print for the failures (libtest's failure sections, crash notes).
     pub(crate) details: String,
     pub(crate) notes: Vec<String>,
+    /// Summed over the boots, as is `payload_secs` (see `tests_secs`).
     pub(crate) wall: Duration,
     pub(crate) boot_to_payload: Option<f64>,
     pub(crate) payload_secs: Option<f64>,
@@ -273,11 +274,14 @@ pub(crate) fn run_layout(ctx: &Ctx, layout: Layout) -> Result<LayoutResult> {
         suites.len(),
         ctx.binaries.len()
     );
-    // A guest whose kernel stalled (a vCPU that TCG stopped running) is booted again for
-    // the suites that had not finished, up to MAX_BOOTS in all; the suite it stalled in
-    // starts over.
+    // A guest whose kernel stalled (see `qemu::Watch`) is booted again for the suites that
+    // had not finished, up to MAX_BOOTS in all; the suite it stalled in starts over.
     let mut pending: Vec<&TestBinary> = suites.clone();
     let mut wall = Duration::ZERO;
+    // Guest seconds of the suites the stalled boots finished, and how many status lines
+    // (one per finished suite, kept across boots) the boots before this one wrote.
+    let mut stalled_secs = 0.0;
+    let mut finished = 0;
     let mut notes = Vec::new();
     let end = loop {
         write_payload(ctx, &out, &pending)?;
@@ -295,6 +299,11 @@ pub(crate) fn run_layout(ctx: &Ctx, layout: Layout) -> Result<LayoutResult> {
             break end;
         }
         let done = report::parse_status(&read(&out.join("status")));
+        stalled_secs += done[finished.min(done.len())..]
+            .iter()
+            .map(|s| s.seconds)
+            .sum::<f64>();
+        finished = done.len();
         pending.retain(|b| !done.iter().any(|s| s.id == b.id));
         let saved = dir.join(format!("console-stalled-{}.log", notes.len() + 1));
         fs::rename(&spec.console_log, &saved)?;
@@ -331,7 +340,7 @@ pub(crate) fn run_layout(ctx: &Ctx, layout: Layout) -> Result<LayoutResult> {
         );
         notes.push(note);
     };
-    let mut result = analyze(ctx, &suites, layout, &dir, end, wall);
+    let mut result = analyze(ctx, &suites, layout, &dir, end, wall, stalled_secs);
     result.notes.extend(notes);
     result.left_out = ctx.binaries.len() - suites.len();
     let clean = matches!(result.outcome, Outcome::Passed);
@@ -391,6 +400,15 @@ fn read(p: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// Guest seconds spent on the tests over all boots: the last boot's payload (from
+/// `payload-start` to `payload-end` in its `timings`) plus `stalled_secs`, the suites that
+/// earlier boots finished before they stalled (the suite a boot stalled in runs again in
+/// the next one). None when the last boot did not finish its payload.
+fn tests_secs(timings: &str, stalled_secs: f64) -> Option<f64> {
+    let last = report::timing(timings, "payload-end")? - report::timing(timings, "payload-start")?;
+    Some(last + stalled_secs)
+}
+
 fn analyze(
     ctx: &Ctx,
     suites: &[&TestBinary],
@@ -398,6 +416,7 @@ fn analyze(
     dir: &Path,
     end: qemu::VmEnd,
     wall: Duration,
+    stalled_secs: f64,
 ) -> LayoutResult {
     let out = dir.join("out");
     let console = read(&dir.join("console.log"));
@@ -418,9 +437,7 @@ fn analyze(
             .collect(),
         wall,
         boot_to_payload: report::timing(&timings, "payload-start"),
-        payload_secs: report::timing(&timings, "payload-end")
-            .zip(report::timing(&timings, "payload-start"))
-            .map(|(e, s)| e - s),
+        payload_secs: tests_secs(&timings, stalled_secs),
         dir: dir.to_owned(),
         left_out: 0,
         durations: Vec::new(),
@@ -539,6 +556,14 @@ fn analyze(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tests_time_adds_the_stalled_boots_to_the_last_payload() {
+        let timings = "ready 3.0\npreflight 9.0\npayload-start 10.0\npayload-end 110.5\n";
+        assert_eq!(tests_secs(timings, 0.0), Some(100.5));
+        assert_eq!(tests_secs(timings, 250.0), Some(350.5));
+        assert_eq!(tests_secs("payload-start 10.0\n", 250.0), None);
+    }
 
     #[test]
     fn shell_quoting_survives_quotes() {
