@@ -259,6 +259,21 @@ impl<'a> Case<'a> {
     }
 }
 
+/// The order of the cases in round `round` of `n` cases: the rows of a Williams square
+/// (0, 1, n-1, 2, n-2... plus the round number, and for an odd `n` the same rows reversed
+/// in the next `n` rounds). Within each `n` rounds (`2n` for an odd `n`), each case comes
+/// right after each other case equally often, which rotating one fixed order does not do:
+/// with it, a case follows the same neighbour in every round but one.
+fn round_order(n: usize, round: usize) -> Vec<usize> {
+    let base = (0..n).map(|j| if j % 2 == 1 { j.div_ceil(2) } else { (n - j / 2) % n });
+    let row: Vec<usize> = base.map(|b| (b + round) % n).collect();
+    if n % 2 == 1 && (round / n) % 2 == 1 {
+        row.into_iter().rev().collect()
+    } else {
+        row
+    }
+}
+
 /// Runs every case `runs` times, interleaved (sample 0 of each case, then sample 1 of
 /// each...), and returns one row per case in the given order. A case whose hook or command
 /// fails stops there and is reported as n/a with the error.
@@ -278,11 +293,10 @@ pub(crate) fn compare(runs: usize, mut cases: Vec<Case<'_>>) -> Vec<Row> {
         .collect();
     let n = cases.len();
     for i in 0..runs {
-        // Each round starts one case later, so that every case follows each of the others
-        // equally often: a case run right after a heavy one (podman) finds the CPU caches
-        // cold, and a fixed order charged that to the same case every time.
-        for k in 0..n {
-            let j = (i + k) % n;
+        // The rounds' orders make a Williams square, so that every case follows each of
+        // the others equally often: a case run right after a heavy one (podman) finds the
+        // CPU caches cold, and a fixed order charged that to the same case every time.
+        for j in round_order(n, i) {
             let (case, state) = (&mut cases[j], &mut states[j]);
             if state.failed.is_some() {
                 continue;
@@ -584,8 +598,32 @@ mod tests {
         assert!(format!("{e:#}").contains("timed out"), "{e:#}");
     }
 
+    /// Every round is an order of all the cases, and within a period each case follows
+    /// each other case equally often (a rotation of one order fails this for n > 3).
     #[test]
-    fn compare_interleaves_and_rotates_cases_and_turns_failures_into_na_rows() {
+    fn each_case_follows_every_other_equally_often() {
+        for n in 1..=8 {
+            let period = if n % 2 == 1 { 2 * n } else { n };
+            let mut follows = vec![vec![0; n]; n];
+            for round in 0..period {
+                let order = round_order(n, round);
+                let mut sorted = order.clone();
+                sorted.sort_unstable();
+                assert_eq!(sorted, (0..n).collect::<Vec<_>>(), "n={n} round {round}");
+                for w in order.windows(2) {
+                    follows[w[0]][w[1]] += 1;
+                }
+            }
+            let counts: std::collections::BTreeSet<usize> = (0..n)
+                .flat_map(|a| (0..n).filter(move |&b| b != a).map(move |b| (a, b)))
+                .map(|(a, b)| follows[a][b])
+                .collect();
+            assert!(counts.len() <= 1, "n={n}: {follows:?}");
+        }
+    }
+
+    #[test]
+    fn compare_interleaves_and_reorders_cases_and_turns_failures_into_na_rows() {
         let order = std::cell::RefCell::new(Vec::new());
         let rows = compare(
             2,
@@ -604,7 +642,7 @@ mod tests {
                 Case::new("d", |_| Command::new("true")).unavailable_if(Some("not here".into())),
             ],
         );
-        // Round 1 starts one case later (b, c, d, a): c before a.
+        // Round 0 runs a, b, d, c; round 1 runs b, c, a, d: c before a.
         assert_eq!(*order.borrow(), ["a0", "c0", "c1", "a1"]);
         assert!(matches!(rows[0].outcome, Outcome::Measured { runs: 2, .. }));
         assert!(matches!(&rows[1].outcome, Outcome::Unavailable(r) if r.starts_with("failed")));

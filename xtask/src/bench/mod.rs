@@ -718,9 +718,9 @@ fn machine_summary(env: &Env, which: &[String], runs: Option<usize>, quick: bool
          the median of wait4's ru_maxrss (the largest of the process and the children it \
          waited for: podman's conmon and the container of a detached run are not counted). \
          The samples of the cases of a table are interleaved (sample 1 of every case, then \
-         sample 2...) so that changes of the machine's load hit them alike, and each round \
-         starts one case later, so that each case follows every other (a case run right \
-         after podman finds the CPU caches cold); `sync` runs \
+         sample 2...) so that changes of the machine's load hit them alike, and the rounds' \
+         orders form a Williams square, so that each case follows every other equally often \
+         (a case run right after podman finds the CPU caches cold); `sync` runs \
          (untimed) after each sample that wrote many files. {jail}. mydocker runs with \
          MYDOCKER_MANAGE_IP_FORWARD=0 (the host's ip_forward stays as it is).",
         kernel.trim(),
