@@ -17,6 +17,8 @@ const TIMEOUT: Duration = Duration::from_secs(600);
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Sample {
     pub(crate) wall: Duration,
+    /// User plus system CPU time of the process and the descendants it waited for.
+    pub(crate) cpu: Duration,
     pub(crate) max_rss_kib: u64,
 }
 
@@ -111,10 +113,15 @@ pub(crate) fn run_with(cmd: &mut Command, timeout: Duration) -> Result<(Sample, 
     Ok((
         Sample {
             wall,
+            cpu: cpu_time(&usage.ru_utime) + cpu_time(&usage.ru_stime),
             max_rss_kib: usage.ru_maxrss as u64,
         },
         err,
     ))
+}
+
+fn cpu_time(t: &libc::timeval) -> Duration {
+    Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
 }
 
 /// The last `n` non-empty lines of `text`, joined with " | ".
@@ -123,16 +130,17 @@ pub(crate) fn last_lines(text: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join(" | ")
 }
 
-/// The median of the samples' wall times and of their peak RSS (taken separately; the
-/// upper median for an even count).
+/// The median of the samples' wall times, of their CPU times and of their peak RSS
+/// (taken separately; the upper median for an even count).
 pub(crate) fn median(samples: &[Sample]) -> Sample {
-    let mut walls: Vec<Duration> = samples.iter().map(|s| s.wall).collect();
-    let mut rss: Vec<u64> = samples.iter().map(|s| s.max_rss_kib).collect();
-    walls.sort();
-    rss.sort();
+    fn mid<T: Ord + Copy + Default>(mut v: Vec<T>) -> T {
+        v.sort();
+        v.get(v.len() / 2).copied().unwrap_or_default()
+    }
     Sample {
-        wall: walls.get(walls.len() / 2).copied().unwrap_or_default(),
-        max_rss_kib: rss.get(rss.len() / 2).copied().unwrap_or_default(),
+        wall: mid(samples.iter().map(|s| s.wall).collect()),
+        cpu: mid(samples.iter().map(|s| s.cpu).collect()),
+        max_rss_kib: mid(samples.iter().map(|s| s.max_rss_kib).collect()),
     }
 }
 
@@ -179,10 +187,12 @@ pub(crate) fn interrupted() -> bool {
 /// What a row reports.
 #[derive(Debug, Clone)]
 pub(crate) enum Outcome {
-    /// Medians over `runs` samples; `p90` and `rss_kib` are `None` for derived figures.
+    /// Medians over `runs` samples; `p90` and `rss_kib` are `None` for derived figures,
+    /// `cpu` when a figure has none.
     Measured {
         wall: Duration,
         p90: Option<Duration>,
+        cpu: Option<Duration>,
         rss_kib: Option<u64>,
         runs: usize,
     },
@@ -211,6 +221,13 @@ impl Row {
     pub(crate) fn wall(&self) -> Option<Duration> {
         match self.outcome {
             Outcome::Measured { wall, .. } => Some(wall),
+            Outcome::Unavailable(_) => None,
+        }
+    }
+
+    pub(crate) fn cpu(&self) -> Option<Duration> {
+        match self.outcome {
+            Outcome::Measured { cpu, .. } => cpu,
             Outcome::Unavailable(_) => None,
         }
     }
@@ -265,7 +282,13 @@ impl<'a> Case<'a> {
 /// right after each other case equally often, which rotating one fixed order does not do:
 /// with it, a case follows the same neighbour in every round but one.
 fn round_order(n: usize, round: usize) -> Vec<usize> {
-    let base = (0..n).map(|j| if j % 2 == 1 { j.div_ceil(2) } else { (n - j / 2) % n });
+    let base = (0..n).map(|j| {
+        if j % 2 == 1 {
+            j.div_ceil(2)
+        } else {
+            (n - j / 2) % n
+        }
+    });
     let row: Vec<usize> = base.map(|b| (b + round) % n).collect();
     if n % 2 == 1 && (round / n) % 2 == 1 {
         row.into_iter().rev().collect()
@@ -350,6 +373,7 @@ pub(crate) fn compare(runs: usize, mut cases: Vec<Case<'_>>) -> Vec<Row> {
                     Outcome::Measured {
                         wall: m.wall,
                         p90: Some(p90(&s.samples)),
+                        cpu: Some(m.cpu),
                         rss_kib: Some(m.max_rss_kib),
                         runs: s.samples.len(),
                     }
@@ -407,36 +431,41 @@ fn quote(s: &str) -> String {
 /// The table of `rows`, with wall-time ratios relative to `rows[0]` (mydocker).
 pub(crate) fn table(title: &str, rows: &[Row]) -> String {
     let mut out = format!("\n### {title}\n\n");
-    out.push_str("| tool | median wall | p90 wall | ratio to first row | peak RSS | runs |\n");
-    out.push_str("|---|---:|---:|---:|---:|---:|\n");
-    let base = rows.first().and_then(Row::wall);
+    out.push_str(
+        "| tool | median wall | p90 wall | ratio to first row | median CPU | CPU ratio | peak RSS | runs |\n",
+    );
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    let ratio = |x: Option<Duration>, base: Option<Duration>| match (x, base) {
+        (Some(x), Some(b)) if !b.is_zero() => format!("{:.2}x", x.as_secs_f64() / b.as_secs_f64()),
+        (Some(_), _) => "n/a".to_owned(),
+        (None, _) => "-".to_owned(),
+    };
+    let (base, base_cpu) = rows.first().map_or((None, None), |r| (r.wall(), r.cpu()));
     for r in rows {
         match &r.outcome {
             Outcome::Measured {
                 wall,
                 p90,
+                cpu,
                 rss_kib,
                 runs,
             } => {
-                let ratio = match base {
-                    Some(b) if !b.is_zero() => {
-                        format!("{:.2}x", wall.as_secs_f64() / b.as_secs_f64())
-                    }
-                    _ => "n/a".to_owned(),
-                };
                 let rss = rss_kib
                     .map(|k| format!("{:.1} MB", k as f64 / 1024.0))
                     .unwrap_or_else(|| "-".to_owned());
                 let p90 = p90.map(fmt_duration).unwrap_or_else(|| "-".to_owned());
                 out.push_str(&format!(
-                    "| {} | {} | {p90} | {ratio} | {rss} | {runs} |\n",
+                    "| {} | {} | {p90} | {} | {} | {} | {rss} | {runs} |\n",
                     r.name,
-                    fmt_duration(*wall)
+                    fmt_duration(*wall),
+                    ratio(Some(*wall), base),
+                    cpu.map(fmt_duration).unwrap_or_else(|| "-".to_owned()),
+                    ratio(*cpu, base_cpu),
                 ));
             }
             Outcome::Unavailable(reason) => {
                 out.push_str(&format!(
-                    "| {} | n/a ({}) | | | | 0 |\n",
+                    "| {} | n/a ({}) | | | | | | 0 |\n",
                     r.name,
                     reason.replace('|', "/")
                 ));
@@ -510,6 +539,7 @@ mod tests {
     fn sample(ms: u64, rss: u64) -> Sample {
         Sample {
             wall: Duration::from_millis(ms),
+            cpu: Duration::from_millis(100 - ms),
             max_rss_kib: rss,
         }
     }
@@ -518,6 +548,7 @@ mod tests {
     fn median_takes_the_middle_of_each_column_separately() {
         let m = median(&[sample(30, 1), sample(10, 3), sample(20, 2)]);
         assert_eq!(m.wall, Duration::from_millis(20));
+        assert_eq!(m.cpu, Duration::from_millis(80));
         assert_eq!(m.max_rss_kib, 2);
         assert_eq!(median_f64(&[3.0, 1.0, 2.0, 9.0, 0.5]), 2.0);
     }
@@ -551,6 +582,7 @@ mod tests {
                 outcome: Outcome::Measured {
                     wall: Duration::from_millis(200),
                     p90: Some(Duration::from_millis(250)),
+                    cpu: Some(Duration::from_millis(100)),
                     rss_kib: Some(2048),
                     runs: 5,
                 },
@@ -561,6 +593,7 @@ mod tests {
                 outcome: Outcome::Measured {
                     wall: Duration::from_millis(500),
                     p90: None,
+                    cpu: None,
                     rss_kib: None,
                     runs: 5,
                 },
@@ -569,12 +602,17 @@ mod tests {
         ];
         let t = table("pull", &rows);
         assert!(
-            t.contains("| mydocker | 200.0 ms | 250.0 ms | 1.00x | 2.0 MB | 5 |"),
+            t.contains(
+                "| mydocker | 200.0 ms | 250.0 ms | 1.00x | 100.0 ms | 1.00x | 2.0 MB | 5 |"
+            ),
             "{t}"
         );
-        assert!(t.contains("| peer | 500.0 ms | - | 2.50x | - | 5 |"), "{t}");
         assert!(
-            t.contains("| podman | n/a (crun: cgroup v1 / hybrid) | | | | 0 |"),
+            t.contains("| peer | 500.0 ms | - | 2.50x | - | - | - | 5 |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| podman | n/a (crun: cgroup v1 / hybrid) | | | | | | 0 |"),
             "{t}"
         );
         assert!(commands(&rows).contains("- podman: `podman pull x`"));
@@ -584,6 +622,13 @@ mod tests {
     fn run_measures_a_real_command_and_reports_failures_with_stderr() {
         let s = run(Command::new("sh").args(["-c", "sleep 0.05"])).unwrap();
         assert!(s.wall >= Duration::from_millis(50));
+        // Sleeping is not running: the CPU time is the shell's start-up only.
+        assert!(s.cpu < s.wall, "{s:?}");
+        let busy = run(
+            Command::new("sh").args(["-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done"])
+        )
+        .unwrap();
+        assert!(busy.cpu > Duration::ZERO, "{busy:?}");
         assert!(s.max_rss_kib > 0);
         let e = run(Command::new("sh").args(["-c", "echo boom >&2; exit 3"])).unwrap_err();
         let e = format!("{e:#}");

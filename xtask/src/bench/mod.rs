@@ -714,7 +714,9 @@ fn machine_summary(env: &Env, which: &[String], runs: Option<usize>, quick: bool
          ran), {mem} RAM; state of every tool under {} ({fs}); load average at start {}.\n\n\
          Versions: {}.\n\n\
          Wall times are the median and the 90th percentile (nearest rank) of the samples; \
-         ratios are of medians, to the first row of the table, from this same run. Peak RSS is \
+         ratios are of medians, to the first row of the table, from this same run. CPU is the \
+         user and system time of the process and the descendants it waited for (wait4's \
+         rusage): less disturbed than the wall time by what else the machine runs. Peak RSS is \
          the median of wait4's ru_maxrss (the largest of the process and the children it \
          waited for: podman's conmon and the container of a detached run are not counted). \
          The samples of the cases of a table are interleaved (sample 1 of every case, then \

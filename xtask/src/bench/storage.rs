@@ -146,6 +146,7 @@ pub(crate) fn difference(name: &str, a: &Row, b: &Row) -> Row {
             outcome: Outcome::Measured {
                 wall: x.saturating_sub(y),
                 p90: None,
+                cpu: a.cpu().zip(b.cpu()).map(|(x, y)| x.saturating_sub(y)),
                 rss_kib: None,
                 runs: *runs,
             },
@@ -218,12 +219,14 @@ mod tests {
             outcome: Outcome::Measured {
                 wall: Duration::from_millis(ms),
                 p90: None,
+                cpu: Some(Duration::from_millis(ms / 2)),
                 rss_kib: Some(1),
                 runs: 3,
             },
         };
         let d = difference("d", &m(50), &m(20));
         assert_eq!(d.wall(), Some(Duration::from_millis(30)));
+        assert_eq!(d.cpu(), Some(Duration::from_millis(15)));
         let na = Row::unavailable("p", "p", "no podman");
         assert!(
             matches!(difference("d", &m(5), &na).outcome, Outcome::Unavailable(r) if r == "no podman")
