@@ -521,12 +521,15 @@ fn a_disposable_overlay_layer_mounts_volatile() {
     d.create_writable("kept", top.as_ref()).unwrap();
     d.create_writable("gone", top.as_ref()).unwrap();
     d.set_disposable("gone").unwrap();
-    let (kept, gone) = (options("kept"), options("gone"));
-    for id in ["kept", "gone"] {
+    // Disposable from the start: its record says so (no marker file).
+    d.create_disposable("born", top.as_ref()).unwrap();
+    let (kept, gone, born) = (options("kept"), options("gone"), options("born"));
+    for id in ["kept", "gone", "born"] {
         d.remove_writable(id).unwrap();
     }
     assert!(!kept.contains("volatile"), "{kept}");
     assert!(gone.contains("volatile"), "{gone}");
+    assert!(born.contains("volatile"), "{born}");
     assert!(d.set_disposable("never-created").is_err());
 }
 

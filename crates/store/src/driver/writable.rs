@@ -28,6 +28,10 @@ const LEGACY: &str = "moved-from-containers";
 pub(crate) struct WritableMeta {
     pub(crate) driver: String,
     pub(crate) parent: Option<Digest>,
+    /// Made disposable at creation. Layers marked later (and by earlier releases) have
+    /// the `disposable` marker file instead.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) disposable: bool,
 }
 
 impl Base {
@@ -146,10 +150,10 @@ impl Base {
             let meta = WritableMeta {
                 driver: self.name.to_owned(),
                 parent: parent.cloned(),
+                disposable,
             };
             if disposable {
-                let marker = staging.join(DISPOSABLE);
-                fs::write(&marker, b"").ctx("create", &marker)?;
+                // No marker file: the record says it, one inode less per `--rm` run.
                 let data = serde_json::to_vec_pretty(&meta).map_err(|e| Error::CorruptRecord {
                     path: staging.join("layer.json"),
                     source: e,
@@ -175,8 +179,9 @@ impl Base {
         fs::write(&marker, b"").ctx("create", &marker)
     }
 
-    pub(crate) fn is_disposable(&self, id: &str) -> Result<bool> {
-        Ok(self.rw_dir(id)?.join(DISPOSABLE).exists())
+    /// Whether container `id`'s writable layer, whose record is `meta`, is disposable.
+    pub(crate) fn is_disposable(&self, id: &str, meta: &WritableMeta) -> Result<bool> {
+        Ok(meta.disposable || self.rw_dir(id)?.join(DISPOSABLE).exists())
     }
 
     /// Bytes of the regular files of the writable layer (not crossing into its mount).
