@@ -1,6 +1,8 @@
 //! Start-to-exit wall time of `true` in the busybox image, image present: mydocker run
 //! (no network, default bridge network), crun run and runc run on an OCI bundle of the same
-//! image made with `skopeo copy` + `umoci unpack`, and podman run.
+//! image made with `skopeo copy` + `umoci unpack`, and podman run. mydocker runs once more
+//! with its root on tmpfs, which shows what the filesystem of the root costs (on this
+//! machine, ext4 without a journal: see docs/bench.md).
 
 use super::{Env, NO_DAEMONS, quiet};
 use crate::measure::{Case, Row, commands, compare, one_line, table};
@@ -17,6 +19,13 @@ pub(crate) fn run(env: &mut Env) -> Result<String> {
     let bundle = oci_bundle(env, "run", &["true"])?;
     let podman = podman_ready(env, &podman_root);
     let crun_na = env.jail().err();
+    let tmpfs_root = TmpfsRoot::new();
+    let tmpfs_na = match &tmpfs_root {
+        Ok(t) => quiet(env.md(&t.path).args(["pull", "-q", &env.busybox]))
+            .err()
+            .map(|e| one_line(&format!("{e:#}"))),
+        Err(reason) => Some(reason.clone()),
+    };
     let crun_state = env.path("run-crun-state");
     let runc_state = env.path("run-runc-state");
     let md = |extra: &[&str]| {
@@ -54,6 +63,13 @@ pub(crate) fn run(env: &mut Env) -> Result<String> {
                 md(&["--network", "none"])
             }),
             Case::new("mydocker run --rm (default bridge network)", |_| md(&[])),
+            Case::new("mydocker run --rm --network none, root on tmpfs", |_| {
+                let root = tmpfs_root
+                    .as_ref()
+                    .map_or_else(|_| root.clone(), |t| t.path.clone());
+                env.md_run(&root, &["--rm", "--network", "none", &env.busybox, "true"])
+            })
+            .unavailable_if(tmpfs_na),
             Case::new("crun run", |i| oci_run(env.crun(), "crun", &crun_state, i))
                 .after(oci_delete(Env::crun, "crun", crun_state.clone()))
                 .unavailable_if(crun_na),
@@ -96,6 +112,35 @@ pub(crate) fn run(env: &mut Env) -> Result<String> {
     );
     out.push_str(&commands(&rows));
     Ok(out)
+}
+
+/// A mydocker root in `/dev/shm` (tmpfs), removed on drop; its containers are all `--rm`.
+struct TmpfsRoot {
+    path: PathBuf,
+}
+
+impl TmpfsRoot {
+    fn new() -> std::result::Result<TmpfsRoot, String> {
+        let shm = Path::new("/dev/shm");
+        let fs = std::process::Command::new("stat")
+            .args(["-f", "-c", "%T"])
+            .arg(shm)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default();
+        if fs != "tmpfs" {
+            return Err(format!("{} is not a tmpfs here ({fs:?})", shm.display()));
+        }
+        let path = shm.join(format!("mydocker-bench-{}-root", std::process::id()));
+        std::fs::create_dir(&path).map_err(|e| format!("creating {}: {e}", path.display()))?;
+        Ok(TmpfsRoot { path })
+    }
+}
+
+impl Drop for TmpfsRoot {
+    fn drop(&mut self) {
+        super::cleanup_dir(&self.path);
+    }
 }
 
 /// Pulls busybox into a private podman root and checks that podman can run it; the reason
