@@ -5,8 +5,8 @@
 //! inputs change: the kernel package (`kernel/`), qemu with its firmware and missing
 //! libraries (`qemu/`), and a base initramfs (`base.cpio`, keyed by a hash of its content
 //! list). Per run and layout, `target/vm/<layout>/` holds `console.log` (kept), the 9p
-//! output directory `out/` (test logs, kept on failure or with `--keep`) and a scratch
-//! ext4 disk. The guest sees the workspace read-only at its host path, so the paths compiled
+//! output directory `out/` (test logs, kept on failure or with `--keep`), a scratch ext4
+//! disk, and, for a guest the host had to end, `vcpus.txt` (its vCPUs' registers). The guest sees the workspace read-only at its host path, so the paths compiled
 //! into test binaries work unchanged; it has no network card.
 //!
 //! The v2 guest runs every suite; the v1 and hybrid guests run the suites whose outcome may
@@ -21,6 +21,7 @@ mod json;
 mod kernel;
 mod payload;
 mod qemu;
+mod qmp;
 pub(crate) mod report;
 mod vmrun;
 
@@ -38,6 +39,8 @@ cargo xtask vm-test [OPTIONS]
 Builds the workspace's test binaries and runs them as root in qemu VMs (Debian kernel,
 KVM when usable, TCG otherwise), one VM per cgroup layout, and fails with the names of the
 failing tests. Caches under target/vm/; console logs in target/vm/<layout>/console.log.
+A guest ended by the host (timeout, no progress) has its vCPUs' registers, sampled three
+times over QMP just before, in target/vm/<layout>/vcpus.txt.
 
 Options:
   --cgroup v2|v1|hybrid|all  layouts to boot, in that order for `all` (default: all)

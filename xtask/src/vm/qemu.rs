@@ -155,6 +155,10 @@ pub(crate) struct VmSpec {
     pub(crate) timeout: Duration,
     pub(crate) kvm: bool,
     pub(crate) watch: Watch,
+    /// qemu's QMP socket, asked for the vCPUs' registers before a guest is ended.
+    pub(crate) qmp: PathBuf,
+    /// Where those registers go (see `qmp::capture_vcpus`).
+    pub(crate) vcpus: PathBuf,
 }
 
 /// How the host tells a wedged guest from a slow one while it runs. Seen in CI: the guest
@@ -238,6 +242,8 @@ pub(crate) fn args(spec: &VmSpec) -> Vec<String> {
     let console = format!("file:{}", spec.console_log.display());
     let marker = format!("file:{}", spec.marker.display());
     push(&["-serial", &console, "-serial", &marker]);
+    let qmp = format!("unix:{},server=on,wait=off", spec.qmp.display());
+    push(&["-qmp", &qmp]);
     let kernel = spec.kernel.to_string_lossy().into_owned();
     let initrd = spec.initrd.to_string_lossy().into_owned();
     push(&[
@@ -269,6 +275,9 @@ pub(crate) fn args(spec: &VmSpec) -> Vec<String> {
 pub(crate) fn boot(q: &Qemu, spec: &VmSpec) -> Result<(VmEnd, Duration)> {
     for f in [&spec.console_log, &spec.marker] {
         fs::write(f, "").with_context(|| format!("creating {}", f.display()))?;
+    }
+    for f in [&spec.qmp, &spec.vcpus] {
+        let _ = fs::remove_file(f);
     }
     let log = fs::File::create(&spec.qemu_log)?;
     let mut cmd = q.command();
@@ -309,6 +318,12 @@ pub(crate) fn boot(q: &Qemu, spec: &VmSpec) -> Result<(VmEnd, Duration)> {
             None
         };
         if let Some(end) = end {
+            // What the vCPUs were doing: three samples a second apart.
+            if let Err(e) =
+                super::qmp::capture_vcpus(&spec.qmp, &spec.vcpus, 3, Duration::from_secs(1))
+            {
+                eprintln!("xtask: vm: no vCPU registers before ending the guest: {e:#}");
+            }
             let _ = child.kill();
             let _ = child.wait();
             return Ok((end, start.elapsed()));
@@ -390,10 +405,16 @@ mod tests {
                 after_stall: Duration::from_secs(180),
                 quiet: Duration::from_secs(1080),
             },
+            qmp: "/c/v2/qmp.sock".into(),
+            vcpus: "/c/v2/vcpus.txt".into(),
         };
         let a = args(&spec).join(" ");
         assert!(a.contains("-nic none"), "{a}");
         assert!(a.contains("-serial file:/c/v2/console.log -serial file:/c/v2/marker"));
+        assert!(
+            a.contains("-qmp unix:/c/v2/qmp.sock,server=on,wait=off"),
+            "{a}"
+        );
         assert!(a.contains("-accel tcg,thread=multi -cpu qemu64"), "{a}");
         assert!(
             a.contains("path=/w,,x,mount_tag=ws,security_model=none,multidevs=remap,readonly=on")

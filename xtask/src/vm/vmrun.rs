@@ -264,6 +264,8 @@ pub(crate) fn run_layout(ctx: &Ctx, layout: Layout) -> Result<LayoutResult> {
             after_stall: STALL_QUIET,
             quiet: Duration::from_secs(ctx.opts.test_timeout) + WATCHDOG_GRACE,
         },
+        qmp: dir.join("qmp.sock"),
+        vcpus: dir.join("vcpus.txt"),
     };
     eprintln!(
         "xtask: vm({layout}): booting {} with {} of {} test binaries",
@@ -307,6 +309,10 @@ pub(crate) fn run_layout(ctx: &Ctx, layout: Layout) -> Result<LayoutResult> {
         pending.retain(|b| !done.iter().any(|s| s.id == b.id));
         let saved = dir.join(format!("console-stalled-{}.log", notes.len() + 1));
         fs::rename(&spec.console_log, &saved)?;
+        let vcpus = qmp_note(
+            &spec.vcpus,
+            &format!("vcpus-stalled-{}.txt", notes.len() + 1),
+        );
         for b in &pending {
             let log = out.join("tests").join(format!("{}.log", b.id));
             if log.exists() {
@@ -327,7 +333,7 @@ pub(crate) fn run_layout(ctx: &Ctx, layout: Layout) -> Result<LayoutResult> {
             let _ = fs::remove_file(out.join(f));
         }
         let note = format!(
-            "the guest kernel stalled (\"{stall}\"; no progress for {}s, {:.0}s into the boot) with {} of {} suites left; booted again for them (console: {})",
+            "the guest kernel stalled (\"{stall}\"; no progress for {}s, {:.0}s into the boot) with {} of {} suites left; booted again for them (console: {}){vcpus}",
             quiet.as_secs(),
             took.as_secs_f64(),
             pending.len(),
@@ -342,6 +348,12 @@ pub(crate) fn run_layout(ctx: &Ctx, layout: Layout) -> Result<LayoutResult> {
     };
     let mut result = analyze(ctx, &suites, layout, &dir, end, wall, stalled_secs);
     result.notes.extend(notes);
+    if spec.vcpus.exists() {
+        result.notes.push(format!(
+            "the guest was ended{}",
+            qmp_note(&spec.vcpus, "vcpus.txt")
+        ));
+    }
     result.left_out = ctx.binaries.len() - suites.len();
     let clean = matches!(result.outcome, Outcome::Passed);
     if !ctx.opts.keep {
@@ -398,6 +410,19 @@ fn read(p: &Path) -> String {
     fs::read(p)
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default()
+}
+
+/// "; vCPUs when ended: SUMMARY (PATH)" for the register dump at `dump`, which is renamed
+/// to `name` in its directory; empty without a dump.
+fn qmp_note(dump: &Path, name: &str) -> String {
+    let Some(summary) = super::qmp::summary_of_file(dump) else {
+        return String::new();
+    };
+    let kept = dump.with_file_name(name);
+    if kept != dump && fs::rename(dump, &kept).is_err() {
+        return format!("; vCPUs when ended: {summary} ({})", dump.display());
+    }
+    format!("; vCPUs when ended: {summary} ({})", kept.display())
 }
 
 /// Guest seconds spent on the tests over all boots: the last boot's payload (from
