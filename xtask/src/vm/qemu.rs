@@ -155,8 +155,9 @@ pub(crate) struct VmSpec {
     pub(crate) timeout: Duration,
     pub(crate) kvm: bool,
     pub(crate) watch: Watch,
-    /// qemu's QMP socket, asked for the vCPUs' registers before a guest is ended.
-    pub(crate) qmp: PathBuf,
+    /// qemu's QMP socket, asked for the vCPUs' registers before a guest is ended; none
+    /// when its path is too long for a Unix socket address.
+    pub(crate) qmp: Option<PathBuf>,
     /// Where those registers go (see `qmp::capture_vcpus`).
     pub(crate) vcpus: PathBuf,
 }
@@ -242,8 +243,10 @@ pub(crate) fn args(spec: &VmSpec) -> Vec<String> {
     let console = format!("file:{}", spec.console_log.display());
     let marker = format!("file:{}", spec.marker.display());
     push(&["-serial", &console, "-serial", &marker]);
-    let qmp = format!("unix:{},server=on,wait=off", spec.qmp.display());
-    push(&["-qmp", &qmp]);
+    if let Some(sock) = &spec.qmp {
+        let qmp = format!("unix:{},server=on,wait=off", sock.display());
+        push(&["-qmp", &qmp]);
+    }
     let kernel = spec.kernel.to_string_lossy().into_owned();
     let initrd = spec.initrd.to_string_lossy().into_owned();
     push(&[
@@ -276,7 +279,7 @@ pub(crate) fn boot(q: &Qemu, spec: &VmSpec) -> Result<(VmEnd, Duration)> {
     for f in [&spec.console_log, &spec.marker] {
         fs::write(f, "").with_context(|| format!("creating {}", f.display()))?;
     }
-    for f in [&spec.qmp, &spec.vcpus] {
+    for f in spec.qmp.iter().chain([&spec.vcpus]) {
         let _ = fs::remove_file(f);
     }
     let log = fs::File::create(&spec.qemu_log)?;
@@ -319,8 +322,9 @@ pub(crate) fn boot(q: &Qemu, spec: &VmSpec) -> Result<(VmEnd, Duration)> {
         };
         if let Some(end) = end {
             // What the vCPUs were doing: three samples a second apart.
-            if let Err(e) =
-                super::qmp::capture_vcpus(&spec.qmp, &spec.vcpus, 3, Duration::from_secs(1))
+            if let Some(sock) = &spec.qmp
+                && let Err(e) =
+                    super::qmp::capture_vcpus(sock, &spec.vcpus, 3, Duration::from_secs(1))
             {
                 eprintln!("xtask: vm: no vCPU registers before ending the guest: {e:#}");
             }
@@ -405,7 +409,7 @@ mod tests {
                 after_stall: Duration::from_secs(180),
                 quiet: Duration::from_secs(1080),
             },
-            qmp: "/c/v2/qmp.sock".into(),
+            qmp: Some("/c/v2/qmp.sock".into()),
             vcpus: "/c/v2/vcpus.txt".into(),
         };
         let a = args(&spec).join(" ");
