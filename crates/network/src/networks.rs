@@ -86,9 +86,11 @@ impl Networks {
         }
         let id = sys::random_id()?;
         let bridge = format!("{}{}", self.config.bridge_prefix, &id[..BRIDGE_ID_LEN]);
-        let _bridge_lock = self.lock_bridge(&bridge)?;
-        let record = self.new_record(&locked, id, name, bridge, opts, false, false)?;
-        self.install(&mut locked, record)
+        let bridge_lock = self.lock_bridge(&bridge)?;
+        let installed = self
+            .new_record(&locked, id, name, bridge.clone(), opts, false, false)
+            .and_then(|record| self.install(&mut locked, record));
+        unlock_unless_made(installed, bridge_lock, &bridge)
     }
 
     /// Creates the default network (`bridge` on `mydocker0`) unless it exists.
@@ -127,7 +129,7 @@ impl Networks {
         let bridge = self.config.default_bridge.clone();
         // Held until the bridge is set up: another root adopting or creating the same
         // bridge waits, and then adopts it.
-        let _bridge_lock = self.lock_bridge(&bridge)?;
+        let bridge_lock = self.lock_bridge(&bridge)?;
         let adopt = match inspect_bridge(
             &mut Netlink::open()?,
             &bridge,
@@ -139,8 +141,10 @@ impl Networks {
         };
         let id = sys::random_id()?;
         let name = self.config.default_network.clone();
-        let record = self.new_record(locked, id, &name, bridge, &opts, true, adopt)?;
-        self.install(locked, record)
+        let installed = self
+            .new_record(locked, id, &name, bridge.clone(), &opts, true, adopt)
+            .and_then(|record| self.install(locked, record));
+        unlock_unless_made(installed, bridge_lock, &bridge)
     }
 
     /// Takes the host-wide lock of a bridge (see [`crate::hostlock`]).
@@ -343,6 +347,23 @@ impl Networks {
         }
         first_err.map_or(Ok(()), Err)
     }
+}
+
+/// `installed`, after removing the bridge's lock file when setting the network up failed
+/// and left no bridge of that name (a refused subnet, say): the host as it was.
+fn unlock_unless_made(
+    installed: Result<NetworkInfo, Error>,
+    lock: crate::hostlock::HostLock,
+    bridge: &str,
+) -> Result<NetworkInfo, Error> {
+    if installed.is_err()
+        && Netlink::open()
+            .and_then(|mut nl| nl.link_index(bridge))
+            .is_ok_and(|index| index.is_none())
+    {
+        lock.remove();
+    }
+    installed
 }
 
 /// docker's rule for network names: a letter or digit, then letters, digits, `_.-`.

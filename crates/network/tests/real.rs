@@ -749,6 +749,14 @@ fn default_network_on_first_use_and_clear_errors() {
             err.to_string(),
             "subnet 172.18.5.0/24 overlaps subnet 172.18.0.0/16 of network bridge"
         );
+        // The refused network leaves no lock file of its bridge (never made) behind.
+        let stray: Vec<String> = std::fs::read_dir(t.dir.path().join("locks"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("bridge-bt-"))
+            .collect();
+        assert!(stray.is_empty(), "{stray:?}");
         let auto = t.nets.create("auto", &CreateOptions::default()).unwrap();
         assert_eq!(auto.subnet().unwrap().to_string(), "172.19.0.0/16");
         assert!(auto.bridge().starts_with("bt-") && auto.bridge().len() == 15);
