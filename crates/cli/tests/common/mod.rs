@@ -146,6 +146,16 @@ impl Drop for Mydocker {
             }
         }
         if self.root().join("networks").exists() {
+            // A stopped container's veth goes with its network namespace, which the kernel
+            // frees a little later. Until then the bridge has a port, and `purge` leaves a
+            // default bridge with ports alone (another root may use it): wait, bounded.
+            let ports = Path::new("/sys/class/net").join(&self.bridge).join("brif");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while std::fs::read_dir(&ports).is_ok_and(|mut d| d.next().is_some())
+                && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
             let _ = self.networks().purge();
         }
     }
