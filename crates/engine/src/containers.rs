@@ -1,7 +1,8 @@
 //! Container records on disk: `ROOT/containers/<id>/container.json` (written atomically),
-//! names reserved as symbolic links `ROOT/containers/names/<name>` -> `<id>` (`symlink(2)`
-//! fails when the name exists, so two processes never take the same name), a per-container lock that serialises operations on one
-//! container, and the lock that tells a directory being created from one left by a crash.
+//! names reserved as symbolic links `ROOT/containers/names/<name>` -> `<id>`
+//! (`symlink(2)` fails when the name exists, so two processes never take the same name), a
+//! per-container lock that serialises operations on one container, and the lock that
+//! tells a directory being created from one left by a crash.
 
 use std::path::{Path, PathBuf};
 

@@ -578,8 +578,8 @@ impl Engine {
     }
 
     /// `--volumes-from CONTAINER[:ro|rw]` (docker's): the `-v` options the donors' bind
-    /// and volume mounts become (their volumes shared, not copied), read-only as the donor has
-    /// them unless `:ro` or `:rw` says otherwise; a destination the options mount
+    /// and volume mounts become (their volumes shared, not copied), read-only as the donor
+    /// has them unless `:ro` or `:rw` says otherwise; a destination the options mount
     /// themselves keeps their mount. Tmpfs mounts are not shared (as docker's).
     ///
     /// # Errors

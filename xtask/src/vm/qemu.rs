@@ -165,10 +165,9 @@ pub(crate) struct VmSpec {
 /// How the host tells a wedged guest from a slow one while it runs. Seen in CI: the guest
 /// kernel reported an RCU stall (`rcu_preempt kthread starved ... ->cpu=1`) and then made no
 /// progress (no test, timeout or watchdog of the guest ran again), which would have spent the
-/// whole VM timeout. The cause is unknown: the stack dumps were not on the console
-/// (loglevel=4), so a vCPU qemu stopped running and a guest kernel that spun are both open.
-/// The stalls began after the guest got a syncfs per committed layer and early writeback
-/// (a suspect, not a finding).
+/// whole VM timeout. The cause is not established. The one stall whose vCPUs were captured
+/// (`vcpus.txt`) had both of them running kernel code, looping int3 -> iret on a jump-label
+/// site of `cpusets_enabled_key` in `___slab_alloc`: static-key patching is the lead.
 #[derive(Debug, Clone)]
 pub(crate) struct Watch {
     /// Directories the guest writes to as it makes progress (status, test logs; the 9p

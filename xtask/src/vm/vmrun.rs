@@ -425,10 +425,12 @@ fn qmp_note(dump: &Path, name: &str) -> String {
         return String::new();
     };
     let kept = dump.with_file_name(name);
-    if kept != dump && fs::rename(dump, &kept).is_err() {
-        return format!("; vCPUs when ended: {summary} ({})", dump.display());
-    }
-    format!("; vCPUs when ended: {summary} ({})", kept.display())
+    let shown = if kept == dump || fs::rename(dump, &kept).is_ok() {
+        kept.as_path()
+    } else {
+        dump
+    };
+    format!("; vCPUs when ended: {summary} ({})", shown.display())
 }
 
 /// Guest seconds spent on the tests over all boots: the last boot's payload (from
